@@ -1,0 +1,180 @@
+"""The AlphaGenome network as one Flax Linen module (spec §3).
+
+Why Linen rather than NNX: a Linen variable tree is a plain nested dict that
+is *the same tree* as the reference's Haiku checkpoint once module paths are
+'/'-joined (names are chosen to match, see ``layers``), so loading the
+published weights is a flatten plus a strict key/shape check; and a Linen
+``apply`` is a pure function of (variables, inputs), which is what ``jit``,
+sharding over devices and Orbax want. NNX's mutable object graph would add a
+split/merge step at every one of those boundaries and buy nothing here.
+
+What is computed is decided by an ``OutputRequest`` (static under jit):
+heads not asked for are never traced, a 128-bp-only request skips the
+decoder and the 1-bp embedder, and contact maps alone skip both sequence
+embedders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, ModelConfig, Precision
+from genotile.model.heads import (
+    ContactMapsHead,
+    GenomeTracksHead,
+    OutputEmbedder,
+    OutputPair,
+    SpliceSitesClassificationHead,
+    SpliceSitesJunctionHead,
+    SpliceSitesUsageHead,
+)
+from genotile.model.layers import Embed
+from genotile.model.splicing import splice_site_positions
+from genotile.model.tower import TransformerTower
+from genotile.model.unet import SequenceDecoder, SequenceEncoder
+
+Array = jax.Array
+Predictions = dict[str, dict[str, Array] | Array]
+
+ONE_BP_HEADS = frozenset({"splice_sites_classification", "splice_sites_usage", "splice_sites_junction"})
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputRequest:
+    """Which heads (and, for genome-track heads, which resolutions) to compute."""
+
+    heads: tuple[str, ...] = HEAD_NAMES
+    resolutions: tuple[int, ...] = (1, 128)
+    embeddings: bool = False  # also return embeddings_1bp / _128bp / _pair that were computed
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.heads) - set(HEAD_NAMES))
+        if unknown:
+            raise ValueError(f"unknown head(s) {unknown}; known heads: {', '.join(HEAD_NAMES)}")
+        bad = sorted(set(self.resolutions) - {1, 128})
+        if bad:
+            raise ValueError(f"unknown resolution(s) {bad}; genome-track heads predict at 1 and 128 bp")
+
+    def head_resolutions(self, head: str) -> tuple[int, ...]:
+        return tuple(r for r in GENOME_TRACK_RESOLUTIONS[head] if r in self.resolutions)
+
+    @property
+    def genome_heads(self) -> tuple[str, ...]:
+        return tuple(h for h in self.heads if h in GENOME_TRACK_RESOLUTIONS and self.head_resolutions(h))
+
+    @property
+    def needs_1bp(self) -> bool:
+        return bool(ONE_BP_HEADS & set(self.heads)) or any(1 in self.head_resolutions(h) for h in self.genome_heads)
+
+    @property
+    def needs_128bp(self) -> bool:
+        return self.needs_1bp or bool(self.genome_heads)
+
+    @property
+    def needs_pair(self) -> bool:
+        return "contact_maps" in self.heads
+
+
+ALL_OUTPUTS = OutputRequest()
+
+
+class Heads(nn.Module):
+    """The ``head`` scope: one submodule per head, named as in the checkpoint."""
+
+    cfg: ModelConfig
+
+    def setup(self) -> None:
+        cfg, o = self.cfg, self.cfg.num_organisms
+        for head in GENOME_TRACK_RESOLUTIONS:
+            setattr(self, head, GenomeTracksHead(head, cfg.tracks(head), o))
+        self.contact_maps = ContactMapsHead(cfg.tracks("contact_maps"), o)
+        self.splice_sites_classification = SpliceSitesClassificationHead(cfg.tracks("splice_sites_classification"), o)
+        self.splice_sites_usage = SpliceSitesUsageHead(cfg.tracks("splice_sites_usage"), o)
+        self.splice_sites_junction = SpliceSitesJunctionHead(cfg)
+
+    def genome(
+        self, head: str, embeddings: dict[int, Array], organism_index: Array, means: Array, resolutions: tuple[int, ...]
+    ) -> dict[str, Array]:
+        return getattr(self, head)(embeddings, organism_index, means, resolutions)
+
+    def junctions(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> dict[str, Array]:
+        return self.splice_sites_junction(embeddings_1bp, positions, organism_index)
+
+
+class AlphaGenome(nn.Module):
+    """One-hot DNA ``[B, S, 4]`` and organism indices ``[B]`` -> the reference's prediction dict."""
+
+    cfg: ModelConfig
+    precision: Precision
+
+    def setup(self) -> None:
+        cfg, dt = self.cfg, self.precision.compute
+        self.sequence_encoder = SequenceEncoder(cfg, dt)
+        self.embed = Embed(cfg.num_organisms, cfg.tower_channels, dtype=dt)
+        self.transformer_tower = TransformerTower(cfg, dt)
+        self.sequence_decoder = SequenceDecoder(dt)
+        self.output_embedder = OutputEmbedder(cfg.num_organisms, dt)
+        self.output_embedder_1 = OutputEmbedder(cfg.num_organisms, dt)
+        self.output_pair = OutputPair(cfg.num_organisms, dt)
+        self.head = Heads(cfg)
+
+    def __call__(
+        self,
+        dna: Array,
+        organism_index: Array,
+        track_means: Mapping[str, Array],
+        request: OutputRequest = ALL_OUTPUTS,
+    ) -> Predictions:
+        dt = self.precision.compute
+        trunk, skips = self.sequence_encoder(dna.astype(dt))
+        trunk = trunk + self.embed(organism_index)[:, None, :]
+        trunk, pair = self.transformer_tower(trunk)
+
+        emb: dict[int, Array] = {}
+        if request.needs_128bp:
+            emb[128] = self.output_embedder(trunk, organism_index)
+        if request.needs_1bp:
+            decoded = self.sequence_decoder(trunk, skips)
+            emb[1] = self.output_embedder_1(decoded, organism_index, emb[128])
+        pair_emb = self.output_pair(pair, organism_index) if request.needs_pair else None
+
+        out: Predictions = {}
+        for head in request.genome_heads:
+            out[head] = self.head.genome(head, emb, organism_index, track_means[head], request.head_resolutions(head))
+        if pair_emb is not None:
+            out["contact_maps"] = self.head.contact_maps(pair_emb, organism_index)
+        wants_junctions = "splice_sites_junction" in request.heads
+        classification = None
+        if "splice_sites_classification" in request.heads or wants_junctions:
+            classification = self.head.splice_sites_classification(emb[1], organism_index)
+            if "splice_sites_classification" in request.heads:
+                out["splice_sites_classification"] = classification
+        if "splice_sites_usage" in request.heads:
+            out["splice_sites_usage"] = self.head.splice_sites_usage(emb[1], organism_index)
+        if wants_junctions:
+            assert classification is not None
+            positions = splice_site_positions(
+                classification["predictions"], self.cfg.num_splice_sites, self.cfg.splice_site_threshold
+            )
+            out["splice_sites_junction"] = self.head.junctions(emb[1], positions, organism_index)
+        if request.embeddings:
+            names = {1: "embeddings_1bp", 128: "embeddings_128bp"}
+            out.update({names[r]: e for r, e in emb.items()})
+            if pair_emb is not None:
+                out["embeddings_pair"] = pair_emb
+        return cast_floats(out, self.precision.output)
+
+    def predict_junctions(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> Predictions:
+        """Junction head alone, on given embeddings and site positions (variant scoring re-uses REF/ALT sites)."""
+        result = self.head.junctions(embeddings_1bp.astype(self.precision.compute), positions, organism_index)
+        return cast_floats(result, self.precision.output)
+
+
+def cast_floats(tree, dtype: jnp.dtype):
+    """Cast every floating leaf to the output dtype; integer and boolean leaves pass through."""
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)

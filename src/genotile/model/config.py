@@ -1,0 +1,164 @@
+"""Model sizes and numeric policies.
+
+One code path serves every size: ``full`` is the published AlphaGenome
+architecture exactly (450,452,613 parameters, 100,608 state values); ``tiny``
+keeps every module, name, head and track count but shrinks the widths so a
+16 kb forward pass runs in well under a second on a laptop CPU. Anything not
+in this config (7 pools to 128 bp, pair tokens of 2,048 bp, the order of
+blocks) is fixed by the architecture and hard-coded in the modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Literal
+
+import jax.numpy as jnp
+
+#: Padded channel count of every head (same for both organisms), spec §4.1.
+HEAD_TRACKS: Mapping[str, int] = {
+    "atac": 256,
+    "dnase": 384,
+    "procap": 128,
+    "cage": 640,
+    "rna_seq": 768,
+    "chip_tf": 1664,
+    "chip_histone": 1152,
+    "contact_maps": 28,
+    "splice_sites_classification": 5,
+    "splice_sites_usage": 734,
+    "splice_sites_junction": 367,  # tissues; the head emits 2 x tissues channels
+}
+
+#: Genome-track heads and the resolutions (bp) they predict at.
+GENOME_TRACK_RESOLUTIONS: Mapping[str, tuple[int, ...]] = {
+    "atac": (1, 128),
+    "dnase": (1, 128),
+    "procap": (1, 128),
+    "cage": (1, 128),
+    "rna_seq": (1, 128),
+    "chip_tf": (128,),
+    "chip_histone": (128,),
+}
+
+#: Heads whose 1/0.75 power compression must be undone (RNA-seq only).
+SQUASHED_HEADS = frozenset({"rna_seq"})
+
+#: Every head in the reference's order (the order of ``HeadName``).
+HEAD_NAMES: tuple[str, ...] = (
+    "atac",
+    "dnase",
+    "procap",
+    "cage",
+    "rna_seq",
+    "chip_tf",
+    "chip_histone",
+    "contact_maps",
+    "splice_sites_classification",
+    "splice_sites_usage",
+    "splice_sites_junction",
+)
+
+SEQUENCE_MULTIPLE = 2048  # 7 pools of 2 to 128 bp, then pair tokens of 16 x 128 bp
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Widths of one model size. Frozen and hashable so jit can key on it."""
+
+    name: str
+    embed_channels: int = 768  # DNA embedder width at 1 bp
+    channel_step: int = 128  # channels added by each of the 6 down-res blocks
+    tower_layers: int = 9
+    num_heads: int = 8  # query heads; one shared K/V head (multi-query)
+    qk_dim: int = 128
+    v_dim: int = 192
+    pair_channels: int = 128
+    seq2pair_heads: int = 32
+    seq2pair_head_dim: int = 128
+    pair_pos_features: int = 32
+    rope_max_position: int = 8192  # 1 Mb / 128 bp, a constant of the reference
+    pair_rel_length: int = 512  # 8192 / 16: fixed, independent of the input length
+    junction_dim: int = 768
+    junction_max_position: int = 1 << 20
+    num_organisms: int = 2
+    num_splice_sites: int = 512
+    splice_site_threshold: float = 0.1
+    head_tracks: tuple[tuple[str, int], ...] = tuple(HEAD_TRACKS.items())
+
+    @property
+    def tower_channels(self) -> int:
+        return self.embed_channels + 6 * self.channel_step
+
+    def tracks(self, head: str) -> int:
+        return dict(self.head_tracks)[head]
+
+
+FULL = ModelConfig(name="full")
+
+TINY = ModelConfig(
+    name="tiny",
+    embed_channels=32,
+    channel_step=16,
+    tower_layers=2,
+    num_heads=2,
+    qk_dim=16,
+    v_dim=24,
+    pair_channels=16,
+    seq2pair_heads=4,
+    seq2pair_head_dim=16,
+    pair_pos_features=8,
+    junction_dim=32,
+    num_splice_sites=128,  # the 512 x 512 x 734 junction tensor alone would cost seconds on a CPU
+)
+
+CONFIGS: Mapping[str, ModelConfig] = {"full": FULL, "tiny": TINY}
+
+
+def get_config(size: str | ModelConfig) -> ModelConfig:
+    """Look a size up by name, with an error that lists the known sizes."""
+    if isinstance(size, ModelConfig):
+        return size
+    try:
+        return CONFIGS[size]
+    except KeyError:
+        raise ValueError(f"unknown model size {size!r}; choose one of: {', '.join(CONFIGS)}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """Numeric policy: parameters are always stored in float32.
+
+    ``bfloat16`` reproduces the reference's jmp policy
+    (``params=float32,compute=bfloat16,output=bfloat16``): every parameter and
+    state read is rounded to bf16, activations are bf16 between modules with
+    the reference's float32 islands, outputs are bf16. ``float32`` computes
+    everything in float32 (CPU tests, training), except that the attention
+    and junction dot products keep the reference's bf16-input / f32-accumulate
+    algorithm, which the reference applies under every policy.
+    """
+
+    name: Literal["bfloat16", "float32"]
+
+    @property
+    def compute(self) -> jnp.dtype:
+        return jnp.dtype(jnp.bfloat16) if self.name == "bfloat16" else jnp.dtype(jnp.float32)
+
+    @property
+    def output(self) -> jnp.dtype:
+        return self.compute
+
+
+BF16 = Precision("bfloat16")
+F32 = Precision("float32")
+
+
+def get_precision(precision: str | Precision) -> Precision:
+    if isinstance(precision, Precision):
+        return precision
+    aliases = {"bf16": BF16, "bfloat16": BF16, "f32": F32, "float32": F32}
+    try:
+        return aliases[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}; choose bfloat16 or float32") from None
