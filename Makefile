@@ -1,0 +1,34 @@
+# genotile: the two entry points a fresh machine needs.
+#   make demo   sets up .venv and runs the main job on the bundled demo (tiny model, CPU)
+#   make test   sets up .venv and runs the whole test suite
+SHELL := /bin/bash
+PYTHON := $(shell scripts/find-python.sh)
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(HOME)/.local/bin/uv
+endif
+VENV := .venv
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test venv clean
+
+$(UV):
+	python3 -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet --user uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+venv: $(VENV)/.synced
+
+demo: venv
+	$(VENV)/bin/genotile demo-genome --out results/demo/genome.fa
+	$(VENV)/bin/genotile predict --fasta results/demo/genome.fa --region demo1:1-16384 \
+	  --out results/demo/prediction.zarr
+	@echo "main job done: predictions in results/demo/prediction.zarr (open with zarr or genotile.prediction_io.read_predictions)"
+
+test: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) results/demo

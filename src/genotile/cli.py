@@ -1,0 +1,235 @@
+"""The ``genotile`` command line.
+
+Every error a user can cause (a bad path, region, organism, checkpoint or
+metadata folder) is a ``ValueError`` subclass raised with a message that
+names the input and the fix; ``main`` prints it on one line and exits 2, so
+no traceback reaches the user. Anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from genotile import __version__
+
+OUTPUT_CHOICES = (
+    "atac dnase procap cage rna_seq chip_tf chip_histone contact_maps "
+    "splice_sites_classification splice_sites_usage splice_sites_junction"
+).split()
+
+
+def _log(message: str) -> None:
+    print(f"[genotile] {message}", file=sys.stderr, flush=True)
+
+
+def module_group(module: str) -> str:
+    """Summary row of a Haiku module path: repeated tower blocks are pooled, everything else is per block."""
+    parts = module.split("/")[1:]
+    if parts[0] in ("sequence_encoder", "sequence_decoder", "head"):
+        return "/".join(parts[:2])
+    if parts[0] == "transformer_tower":
+        return "transformer_tower/" + re.sub(r"_\d+$", "", parts[1]) + "*"
+    return parts[0]
+
+
+def model_summary(size: str) -> str:
+    """A table of parameter and state counts per module group, with section and grand totals."""
+    from genotile.model.config import get_config
+    from genotile.model.layout import official_shapes
+
+    cfg = get_config(size)
+    params, state = official_shapes(cfg)
+    rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for kind, tree in ((0, params), (1, state)):
+        for module, leaves in tree.items():
+            row = rows[module_group(module)]
+            row[kind] += sum(int(np.prod(s)) for s in leaves.values())
+            if kind == 0:
+                row[2] += len(leaves)
+    sections: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    lines = [f"genotile model '{cfg.name}' (AlphaGenome architecture)", f"{'module group':<48}{'params':>15}{'state':>10}"]
+    for group in sorted(rows, key=_group_order):
+        p, s, _ = rows[group]
+        lines.append(f"  {group:<46}{p:>15,}{s:>10,}")
+        section = group.split("/")[0]
+        sections[section][0] += p
+        sections[section][1] += s
+    lines.append("sections:")
+    for section, (p, s) in sorted(sections.items(), key=lambda kv: _group_order(kv[0])):
+        lines.append(f"  {section:<46}{p:>15,}{s:>10,}")
+    total_p = sum(r[0] for r in rows.values())
+    total_s = sum(r[1] for r in rows.values())
+    n_p = sum(len(v) for v in params.values())
+    n_s = sum(len(v) for v in state.values())
+    lines.append(f"{'total':<48}{total_p:>15,}{total_s:>10,}")
+    lines.append(f"parameters: {total_p:,} values in {n_p} arrays; state: {total_s:,} values in {n_s} arrays")
+    return "\n".join(lines)
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    order = ["sequence_encoder", "embed", "transformer_tower", "sequence_decoder", "output_embedder", "output_embedder_1", "output_pair", "head"]
+    head = group.split("/")[0]
+    return (order.index(head) if head in order else len(order), _natural(group))
+
+
+def _natural(text: str) -> str:
+    return re.sub(r"\d+", lambda m: f"{int(m.group()):04d}", text)
+
+
+def _load_model(args: argparse.Namespace):
+    from genotile.model.checkpoints import load_checkpoint, synthetic_model
+
+    if args.checkpoint:
+        _log(f"loading checkpoint {args.checkpoint}")
+        return load_checkpoint(args.checkpoint, args.size if args.size_given else None)
+    _log(f"using seeded synthetic '{args.size}' weights (seed {args.seed}): NOT biologically meaningful")
+    return synthetic_model(args.size, args.seed)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from genotile.genome import Genome, parse_region, validate_length
+    from genotile.inference import Predictor
+    from genotile.model.alphagenome import OutputRequest
+    from genotile.model.metadata import organism_index, select_tracks
+    from genotile.prediction_io import write_predictions
+
+    genome = Genome(args.fasta)
+    contig, start, end = parse_region(args.region)
+    if end is None:
+        end = genome.contigs[contig]
+    validate_length(end - start)
+    organism = organism_index(args.organism)
+    request = OutputRequest(heads=tuple(args.outputs), resolutions=tuple(args.resolution))
+    loaded = _load_model(args)
+    predictor = Predictor(loaded, args.metadata, precision=args.precision)
+    tracks = None
+    if args.track_regex:
+        if predictor.metadata is None:
+            raise ValueError("--track-regex needs --metadata (track names come from the metadata)")
+        tracks = {}
+        for head in request.heads:
+            frame = predictor.metadata.frame(organism, head)
+            tracks[head] = select_tracks(frame, name_regex=args.track_regex)
+        if not any(len(t) for t in tracks.values()):
+            raise ValueError(f"--track-regex {args.track_regex!r} matches no track of {', '.join(request.heads)}")
+    dna = genome.fetch_one_hot(contig, start, end, strand=args.strand)
+    _log(f"predicting {contig}:{start + 1:,}-{end:,} ({end - start:,} bp, strand {args.strand}, {args.organism}) "
+         f"with the {loaded.config.name} model in {args.precision}")
+    t0 = time.perf_counter()
+    outputs = predictor.predict(dna[None], organism, request, negative_strand=args.strand == "-", tracks=tracks)
+    _log(f"forward pass (incl. compile) {time.perf_counter() - t0:.1f} s")
+    attrs = {
+        "genotile_version": __version__,
+        "region": f"{contig}:{start + 1}-{end}",
+        "contig": contig,
+        "start": start,
+        "end": end,
+        "strand": args.strand,
+        "organism": args.organism,
+        "model": loaded.identity,
+        "model_size": loaded.config.name,
+        "precision": args.precision,
+        "metadata": str(args.metadata) if args.metadata else None,
+        "fasta": str(args.fasta),
+        "coordinates": "0-based half-open; axis 1 of every track is position (1 bp) or bin (128/2048 bp) from start",
+    }
+    path = write_predictions(args.out, outputs, attrs)
+    for name, value in outputs.items():
+        print(f"{name}\t{list(value.shape)}\t{value.dtype}")
+    print(f"wrote {len(outputs)} arrays to {path}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    print(model_summary(args.size))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from genotile.model.checkpoints import save_checkpoint, synthetic_variables, write_official
+    from genotile.model.config import get_config
+    from genotile.model.layout import to_official
+
+    cfg = get_config(args.size)
+    _log(f"generating seeded '{cfg.name}' weights (seed {args.seed})")
+    variables = synthetic_variables(cfg, args.seed)
+    if args.official:
+        params, state = to_official(variables)
+        path = write_official(args.out, params, state)
+    else:
+        path = save_checkpoint(args.out, variables, cfg, note=f"synthetic seed {args.seed}; not biologically meaningful")
+    print(f"wrote {'official-layout' if args.official else 'genotile'} checkpoint to {path}")
+    return 0
+
+
+def cmd_demo_genome(args: argparse.Namespace) -> int:
+    from genotile.demo import write_demo_genome
+
+    path = write_demo_genome(args.out, seed=args.seed)
+    print(f"wrote demo genome to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genotile", description="AlphaGenome-class inference over genomes and cohorts.")
+    parser.add_argument("--version", action="version", version=f"genotile {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    model = sub.add_parser("model", help="inspect or create model weights").add_subparsers(dest="model_command", required=True)
+    summary = model.add_parser("summary", help="parameter and state counts per module group")
+    summary.add_argument("--size", choices=["full", "tiny"], default="full")
+    summary.set_defaults(func=cmd_summary)
+    init = model.add_parser("init", help="write a checkpoint of seeded synthetic weights (tests, demos)")
+    init.add_argument("--size", choices=["full", "tiny"], default="tiny")
+    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--official", action="store_true", help="write the official (params, state) layout instead")
+    init.add_argument("--out", required=True)
+    init.set_defaults(func=cmd_init)
+
+    demo = sub.add_parser("demo-genome", help="write the seeded demo genome FASTA")
+    demo.add_argument("--out", required=True)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo_genome)
+
+    predict = sub.add_parser("predict", help="predict one region and write the raw head outputs")
+    predict.add_argument("--fasta", required=True, help="FASTA (plain or bgzipped with .fai/.gzi)")
+    predict.add_argument("--region", required=True, help="contig:start-end, 1-based inclusive; length a multiple of 2,048")
+    predict.add_argument("--strand", choices=["+", "-"], default="+")
+    predict.add_argument("--organism", default="human")
+    predict.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder; default: seeded synthetic weights")
+    predict.add_argument("--size", choices=["full", "tiny"], default=None, help="model size (default: full for official checkpoints, tiny for synthetic)")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights")
+    predict.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto (track names, scaling, strands)")
+    predict.add_argument("--outputs", nargs="+", choices=OUTPUT_CHOICES, default=OUTPUT_CHOICES, metavar="HEAD")
+    predict.add_argument("--resolution", nargs="+", type=int, choices=[1, 128], default=[1, 128])
+    predict.add_argument("--track-regex", help="keep only tracks whose metadata name matches this regex")
+    predict.add_argument("--precision", choices=["bfloat16", "float32"], default="float32",
+                         help="bfloat16 reproduces the reference's numerics (slow on CPU); float32 is the CPU default")
+    predict.add_argument("--out", required=True, help="output .zarr or .npz")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "command", None) == "predict":
+        args.size_given = args.size is not None
+        if args.size is None:
+            args.size = "full" if args.checkpoint else "tiny"
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"genotile: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Prediction entry points: a jit-compiled, output-selective forward pass with the reference's semantics.
+
+``Predictor`` owns one model's weights, its track metadata (for the
+``nonzero_mean`` scaling, padding NaNs and strand maps) and one compiled
+function per output request, so model load and compilation are paid once per
+process however many batches follow. Outputs come back as float32 numpy
+arrays under the reference's names (``rna_seq/predictions_1bp``,
+``splice_sites_junction/predictions``, ``contact_maps/predictions`` ...).
+
+Negative-strand windows follow the reference exactly (``augmentation.py``):
+the caller passes the reverse-complemented sequence, and the outputs are
+mapped back to forward coordinates: tracks reversed and strand-swapped by the
+metadata's re-indexing, DNase shifted by one base, contact maps flipped on
+both axes, junction strands swapped and site positions mirrored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from genotile.genome import validate_length
+from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
+from genotile.model.checkpoints import LoadedModel
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, Precision, get_precision
+from genotile.model.metadata import HEAD_NAMES as HEAD_OF_OUTPUT
+from genotile.model.metadata import ORGANISMS, load_metadata, organism_index, strand_reindexing
+
+Outputs = dict[str, np.ndarray]
+OUTPUT_OF_HEAD = {head: output for output, head in HEAD_OF_OUTPUT.items()}
+SPLICE_CLASS_REINDEXING = np.array([2, 3, 0, 1, 4])
+JUNCTION_ROW_ORDER = np.array([2, 3, 0, 1])
+
+
+class PredictionError(ValueError):
+    """A request the predictor cannot serve, with the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackMetadata:
+    """Per-organism track tables for every head (``None`` where no metadata was given)."""
+
+    frames: Mapping[int, Mapping[str, pd.DataFrame]]  # organism index -> head name -> frame
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str]) -> "TrackMetadata":
+        frames = {}
+        for i, organism in enumerate(ORGANISMS):
+            by_output = load_metadata(folder, organism)
+            frames[i] = {HEAD_OF_OUTPUT[o]: f for o, f in by_output.items()}
+        return cls(frames)
+
+    def track_means(self, heads: Sequence[str], num_organisms: int = 2) -> dict[str, np.ndarray]:
+        """``[num_organisms, C]`` ``nonzero_mean`` per genome-track head (NaN for padding tracks)."""
+        means = {}
+        for head in heads:
+            rows = [self.frames[o][head]["nonzero_mean"].to_numpy(np.float64) for o in range(num_organisms)]
+            means[head] = np.stack(rows).astype(np.float32)
+        return means
+
+    def frame(self, organism: int, head: str) -> pd.DataFrame:
+        return self.frames[organism][head]
+
+
+def flatten_outputs(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested prediction dict -> ``{'head/name': array}`` (the reference's key paths joined by '/')."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_outputs(value, name + "/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _to_host(x: jax.Array) -> np.ndarray:
+    """bf16/f16 -> float32 numpy, ints and bools unchanged (as the reference's API upcasts)."""
+    a = np.asarray(jax.device_get(x))
+    return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) or a.dtype.name == "bfloat16" else a
+
+
+class Predictor:
+    """Batched forward passes of one model, compiled once per output request."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        metadata: TrackMetadata | str | os.PathLike[str] | None = None,
+        precision: Precision | str = "bfloat16",
+    ) -> None:
+        self.model = model
+        self.config = model.config
+        self.precision = get_precision(precision)
+        if metadata is not None and not isinstance(metadata, TrackMetadata):
+            metadata = TrackMetadata.from_folder(metadata)
+        self.metadata = metadata
+        self.module = AlphaGenome(self.config, self.precision)
+        self.variables = jax.device_put(model.variables)
+        genome_heads = tuple(GENOME_TRACK_RESOLUTIONS)
+        if metadata is not None:
+            self.track_means = metadata.track_means(genome_heads, self.config.num_organisms)
+        else:
+            # Without metadata, predictions stay in the model's own units (the reference's behaviour
+            # when a track table has no nonzero_mean); fine for the tiny demo model.
+            self.track_means = {h: np.ones((self.config.num_organisms, self.config.tracks(h)), np.float32) for h in genome_heads}
+
+    @functools.cache
+    def _forward(self, request: OutputRequest):
+        module, means = self.module, self.track_means
+        return jax.jit(lambda variables, dna, org: module.apply(variables, dna, org, means, request))
+
+    def predict(
+        self,
+        dna: np.ndarray,
+        organisms: Sequence[int | str] | np.ndarray | int | str = 0,
+        request: OutputRequest = ALL_OUTPUTS,
+        negative_strand: Sequence[bool] | np.ndarray | bool = False,
+        tracks: Mapping[str, np.ndarray] | None = None,
+    ) -> Outputs:
+        """Raw head outputs for a one-hot batch ``[B, S, 4]``.
+
+        ``negative_strand[b]`` marks rows whose sequence is the reverse
+        complement of the window; their outputs are mapped back to forward
+        coordinates. ``tracks`` keeps only the given channels of a head
+        (``{head: channel indices}``), after any strand re-indexing.
+        """
+        dna = np.asarray(dna)
+        if dna.ndim == 2:
+            dna = dna[None]
+        if dna.ndim != 3 or dna.shape[-1] != 4:
+            raise PredictionError(f"expected one-hot DNA of shape [batch, length, 4], got {list(dna.shape)}")
+        validate_length(dna.shape[1])
+        batch = dna.shape[0]
+        org = _organism_array(organisms, batch)
+        neg = np.broadcast_to(np.asarray(negative_strand, bool), (batch,))
+        raw = self._forward(request)(self.variables, jnp.asarray(dna, jnp.float32), jnp.asarray(org))
+        outputs = {k: _to_host(v) for k, v in flatten_outputs(raw).items()}
+        if neg.any():
+            outputs = self._reverse_complement(outputs, org, neg, dna.shape[1])
+        if tracks:
+            outputs = select_output_tracks(outputs, tracks)
+        return outputs
+
+    def _reverse_complement(self, outputs: Outputs, org: np.ndarray, neg: np.ndarray, length: int) -> Outputs:
+        result = {}
+        for name, value in outputs.items():
+            head, _, field = name.partition("/")
+            rows = [
+                self._rc_one(head, field, value[b : b + 1], int(org[b]), length) if neg[b] else value[b : b + 1]
+                for b in range(value.shape[0])
+            ]
+            result[name] = np.concatenate(rows, axis=0)
+        return result
+
+    def _rc_one(self, head: str, field: str, value: np.ndarray, organism: int, length: int) -> np.ndarray:
+        return reverse_complement_output(head, field, value, self._reindexing(head, organism), length)
+
+    def _reindexing(self, head: str, organism: int) -> np.ndarray | None:
+        if head in ("contact_maps",) or head.startswith("embeddings"):
+            return None
+        if head == "splice_sites_classification":
+            return SPLICE_CLASS_REINDEXING
+        if head == "splice_sites_junction":
+            tissues = self.config.tracks(head)
+            return np.concatenate([np.arange(tissues, 2 * tissues), np.arange(tissues)])
+        if self.metadata is None:
+            raise PredictionError(
+                f"reverse-complementing {head} outputs needs the track metadata (which channels are + and - "
+                "strand); pass the metadata folder"
+            )
+        return strand_reindexing(self.metadata.frame(organism, head), OUTPUT_OF_HEAD[head])
+
+
+def _organism_array(organisms: Sequence[int | str] | np.ndarray | int | str, batch: int) -> np.ndarray:
+    if isinstance(organisms, (int, str, np.integer)):
+        organisms = [organisms] * batch
+    org = np.array([organism_index(o) for o in organisms], np.int32)
+    if org.shape != (batch,):
+        raise PredictionError(f"got {org.shape[0]} organism indices for a batch of {batch}")
+    return org
+
+
+def reverse_complement_output(
+    head: str, field: str, value: np.ndarray, reindexing: np.ndarray | None, length: int
+) -> np.ndarray:
+    """Map one output of a reverse-complemented window back to forward coordinates (batch of 1 or more)."""
+    if head == "contact_maps" or field == "embeddings_pair":
+        return value[:, ::-1, ::-1]
+    if head == "splice_sites_junction":
+        if field == "splice_site_positions":
+            mirrored = np.where(value < 0, -1, length - 1 - value)
+            return mirrored[:, JUNCTION_ROW_ORDER]
+        return value[..., reindexing] if reindexing is not None else value
+    if head.startswith("embeddings"):
+        return value[:, ::-1]
+    flipped = value[:, ::-1]
+    if reindexing is not None:
+        flipped = flipped[..., reindexing]
+    if head == "dnase" and field.endswith("_1bp"):
+        # Cut-site convention: the two strands' 1-bp values are one base apart after reversal.
+        flipped = np.roll(flipped, 1, axis=1)
+        flipped[:, 0] = 0
+    return np.ascontiguousarray(flipped)
+
+
+def select_output_tracks(outputs: Outputs, tracks: Mapping[str, np.ndarray]) -> Outputs:
+    """Keep the chosen channels of each head; junction channels are chosen per tissue on both strands."""
+    unknown = sorted(set(tracks) - set(HEAD_NAMES))
+    if unknown:
+        raise PredictionError(f"track selection names unknown head(s) {unknown}")
+    result = dict(outputs)
+    for name, value in outputs.items():
+        head, _, field = name.partition("/")
+        if head not in tracks or field in ("splice_site_positions",):
+            continue
+        index = np.asarray(tracks[head], np.int64)
+        if head == "splice_sites_junction":
+            tissues = value.shape[-1] // 2
+            index = np.concatenate([index, index + tissues])
+        result[name] = value[..., index]
+    return result
