@@ -135,8 +135,9 @@ class Precision:
     state read is rounded to bf16, activations are bf16 between modules with
     the reference's float32 islands, outputs are bf16. ``float32`` computes
     everything in float32 (CPU tests, training), except that the attention
-    and junction dot products keep the reference's bf16-input / f32-accumulate
-    algorithm, which the reference applies under every policy.
+    and junction dot products keep the reference's ``BF16_BF16_F32`` dot
+    algorithm on accelerators, which the reference requests under every
+    policy (see ``layers.dot_bf16_f32``).
     """
 
     name: Literal["bfloat16", "float32"]

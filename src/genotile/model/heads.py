@@ -22,6 +22,7 @@ from genotile.model.layers import (
     Linear,
     MultiOrganismLinear,
     RMSBatchNorm,
+    dot_bf16_f32,
     gelu_sigmoid,
     read,
     select_organism,
@@ -208,7 +209,5 @@ class SpliceSitesJunctionHead(nn.Module):
 
 def _pair_dot(donor: Array, acceptor: Array) -> Array:
     """Donor x acceptor dot products per tissue: ``[B, D, T, C] x [B, A, T, C] -> [B, D, A, T]``, no 1/sqrt(d)."""
-    return jnp.einsum(
-        "bdtc,batc->bdat", donor.astype(jnp.bfloat16), acceptor.astype(jnp.bfloat16), preferred_element_type=F32
-    )
+    return dot_bf16_f32("bdtc,batc->bdat", donor, acceptor)
 
