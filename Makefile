@@ -22,10 +22,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 venv: $(VENV)/.synced
 
 demo: venv
-	$(VENV)/bin/genotile demo-genome --out results/demo/genome.fa
-	$(VENV)/bin/genotile predict --fasta results/demo/genome.fa --region demo1:1-16384 \
-	  --out results/demo/prediction.zarr
-	@echo "main job done: predictions in results/demo/prediction.zarr (open with zarr or genotile.prediction_io.read_predictions)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --profile workflow/profiles/default
+	@echo "main job done: outputs in results/demo/ (prediction.zarr: open with zarr or genotile.prediction_io.read_predictions)"
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
