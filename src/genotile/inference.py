@@ -62,12 +62,23 @@ class TrackMetadata:
         """``[num_organisms, C]`` ``nonzero_mean`` per genome-track head (NaN for padding tracks)."""
         means = {}
         for head in heads:
-            rows = [self.frames[o][head]["nonzero_mean"].to_numpy(np.float64) for o in range(num_organisms)]
+            rows = [_organism_means(self.frames[o][head]) for o in range(num_organisms)]
             means[head] = np.stack(rows).astype(np.float32)
         return means
 
     def frame(self, organism: int, head: str) -> pd.DataFrame:
         return self.frames[organism][head]
+
+
+def _organism_means(frame: pd.DataFrame) -> np.ndarray:
+    """A head's track means for one organism, as the reference derives them.
+
+    Padding rows carry no ``nonzero_mean`` (NaN here), so padding tracks predict
+    NaN. When *no* row of a head has one (mouse PRO-cap is all padding), the
+    reference's table has no such column at all and it scales by 1 instead.
+    """
+    values = frame["nonzero_mean"].to_numpy(np.float64)
+    return np.ones_like(values) if np.isnan(values).all() else values
 
 
 def flatten_outputs(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
