@@ -95,19 +95,29 @@ def _load_model(args: argparse.Namespace):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from genotile.genome import Genome, parse_region, validate_length
+    from genotile.genome import Genome, validate_length
     from genotile.inference import Predictor
     from genotile.model.alphagenome import OutputRequest
     from genotile.model.metadata import organism_index, select_tracks
-    from genotile.prediction_io import write_predictions
+    from genotile.prediction_io import check_output_path, write_predictions
 
     genome = Genome(args.fasta)
-    contig, start, end = parse_region(args.region)
-    if end is None:
-        end = genome.contigs[contig]
+    contig, start, end = genome.resolve_region(args.region)  # an unknown contig fails here, before the model loads
     validate_length(end - start)
+    check_output_path(args.out)  # a bad or unwritable output fails before the forward pass, not after it
+    if args.track_regex:
+        if not args.metadata:
+            raise ValueError("--track-regex needs --metadata (track names come from the metadata)")
+        try:
+            re.compile(args.track_regex)
+        except re.error as exc:
+            raise ValueError(f"--track-regex {args.track_regex!r} is not a valid regular expression ({exc})") from None
     organism = organism_index(args.organism)
     request = OutputRequest(heads=tuple(args.outputs), resolutions=tuple(args.resolution))
+    stranded = [h for h in request.heads if h not in ("contact_maps", "splice_sites_classification", "splice_sites_junction")]
+    if args.strand == "-" and stranded and not args.metadata:
+        # Fail before the forward pass: reverse-complementing these heads needs the metadata's strand pairing.
+        raise ValueError(f"--strand - with {', '.join(stranded)} needs --metadata (which channels are + and - strand)")
     loaded = _load_model(args)
     predictor = Predictor(loaded, args.metadata, precision=args.precision)
     tracks = None

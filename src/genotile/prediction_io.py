@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,18 @@ def _temporary_sibling(path: Path, suffix: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)) / f"out{suffix}"
     except OSError as exc:
         raise OutputPathError(f"{path}: cannot write into {path.parent} ({exc.strerror}); choose a writable folder") from None
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse an output path that ``write_predictions`` could not write, before any work is done.
+
+    Checks the suffix and that a temporary sibling can be created (creating missing parent folders).
+    """
+    path = Path(path)
+    if path.suffix not in (".zarr", ".npz"):
+        raise OutputPathError(f"{path}: output must end in .zarr or .npz")
+    shutil.rmtree(_temporary_sibling(path, path.suffix).parent, ignore_errors=True)
+    return path
 
 
 def write_predictions(path: str | os.PathLike[str], outputs: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
@@ -60,7 +73,9 @@ def _write_zarr(path: Path, outputs: Mapping[str, np.ndarray], attrs: Mapping[st
     root.attrs.update(json.loads(json.dumps(dict(attrs), default=str)))
     for name, value in outputs.items():
         root.create_array(name, data=np.asarray(value))
-    zarr.consolidate_metadata(str(path))
+    with warnings.catch_warnings():  # zarr warns that consolidated metadata is not yet in the v3 spec
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(path))
 
 
 def read_predictions(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
