@@ -8,7 +8,7 @@ ifeq ($(UV),)
 UV := $(HOME)/.local/bin/uv
 endif
 VENV := .venv
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: demo test venv clean
 

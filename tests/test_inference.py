@@ -192,3 +192,32 @@ def test_track_selection_keeps_channels_on_both_junction_strands():
     np.testing.assert_array_equal(kept["splice_sites_junction/predictions"][0, 0, 0], [1, 5])
     with pytest.raises(PredictionError, match="unknown head"):
         select_output_tracks(outputs, {"atac_seq": np.array([0])})
+
+
+def test_channel_selection_slices_heads_before_the_matmul(predictor, dna):
+    heads = ("rna_seq", "contact_maps", "splice_sites_usage")
+    full = predictor.predict(dna, 0, OutputRequest(heads=heads))
+    chosen = {"rna_seq": (700, 5, 3), "contact_maps": (2, 1), "splice_sites_usage": (0,)}
+    part = predictor.predict(dna, 0, OutputRequest(heads=heads, channels=tuple(chosen.items())))
+    assert sorted(part) == sorted(full)
+    for name, value in part.items():
+        index = list(chosen[name.split("/")[0]])
+        np.testing.assert_allclose(value, full[name][..., index], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_channel_selection_rejects_heads_that_cannot_be_sliced():
+    with pytest.raises(ValueError, match="not supported"):
+        OutputRequest(heads=("splice_sites_classification",), channels=(("splice_sites_classification", (0,)),))
+
+
+@needs_metadata
+def test_channel_selection_on_the_negative_strand_reads_strand_partners(model, dna):
+    predictor = Predictor(model, METADATA, precision="float32")
+    rc = reverse_complement_one_hot(dna)
+    frame = predictor.metadata.frame(0, "rna_seq")
+    plus = int(np.flatnonzero(frame["strand"].to_numpy() == "+")[0])
+    request = OutputRequest(heads=("rna_seq",), resolutions=(128,))
+    full = predictor.predict(rc, "human", request, negative_strand=True)
+    part = predictor.predict(rc, "human", OutputRequest(heads=("rna_seq",), resolutions=(128,), channels=(("rna_seq", (plus, 0)),)), negative_strand=True)
+    name = "rna_seq/predictions_128bp"
+    np.testing.assert_allclose(part[name], full[name][..., [plus, 0]], rtol=1e-5, atol=1e-4)

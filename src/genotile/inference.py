@@ -17,7 +17,6 @@ both axes, junction strands swapped and site positions mirrored.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -116,6 +115,7 @@ class Predictor:
         self.metadata = metadata
         self.module = AlphaGenome(self.config, self.precision)
         self.variables = jax.device_put(model.variables)
+        self._compiled: dict[OutputRequest, Any] = {}
         genome_heads = tuple(GENOME_TRACK_RESOLUTIONS)
         if metadata is not None:
             self.track_means = metadata.track_means(genome_heads, self.config.num_organisms)
@@ -124,10 +124,12 @@ class Predictor:
             # when a track table has no nonzero_mean); fine for the tiny demo model.
             self.track_means = {h: np.ones((self.config.num_organisms, self.config.tracks(h)), np.float32) for h in genome_heads}
 
-    @functools.cache
     def _forward(self, request: OutputRequest):
-        module, means = self.module, self.track_means
-        return jax.jit(lambda variables, dna, org: module.apply(variables, dna, org, means, request))
+        """The jit-compiled forward for one request (kept per predictor, so it is freed with it)."""
+        if request not in self._compiled:
+            module, means = self.module, self.track_means
+            self._compiled[request] = jax.jit(lambda variables, dna, org: module.apply(variables, dna, org, means, request))
+        return self._compiled[request]
 
     def predict(
         self,
@@ -153,27 +155,54 @@ class Predictor:
         batch = dna.shape[0]
         org = _organism_array(organisms, batch)
         neg = np.broadcast_to(np.asarray(negative_strand, bool), (batch,))
-        raw = self._forward(request)(self.variables, jnp.asarray(dna, jnp.float32), jnp.asarray(org))
+        computed = self._with_strand_partners(request, org) if neg.any() else request
+        raw = self._forward(computed)(self.variables, jnp.asarray(dna, jnp.float32), jnp.asarray(org))
         outputs = {k: _to_host(v) for k, v in flatten_outputs(raw).items()}
         if neg.any():
-            outputs = self._reverse_complement(outputs, org, neg, dna.shape[1])
+            outputs = self._reverse_complement(outputs, org, neg, dna.shape[1], computed)
+        if computed is not request:
+            outputs = _keep_requested_channels(outputs, computed, request)
         if tracks:
             outputs = select_output_tracks(outputs, tracks)
         return outputs
 
-    def _reverse_complement(self, outputs: Outputs, org: np.ndarray, neg: np.ndarray, length: int) -> Outputs:
+    def _with_strand_partners(self, request: OutputRequest, org: np.ndarray) -> OutputRequest:
+        """Add each selected channel's other-strand partner: a reverse complement reads it in its place."""
+        if not request.channels:
+            return request
+        channels = []
+        for head, chosen in request.channels:
+            wanted = set(chosen)
+            for organism in set(org.tolist()):
+                reindex = self._reindexing(head, organism)
+                if reindex is not None:
+                    wanted |= set(reindex[list(chosen)].tolist())
+            channels.append((head, tuple(sorted(wanted))))
+        return dataclasses.replace(request, channels=tuple(channels))
+
+    def _reverse_complement(
+        self, outputs: Outputs, org: np.ndarray, neg: np.ndarray, length: int, request: OutputRequest
+    ) -> Outputs:
         result = {}
         for name, value in outputs.items():
             head, _, field = name.partition("/")
             rows = [
-                self._rc_one(head, field, value[b : b + 1], int(org[b]), length) if neg[b] else value[b : b + 1]
+                self._rc_one(head, field, value[b : b + 1], int(org[b]), length, request) if neg[b] else value[b : b + 1]
                 for b in range(value.shape[0])
             ]
             result[name] = np.concatenate(rows, axis=0)
         return result
 
-    def _rc_one(self, head: str, field: str, value: np.ndarray, organism: int, length: int) -> np.ndarray:
-        return reverse_complement_output(head, field, value, self._reindexing(head, organism), length)
+    def _rc_one(
+        self, head: str, field: str, value: np.ndarray, organism: int, length: int, request: OutputRequest
+    ) -> np.ndarray:
+        reindex = self._reindexing(head, organism)
+        channels = request.channels_for(head)
+        if reindex is not None and channels is not None:
+            # Re-express the full-head permutation in the computed channels' positions.
+            position = {int(c): i for i, c in enumerate(channels)}
+            reindex = np.array([position[int(reindex[c])] for c in channels])
+        return reverse_complement_output(head, field, value, reindex, length)
 
     def _reindexing(self, head: str, organism: int) -> np.ndarray | None:
         if head in ("contact_maps",) or head.startswith("embeddings"):
@@ -189,6 +218,18 @@ class Predictor:
                 "strand); pass the metadata folder"
             )
         return strand_reindexing(self.metadata.frame(organism, head), OUTPUT_OF_HEAD[head])
+
+
+def _keep_requested_channels(outputs: Outputs, computed: OutputRequest, request: OutputRequest) -> Outputs:
+    """Drop the strand partners that were computed only for the reverse complement."""
+    result = dict(outputs)
+    for head, chosen in request.channels:
+        positions = {int(c): i for i, c in enumerate(computed.channels_for(head))}
+        keep = [positions[c] for c in chosen]
+        for name, value in outputs.items():
+            if name.split("/")[0] == head:
+                result[name] = value[..., keep]
+    return result
 
 
 def _organism_array(organisms: Sequence[int | str] | np.ndarray | int | str, batch: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, ModelConfig, Precision
 from genotile.model.heads import (
@@ -51,14 +52,27 @@ class OutputRequest:
     heads: tuple[str, ...] = HEAD_NAMES
     resolutions: tuple[int, ...] = (1, 128)
     embeddings: bool = False  # also return embeddings_1bp / _128bp / _pair that were computed
+    #: Per head, the channels to compute (head weights are sliced before the matmul); absent = all.
+    #: Applies to genome-track heads, contact maps and splice-site usage.
+    channels: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.heads) - set(HEAD_NAMES))
         if unknown:
             raise ValueError(f"unknown head(s) {unknown}; known heads: {', '.join(HEAD_NAMES)}")
+        sliceable = set(GENOME_TRACK_RESOLUTIONS) | {"contact_maps", "splice_sites_usage"}
+        not_sliceable = sorted({h for h, _ in self.channels} - sliceable)
+        if not_sliceable:
+            raise ValueError(f"channel selection is not supported for {not_sliceable}; only for {sorted(sliceable)}")
         bad = sorted(set(self.resolutions) - {1, 128})
         if bad:
             raise ValueError(f"unknown resolution(s) {bad}; genome-track heads predict at 1 and 128 bp")
+
+    def channels_for(self, head: str) -> np.ndarray | None:
+        for name, index in self.channels:
+            if name == head:
+                return np.asarray(index, np.int32)
+        return None
 
     def head_resolutions(self, head: str) -> tuple[int, ...]:
         return tuple(r for r in GENOME_TRACK_RESOLUTIONS[head] if r in self.resolutions)
@@ -98,9 +112,15 @@ class Heads(nn.Module):
         self.splice_sites_junction = SpliceSitesJunctionHead(cfg)
 
     def genome(
-        self, head: str, embeddings: dict[int, Array], organism_index: Array, means: Array, resolutions: tuple[int, ...]
+        self,
+        head: str,
+        embeddings: dict[int, Array],
+        organism_index: Array,
+        means: Array,
+        resolutions: tuple[int, ...],
+        channels: np.ndarray | None,
     ) -> dict[str, Array]:
-        return getattr(self, head)(embeddings, organism_index, means, resolutions)
+        return getattr(self, head)(embeddings, organism_index, means, resolutions, channels)
 
     def junctions(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> dict[str, Array]:
         return self.splice_sites_junction(embeddings_1bp, positions, organism_index)
@@ -145,9 +165,11 @@ class AlphaGenome(nn.Module):
 
         out: Predictions = {}
         for head in request.genome_heads:
-            out[head] = self.head.genome(head, emb, organism_index, track_means[head], request.head_resolutions(head))
+            out[head] = self.head.genome(
+                head, emb, organism_index, track_means[head], request.head_resolutions(head), request.channels_for(head)
+            )
         if pair_emb is not None:
-            out["contact_maps"] = self.head.contact_maps(pair_emb, organism_index)
+            out["contact_maps"] = self.head.contact_maps(pair_emb, organism_index, request.channels_for("contact_maps"))
         wants_junctions = "splice_sites_junction" in request.heads
         classification = None
         if "splice_sites_classification" in request.heads or wants_junctions:
@@ -155,7 +177,9 @@ class AlphaGenome(nn.Module):
             if "splice_sites_classification" in request.heads:
                 out["splice_sites_classification"] = classification
         if "splice_sites_usage" in request.heads:
-            out["splice_sites_usage"] = self.head.splice_sites_usage(emb[1], organism_index)
+            out["splice_sites_usage"] = self.head.splice_sites_usage(
+                emb[1], organism_index, request.channels_for("splice_sites_usage")
+            )
         if wants_junctions:
             assert classification is not None
             positions = splice_site_positions(

@@ -11,6 +11,7 @@ predict NaN, as in the reference.
 from __future__ import annotations
 
 import flax.linen as nn
+import numpy as np
 import jax
 import jax.numpy as jnp
 
@@ -82,9 +83,12 @@ class TrackResolution(nn.Module):
     num_organisms: int
 
     @nn.compact
-    def __call__(self, x: Array, organism_index: Array) -> Array:
-        z = MultiOrganismLinear(self.tracks, self.num_organisms, name="multi_organism_linear")(x, organism_index)
+    def __call__(self, x: Array, organism_index: Array, channels: np.ndarray | None = None) -> Array:
+        lin = MultiOrganismLinear(self.tracks, self.num_organisms, name="multi_organism_linear")
+        z = lin(x, organism_index, channels)
         scale = self.param("learnt_scale", nn.initializers.ones, (self.num_organisms, self.tracks))
+        if channels is not None:
+            scale = scale[..., channels]
         scale = select_organism(read(read(scale, x.dtype), z.dtype), organism_index)
         return jax.nn.softplus(z) * jax.nn.softplus(scale[:, None, :])
 
@@ -98,13 +102,21 @@ class GenomeTracksHead(nn.Module):
 
     @nn.compact
     def __call__(
-        self, embeddings: dict[int, Array], organism_index: Array, track_means: Array, resolutions: tuple[int, ...]
+        self,
+        embeddings: dict[int, Array],
+        organism_index: Array,
+        track_means: Array,
+        resolutions: tuple[int, ...],
+        channels: np.ndarray | None = None,
     ) -> dict[str, Array]:
         out: dict[str, Array] = {}
-        means = select_organism(track_means.astype(F32), organism_index)
+        means = jnp.asarray(track_means, F32)
+        if channels is not None:
+            means = means[..., channels]
+        means = select_organism(means, organism_index)
         for r in resolutions:
             scaled = TrackResolution(self.tracks, self.num_organisms, name=f"resolution_{r}")(
-                embeddings[r], organism_index
+                embeddings[r], organism_index, channels
             )
             out[f"scaled_predictions_{r}bp"] = scaled
             out[f"predictions_{r}bp"] = unscale_predictions(scaled, means, r, self.head in SQUASHED_HEADS)
@@ -118,9 +130,9 @@ class ContactMapsHead(nn.Module):
     num_organisms: int
 
     @nn.compact
-    def __call__(self, pair_embeddings: Array, organism_index: Array) -> dict[str, Array]:
+    def __call__(self, pair_embeddings: Array, organism_index: Array, channels: np.ndarray | None = None) -> dict[str, Array]:
         lin = MultiOrganismLinear(self.tracks, self.num_organisms, name="multi_organism_linear")
-        return {"predictions": lin(pair_embeddings, organism_index)}
+        return {"predictions": lin(pair_embeddings, organism_index, channels)}
 
 
 class SpliceSitesClassificationHead(nn.Module):
@@ -142,8 +154,9 @@ class SpliceSitesUsageHead(nn.Module):
     num_organisms: int
 
     @nn.compact
-    def __call__(self, x: Array, organism_index: Array) -> dict[str, Array]:
-        logits = MultiOrganismLinear(self.tracks, self.num_organisms, name="multi_organism_linear")(x, organism_index)
+    def __call__(self, x: Array, organism_index: Array, channels: np.ndarray | None = None) -> dict[str, Array]:
+        lin = MultiOrganismLinear(self.tracks, self.num_organisms, name="multi_organism_linear")
+        logits = lin(x, organism_index, channels)
         return {"logits": logits, "predictions": jax.nn.sigmoid(logits.astype(F32)).astype(jnp.float16)}
 
 

@@ -224,10 +224,13 @@ class MultiOrganismLinear(nn.Module):
     dtype: jnp.dtype = F32
 
     @nn.compact
-    def __call__(self, x: Array, organism_index: Array) -> Array:
+    def __call__(self, x: Array, organism_index: Array, channels: np.ndarray | None = None) -> Array:
+        """``channels`` keeps only those output channels: the weights are sliced *before* the matmul."""
         d = x.shape[-1]
         w = self.param("w", truncated_normal(1.0 / math.sqrt(d)), (self.num_organisms, d, self.features))
         b = self.param("b", nn.initializers.zeros, (self.num_organisms, self.features))
+        if channels is not None:
+            w, b = w[..., channels], b[..., channels]
         w_b = select_organism(read(w, x.dtype), organism_index)
         b_b = select_organism(read(b, x.dtype), organism_index)
         y = jnp.einsum("b...i,bij->b...j", x, w_b, preferred_element_type=F32)
