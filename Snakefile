@@ -1,13 +1,19 @@
-# genotile workflow entry point. Stages live in workflow/rules/*.smk; the config is validated first so a
-# wrong key or type stops the run with a message naming it.
+# genotile workflow: genome -> tiling -> batched prediction into a chunked Zarr store -> bigWig/junction export.
+# Stages live in workflow/rules/*.smk; the config is validated first, so an unknown key or a wrong type
+# stops the run with a message naming it. Every key is documented in config/README.md.
 from snakemake.utils import validate
 
 configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
-include: "workflow/rules/demo.smk"
+include: "workflow/rules/common.smk"
+include: "workflow/rules/genome.smk"
+include: "workflow/rules/tile.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/stitch.smk"
+include: "workflow/rules/export.smk"
 
 rule all:
     input:
-        f"{config['results']}/prediction.zarr",
+        final_outputs(),
     default_target: True

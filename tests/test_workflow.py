@@ -1,49 +1,49 @@
-"""The Snakemake workflow end to end: a real run, dry run, lint, and config validation.
+"""The Snakemake workflow end to end on the demo config (slow: real snakemake runs of the tiny model).
 
-Each test copies Snakefile, workflow/, config/ and envs/ into its own tmp folder (so ``.snakemake/`` and
-outputs never land in the repository) and runs ``snakemake`` with the venv's bin first on PATH, so the
-rules' ``genotile`` is this checkout's.
+Each test copies Snakefile, workflow/, config/, envs/ and scripts/ into its own tmp folder (so
+``.snakemake/`` and outputs never land in the repository) and runs ``snakemake`` with the venv's bin
+first on PATH.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
-from genotile.prediction_io import read_predictions
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
 
-
-def _snakemake_available() -> bool:
-    return (BIN / "snakemake").exists() and (BIN / "genotile").exists()
-
-
-if not _snakemake_available():  # pragma: no cover
+if not ((BIN / "snakemake").exists() and (BIN / "genotile").exists()):  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)
+
+
+def copy_workflow(target: Path) -> Path:
+    target.mkdir()
+    shutil.copy2(ROOT / "Snakefile", target / "Snakefile")
+    for folder in ("workflow", "config", "envs", "scripts"):
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
 
 
 @pytest.fixture
 def workdir(tmp_path) -> Path:
-    work = tmp_path / "wf"
-    work.mkdir()
-    shutil.copy2(ROOT / "Snakefile", work / "Snakefile")
-    for folder in ("workflow", "config", "envs"):
-        shutil.copytree(ROOT / folder, work / folder)
-    return work
+    return copy_workflow(tmp_path / "wf")
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("PYTHONPATH", None)
     return subprocess.run(
@@ -55,55 +55,140 @@ def _report(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
 
 
-def test_lint_is_clean(workdir):
-    result = snakemake(workdir, "--lint")
-    assert result.returncode == 0, _report(result)
-    assert "Lints for" not in result.stdout + result.stderr, _report(result)
+def chunk_digest(store: Path) -> dict[str, str]:
+    """Digest of every data chunk of a store (metadata files excluded: they carry the run's config)."""
+    return {
+        str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and p.name != "zarr.json"
+    }
 
 
-def test_run_then_dry_run(workdir, tmp_path):
-    results = tmp_path / "results"
-    config = ["--config", f"results={results}"]
-
-    dry = snakemake(workdir, "-n", *config)
-    assert dry.returncode == 0, _report(dry)
-    assert "predict_window" in dry.stdout + dry.stderr
-
-    run = snakemake(workdir, "--cores", "2", *config)
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One full run of the demo config."""
+    base = tmp_path_factory.mktemp("demo")
+    workdir = copy_workflow(base / "wf")
+    results = base / "results"
+    run = snakemake(workdir, "--cores", "2", "--config", f"results={results}")
     assert run.returncode == 0, _report(run)
-
-    zarr_path = results / "prediction.zarr"
-    assert zarr_path.is_dir()
-    outputs, attrs = read_predictions(zarr_path)
-    assert {name.split("/")[0] for name in outputs} == set(CONFIG["outputs"])
-    length = 16_384
-    assert CONFIG["region"] == f"demo1:1-{length}"
-    assert attrs["region"] == CONFIG["region"]
-    assert attrs["model"] == f"synthetic:{CONFIG['model']['size']}:seed={CONFIG['model']['seed']}"
-    assert outputs["atac/predictions_1bp"].shape == (1, length, 256)
-    assert outputs["rna_seq/predictions_128bp"].shape == (1, length // 128, 768)
-    assert outputs["chip_histone/predictions_128bp"].shape == (1, length // 128, 1152)
-    assert outputs["contact_maps/predictions"].shape == (1, length // 2048, length // 2048, 28)
-    assert "splice_sites_junction/predictions" in outputs
-    assert (results / "genome.fa").is_file()
-    assert (results / "logs" / "predict_window.log").is_file()
-    # Nothing was written into the repository copy except snakemake's own bookkeeping.
-    assert sorted(p.name for p in workdir.iterdir()) == [".snakemake", "Snakefile", "config", "envs", "workflow"]
-
-    again = snakemake(workdir, "-n", *config)
-    assert again.returncode == 0, _report(again)
-    assert "Nothing to be done" in again.stdout + again.stderr, _report(again)
+    return workdir, results / CONFIG["run"], run
 
 
-def test_failing_rule_reports_the_genotile_error(workdir, tmp_path):
+def test_lint_and_dry_run_are_clean(workdir):
+    lint = snakemake(workdir, "--lint")
+    assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, _report(lint)
+    dry = snakemake(workdir, "-n")
+    assert dry.returncode == 0, _report(dry)
+    assert "plan_windows" in dry.stdout
+
+
+def test_demo_outputs(demo_run):
+    _, run_dir, result = demo_run
+    summary = json.loads((run_dir / "tracks.summary.json").read_text())
+    windows = pd.read_csv(run_dir / "windows.tsv", sep="\t")
+    assert summary["windows_predicted"] + len(summary["windows_skipped_all_n"]) == len(windows)
+    assert summary["windows_skipped_all_n"] == windows.index[windows["all_n"]].tolist() != []
+    assert "storage the selection will need" in (run_dir / "logs" / "plan_windows.log").read_text()
+    assert (run_dir / "junctions.parquet").is_file() and (run_dir / "junctions.bed").is_file()
+    bigwigs = json.loads((run_dir / "bigwig" / "done.json").read_text())["bigwigs"]
+    assert len(bigwigs) == 4 + 4 + 6 + 2 + 5
+
+
+def test_stitched_store_equals_direct_predictions_of_owning_windows(demo_run):
+    """Every stored value equals, bit for bit, its owning window's own prediction; all-N windows read NaN."""
+    from genotile.genome import Genome
+    from genotile.store import crop_to_owned, open_track_array
+    from genotile.tiling import Window
+    from genotile.workflow import load_predictor, selection_for
+
+    workdir, run_dir, _ = demo_run
+    config = dict(CONFIG, results=str(run_dir.parent))
+    predictor = load_predictor(config["model"])
+    selection = selection_for(config, predictor)
+    genome = Genome(run_dir / "genome" / "demo.fa")
+    windows = pd.read_csv(run_dir / "windows.tsv", sep="\t")
+    arrays = {}
+    for row in windows.itertuples():
+        window = Window(row.contig, row.start, row.end, row.own_start, row.own_end)
+        for ts in selection.tracksets:
+            key = (ts.head, ts.resolution, row.contig)
+            if key not in arrays:
+                arrays[key] = open_track_array(run_dir / "tracks.zarr", ts.head, ts.resolution, row.contig).values
+            res = ts.resolution
+            stored = arrays[key][row.own_start // res : -(-row.own_end // res)]
+            if row.all_n:
+                assert np.isnan(stored).all()
+                continue
+        if row.all_n:
+            continue
+        outputs = predictor.predict(genome.fetch_one_hot(row.contig, row.start, row.end)[None], 0, selection.request())
+        for key, value in selection.extract(outputs, 0).items():
+            direct = crop_to_owned(window, value, key[1])
+            stored = arrays[(key[0], key[1], row.contig)][row.own_start // key[1] : -(-row.own_end // key[1])]
+            np.testing.assert_array_equal(stored, direct, err_msg=f"{key} window {row.window}")
+
+
+def test_bigwig_matches_store(demo_run):
+    import pyBigWig
+
+    from genotile.store import open_track_array
+
+    _, run_dir, _ = demo_run
+    stored = open_track_array(run_dir / "tracks.zarr", "dnase", 128, "demo1").values[:, 2]
+    with pyBigWig.open(str(run_dir / "bigwig" / "dnase.128bp.0002.track_2.bw")) as bw:
+        values = np.array([bw.values("demo1", i * 128, i * 128 + 1)[0] for i in range(len(stored))], np.float32)
+    np.testing.assert_array_equal(values, stored)
+
+
+def test_rerun_with_other_batching_gives_identical_bytes(demo_run, tmp_path):
+    _, run_dir, _ = demo_run
+    workdir = copy_workflow(tmp_path / "wf")
     results = tmp_path / "results"
-    run = snakemake(workdir, "--cores", "2", "--config", f"results={results}", "region=demo1:1-4000",
-                    "outputs=[contact_maps]")  # fmt: skip
+    extra = tmp_path / "batching.yaml"
+    extra.write_text("tiling: {windows_per_batch: 7}\ninference: {windows_per_pass: 3}\n")
+    run = snakemake(workdir, "--cores", "2", "--configfile", str(extra), "--config", f"results={results}")
+    assert run.returncode == 0, _report(run)
+    assert chunk_digest(results / CONFIG["run"] / "tracks.zarr") == chunk_digest(run_dir / "tracks.zarr")
+    again = snakemake(workdir, "-n", "--config", f"results={results}")
+    assert again.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("tiling: {contigs: [chrZ]}", ["chrZ", "not in the FASTA"]),
+        ("tracks: [{output: dnase, biosample_name: GM12878}]", ["needs the track metadata", "indices"]),
+        ("tracks: [{output: dnase, indices: [999]}]", ["999", "outside"]),
+        ("tracks: [{output: chip_tf, resolutions: [1]}]", ["chip_tf", "128 bp"]),
+    ],
+    ids=["missing-contig", "filter-without-metadata", "index-out-of-range", "bad-resolution"],
+)
+def test_bad_input_stops_with_a_clear_message(workdir, tmp_path, override, expected):
+    results = tmp_path / "results"
+    extra = tmp_path / "bad.yaml"
+    extra.write_text(override + "\n")
+    run = snakemake(workdir, "--cores", "1", "--configfile", str(extra), "--config", f"results={results}")
     assert run.returncode != 0, _report(run)
-    log = (results / "logs" / "predict_window.log").read_text()
-    assert "genotile: error:" in log and "2,048" in log, log
-    assert "Traceback" not in log, log
-    assert not (results / "prediction.zarr").exists()
+    text = run.stdout + run.stderr
+    assert "genotile: error:" in text, _report(run)
+    for word in expected:
+        assert word in text, (word, _report(run))
+
+
+def test_window_not_multiple_of_2048_is_refused_by_the_schema(workdir, tmp_path):
+    extra = tmp_path / "bad.yaml"
+    extra.write_text("tiling: {window_bp: 1000000}\n")
+    run = snakemake(workdir, "-n", "--configfile", str(extra), "--config", f"results={tmp_path}")
+    assert run.returncode != 0 and "multiple of 2048" in run.stdout + run.stderr, _report(run)
+
+
+def test_unwritable_results_folder(workdir, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    run = snakemake(workdir, "--cores", "1", "--config", f"results={blocker}/results")
+    assert run.returncode != 0, _report(run)
+    assert "afile" in run.stdout + run.stderr
 
 
 @pytest.mark.parametrize(
@@ -113,10 +198,10 @@ def test_failing_rule_reports_the_genotile_error(workdir, tmp_path):
         ("model: {size: tiny, seed: 0, colour: red}\n", ["colour", "model"]),
         ("model: {size: huge, seed: 0}\n", ["huge", "size", "model"]),
         ("model: {size: tiny, seed: 'seven'}\n", ["seven", "seed", "integer"]),
-        ("outputs: [atac, nonsense_head]\n", ["nonsense_head", "outputs"]),
-        ("demo_genome: {seed: 1.5}\n", ["1.5", "seed", "demo_genome"]),
+        ("tracks: [{output: nonsense_head}]\n", ["nonsense_head", "output"]),
+        ("genome: {fasta: null, demo_seed: 1.5}\n", ["1.5", "demo_seed", "genome"]),
     ],
-    ids=["unknown-key", "unknown-nested-key", "bad-size", "string-seed", "unknown-head", "float-seed"],
+    ids=["unknown-key", "unknown-nested-key", "bad-size", "string-seed", "unknown-output", "float-seed"],
 )
 def test_bad_config_stops_naming_the_key(workdir, tmp_path, config_text, expected):
     extra = tmp_path / "extra.yaml"

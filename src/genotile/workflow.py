@@ -1,0 +1,273 @@
+"""The track-generation workflow's steps as plain functions (the Snakemake rules only call these).
+
+plan      genome + config -> windows table (window, batch, padding) and the storage report
+init      -> an empty, pre-allocated track store (and contact-map store)
+predict   one batch of windows -> their owned regions written into the store, a done-file
+finalize  all done-files -> a summary that marks the store complete
+
+Each step writes its outputs atomically (temporary name, then rename), so a
+killed job never leaves a file that looks complete; a batch's done-file is
+written only after all of its windows are in the store, so a rerun redoes
+exactly the batches that did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genotile import __version__
+from genotile.genome import Genome, reverse_complement_one_hot
+from genotile.tiling import Window, plan_windows, read_bed, select_contigs, windows_table
+
+Progress = Callable[[str], None]
+
+
+def log(message: str) -> None:
+    print(f"[genotile {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def write_atomically(path: str | os.PathLike[str], text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------- model
+
+
+def load_predictor(model_cfg: Mapping[str, Any]):
+    """The configured weights (official/genotile checkpoint, or seeded synthetic) and metadata, as a Predictor."""
+    from genotile.inference import Predictor
+    from genotile.model.checkpoints import load_checkpoint, synthetic_model
+
+    if model_cfg.get("checkpoint"):
+        loaded = load_checkpoint(model_cfg["checkpoint"], model_cfg.get("size") if model_cfg.get("size") != "tiny" else None)
+    else:
+        loaded = synthetic_model(model_cfg.get("size", "tiny"), int(model_cfg.get("seed", 0)))
+    return Predictor(loaded, model_cfg.get("metadata") or None, precision=model_cfg.get("precision", "float32"))
+
+
+def selection_for(config: Mapping[str, Any], predictor):
+    from genotile.model.metadata import organism_index
+    from genotile.track_selection import resolve_selection
+
+    return resolve_selection(
+        config["tracks"],
+        predictor.config,
+        predictor.metadata,
+        organism_index(config.get("organism", "human")),
+        dtype=config["store"].get("dtype", "float32"),
+    )
+
+
+# -------------------------------------------------------------------------------------------- plan
+
+
+def plan(config: Mapping[str, Any], fasta: str, windows_tsv: str, report_txt: str) -> pd.DataFrame:
+    """Tile the selected contigs and write the windows table and the storage report."""
+    genome = Genome(fasta)
+    tiling = config["tiling"]
+    contigs = select_contigs(genome.contigs, tiling.get("contigs") or None, tiling.get("contig_regex") or None)
+    regions = read_bed(tiling["regions_bed"]) if tiling.get("regions_bed") else None
+    windows = plan_windows(contigs, tiling["window_bp"], tiling["owned_bp"], regions)
+    table = windows_table(windows, genome.contigs, tiling["windows_per_batch"])
+    table["all_n"] = [_all_n(genome, w) for w in windows]
+    table.to_csv(windows_tsv + ".tmp", sep="\t", index=False)
+    os.replace(windows_tsv + ".tmp", windows_tsv)
+    report = storage_report(config, contigs)
+    skipped = int(table["all_n"].sum())
+    text = (
+        f"{len(table)} windows of {tiling['window_bp']:,} bp (owned {tiling['owned_bp']:,} bp) over "
+        f"{len(contigs)} contig(s), {table['batch'].nunique()} batch(es); {skipped} all-N window(s) will be skipped\n\n"
+        + report
+    )
+    write_atomically(report_txt, text + "\n")
+    log("storage the selection will need:\n" + text)
+    return table
+
+
+def _all_n(genome: Genome, window: Window) -> bool:
+    sequence = genome.sequence(window.contig, window.start, window.end)
+    return sequence.count("N") == len(sequence)
+
+
+def storage_report(config: Mapping[str, Any], contigs: Mapping[str, int]) -> str:
+    from genotile.store import format_storage_report
+
+    predictor_free = _selection_without_weights(config)
+    return format_storage_report(contigs, predictor_free.tracksets)
+
+
+def _selection_without_weights(config: Mapping[str, Any]):
+    """Resolve the track selection from config and metadata alone (no weights needed to size the store)."""
+    from genotile.inference import TrackMetadata
+    from genotile.model.config import get_config
+    from genotile.model.metadata import organism_index
+    from genotile.track_selection import resolve_selection
+
+    model = config["model"]
+    metadata = TrackMetadata.from_folder(model["metadata"]) if model.get("metadata") else None
+    return resolve_selection(
+        config["tracks"],
+        get_config(model.get("size", "tiny")),
+        metadata,
+        organism_index(config.get("organism", "human")),
+        dtype=config["store"].get("dtype", "float32"),
+    )
+
+
+# -------------------------------------------------------------------------------------------- init
+
+
+def provenance(config: Mapping[str, Any], fasta: str) -> dict[str, Any]:
+    import jax
+
+    model = config["model"]
+    weights = model.get("checkpoint") or f"synthetic:{model.get('size', 'tiny')}:seed={model.get('seed', 0)}"
+    return {
+        "config": json.loads(json.dumps(config, default=str)),
+        "genome": {"fasta": str(fasta), "checksum": Genome(fasta).checksum()},
+        "weights": weights,
+        "weights_note": None if model.get("checkpoint") else "seeded synthetic weights: NOT biologically meaningful",
+        "versions": {"genotile": __version__, "jax": jax.__version__, "python": platform.python_version(),
+                     "numpy": np.__version__, "pandas": pd.__version__},
+    }
+
+
+def init_stores(config: Mapping[str, Any], fasta: str, tracks_zarr: str, contacts_zarr: str, marker: str) -> None:
+    """Pre-allocate the track store (and the per-window contact store when contact maps are selected)."""
+    from genotile.store import create_store
+
+    selection = _selection_without_weights(config)
+    genome = Genome(fasta)
+    tiling = config["tiling"]
+    contigs = select_contigs(genome.contigs, tiling.get("contigs") or None, tiling.get("contig_regex") or None)
+    attrs = provenance(config, fasta)
+    if selection.tracksets:
+        create_store(tracks_zarr, contigs, selection.tracksets, config["store"]["chunk_bp"], attrs, owned_bp=tiling["owned_bp"])
+    if selection.contact_tracks is not None:
+        from genotile.contact_maps import create_contact_store
+
+        create_contact_store(contacts_zarr, selection.contact_tracks, attrs)
+    write_atomically(marker, json.dumps({"tracks": tracks_zarr, "contacts": contacts_zarr}) + "\n")
+
+
+# ----------------------------------------------------------------------------------------- predict
+
+
+def predict_batch(
+    config: Mapping[str, Any],
+    fasta: str,
+    windows_tsv: str,
+    batch: int,
+    tracks_zarr: str,
+    contacts_zarr: str,
+    junctions_parquet: str,
+    done: str,
+) -> None:
+    """Predict one batch of windows and write their owned regions; the done-file is written last."""
+    from genotile.model.metadata import organism_index
+    from genotile.store import crop_to_owned, write_window
+
+    t0 = time.perf_counter()
+    table = pd.read_csv(windows_tsv, sep="\t")
+    rows = table[(table["batch"] == batch) & ~table["all_n"]]
+    skipped = table[(table["batch"] == batch) & table["all_n"]]
+    genome = Genome(fasta)
+    predictor = load_predictor(config["model"])
+    selection = selection_for(config, predictor)
+    request = selection.request()
+    organism = organism_index(config.get("organism", "human"))
+    per_pass = int(config["inference"]["windows_per_pass"])
+    average = bool(config["inference"].get("average_strands", False))
+    log(f"batch {batch}: {len(rows)} window(s) to predict, {len(skipped)} all-N skipped; model ready in "
+        f"{time.perf_counter() - t0:.1f} s")
+    junction_frames = []
+    windows = [Window(r.contig, r.start, r.end, r.own_start, r.own_end) for r in rows.itertuples()]
+    for first in range(0, len(windows), per_pass):
+        group = windows[first : first + per_pass]
+        dna = np.stack([genome.fetch_one_hot(w.contig, w.start, w.end) for w in group])
+        outputs = predictor.predict(dna, organism, request)
+        if average:
+            reverse = predictor.predict(reverse_complement_one_hot(dna), organism, request, negative_strand=True)
+            outputs = _average_strands(outputs, reverse)
+        for row, window in enumerate(group):
+            arrays = selection.extract(outputs, row)
+            write_window(tracks_zarr, window, {key: crop_to_owned(window, value, key[1]) for key, value in arrays.items()})
+            if selection.contact_tracks is not None:
+                from genotile.contact_maps import write_window_contacts
+
+                keep = _contact_columns(request, selection)
+                write_window_contacts(contacts_zarr, window, outputs["contact_maps/predictions"][row][..., keep])
+            if selection.junction_tissues is not None:
+                junction_frames.append(_junctions(window, outputs, row, selection, genome, config))
+        log(f"batch {batch}: {min(first + per_pass, len(windows))}/{len(windows)} windows written")
+    if selection.junction_tissues is not None:
+        from genotile.junctions import write_junctions
+
+        write_junctions(junction_frames, junctions_parquet, None)
+    else:
+        write_atomically(junctions_parquet, "")
+    summary = {"batch": batch, "windows": [int(w) for w in rows["window"]], "skipped_all_n": [int(w) for w in skipped["window"]],
+               "seconds": round(time.perf_counter() - t0, 2)}
+    write_atomically(done, json.dumps(summary) + "\n")
+
+
+def _average_strands(forward: Mapping[str, np.ndarray], reverse: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Mean of the forward and mapped-back reverse-complement predictions (junction outputs: forward only)."""
+    averaged = dict(forward)
+    for name, value in forward.items():
+        if not name.startswith("splice_sites_junction") and np.issubdtype(value.dtype, np.floating):
+            averaged[name] = (value + reverse[name]) / np.float32(2)
+    return averaged
+
+
+def _contact_columns(request, selection) -> np.ndarray:
+    computed = request.channels_for("contact_maps")
+    position = {int(c): i for i, c in enumerate(computed)}
+    return np.array([position[int(c)] for c in selection.contact_tracks["track_index"]])
+
+
+def _junctions(window: Window, outputs, row: int, selection, genome: Genome, config: Mapping[str, Any]) -> pd.DataFrame:
+    from genotile.junctions import window_junctions
+
+    tissues = selection.junction_tissues
+    return window_junctions(
+        window,
+        outputs["splice_sites_junction/predictions"][row],
+        outputs["splice_sites_junction/splice_site_positions"][row],
+        tissue_names=list(selection.junction_names),
+        tissues=list(tissues["track_index"]),
+        min_value=float(config["export"]["junction_min_value"]),
+        contig_length=genome.contigs[window.contig],
+    )
+
+
+# ---------------------------------------------------------------------------------------- finalize
+
+
+def finalize(done_files: list[str], summary_json: str, tracks_zarr: str) -> None:
+    """Check every batch finished and write the run summary that marks the store complete."""
+    batches = [json.loads(Path(f).read_text()) for f in done_files]
+    summary = {
+        "store": tracks_zarr,
+        "batches": len(batches),
+        "windows_predicted": sum(len(b["windows"]) for b in batches),
+        "windows_skipped_all_n": sorted(w for b in batches for w in b["skipped_all_n"]),
+        "predict_seconds": round(sum(b["seconds"] for b in batches), 1),
+    }
+    write_atomically(summary_json, json.dumps(summary, indent=2) + "\n")
+    log(f"track store complete: {tracks_zarr} ({summary['windows_predicted']} windows, "
+        f"{len(summary['windows_skipped_all_n'])} all-N skipped)")

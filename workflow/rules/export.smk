@@ -1,0 +1,33 @@
+# Export: one bigWig per stored track and resolution (NaN regions omitted), and splice junctions as
+# Parquet and BED.
+
+rule export_bigwig:
+    input:
+        fasta=FASTA,
+        summary=f"{RUN}/tracks.summary.json",
+    output:
+        done=f"{RUN}/bigwig/done.json",
+    params:
+        tracks=f"{RUN}/tracks.zarr",
+        out_dir=lambda wildcards, output: os.path.dirname(output.done),
+    log:
+        f"{RUN}/logs/export_bigwig.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/export_bigwig.py"
+
+
+rule merge_junctions:
+    input:
+        batches=batch_junction_files,
+        summary=f"{RUN}/tracks.summary.json",
+    output:
+        parquet=f"{RUN}/junctions.parquet",
+        bed=f"{RUN}/junctions.bed",
+    log:
+        f"{RUN}/logs/merge_junctions.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/merge_junctions.py"

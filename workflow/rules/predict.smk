@@ -1,0 +1,44 @@
+# Prediction: one job per batch of windows, so the model is loaded and compiled once per job. Each job
+# writes its windows' owned regions straight into the pre-allocated store (chunk-aligned: jobs never
+# share a chunk) and writes its done-file last.
+
+rule init_store:
+    input:
+        fasta=FASTA,
+        windows=f"{RUN}/windows.tsv",
+    output:
+        marker=f"{RUN}/store.created",
+    params:
+        config=config,
+        tracks=f"{RUN}/tracks.zarr",
+        contacts=f"{RUN}/contact_maps.zarr",
+    log:
+        f"{RUN}/logs/init_store.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/init_store.py"
+
+
+rule predict_batch:
+    input:
+        fasta=FASTA,
+        windows=f"{RUN}/windows.tsv",
+        store=f"{RUN}/store.created",
+    output:
+        done=f"{RUN}/batches/batch_{{batch}}.done",
+        junctions=f"{RUN}/batches/batch_{{batch}}.junctions.parquet",
+    params:
+        config=config,
+        tracks=f"{RUN}/tracks.zarr",
+        contacts=f"{RUN}/contact_maps.zarr",
+    threads: config["inference"]["threads"]
+    resources:
+        gpu=config["inference"]["gpus_per_job"],
+        mem_mb=config["inference"]["mem_mb"],
+    log:
+        f"{RUN}/logs/predict_batch_{{batch}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/predict_batch.py"

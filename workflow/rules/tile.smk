@@ -1,0 +1,17 @@
+# Tiling: windows whose owned regions cover every selected base once, grouped into batches; prints the
+# storage the track selection will need before anything is predicted.
+
+checkpoint plan_windows:
+    input:
+        fasta=FASTA,
+    output:
+        windows=f"{RUN}/windows.tsv",
+        report=f"{RUN}/storage_report.txt",
+    params:
+        config=config,
+    log:
+        f"{RUN}/logs/plan_windows.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/plan_windows.py"
