@@ -95,6 +95,8 @@ def plan(config: Mapping[str, Any], fasta: str, windows_tsv: str, report_txt: st
     )
     write_atomically(report_txt, text + "\n")
     log("storage the selection will need:\n" + text)
+    if sys.stderr is not sys.__stderr__:  # the rule's log captures stderr: show the user the size up front too
+        print("[genotile] storage the selection will need:\n" + text, file=sys.__stderr__, flush=True)
     return table
 
 
