@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from genotile.atomic import swap_into_place, temporary_sibling
+
 if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
@@ -103,19 +105,13 @@ def create_contact_store(path: str | os.PathLike[str], tracks: pd.DataFrame, att
         "genotile_contacts_layout": LAYOUT,
         "genotile_contacts": {"bin_bp": BIN_BP, "n_tracks": len(tracks), "tracks": columns},
     }
-    tmp = _temporary_sibling(path, "tmp")
+    tmp = temporary_sibling(path, "tmp", ContactMapError)
     try:
         try:
             zarr.open_group(zarr.storage.LocalStore(str(tmp)), mode="w", zarr_format=3, attributes=root_attrs)
         except OSError as exc:
             raise ContactMapError(f"{path}: cannot write the store ({exc})") from None
-        old = None
-        if path.exists():
-            old = _temporary_sibling(path, "old")
-            os.replace(path, old / "store")
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(tmp, path, ContactMapError)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -162,7 +158,7 @@ def write_window_contacts(path: str | os.PathLike[str], window: Window, array: n
         "bin_bp": bin_bp,
     }
     target = path / window.contig / str(int(window.start))
-    tmp = _temporary_sibling(path, "tmp")
+    tmp = temporary_sibling(path, "tmp", ContactMapError)
     try:
         try:
             z = zarr.create_array(
@@ -178,13 +174,7 @@ def write_window_contacts(path: str | os.PathLike[str], window: Window, array: n
             )
             z[...] = array
             _ensure_contig_group(path, window.contig)
-            old = None
-            if target.exists():
-                old = _temporary_sibling(path, "old")
-                os.replace(target, old / "array")
-            os.replace(tmp / "array", target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            swap_into_place(tmp / "array", target, ContactMapError)
         except OSError as exc:
             raise ContactMapError(f"{where}: cannot write the contact map ({exc.strerror or exc}); check free space and permissions") from None
     finally:
@@ -325,13 +315,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _temporary_sibling(path: Path, tag: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{path.name}.{tag}-", dir=path.parent))
-    except OSError as exc:
-        raise ContactMapError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc}); choose a writable folder") from None
-    folder.chmod(0o777 & ~_umask())
-    return folder

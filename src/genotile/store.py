@@ -66,13 +66,14 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from genotile.atomic import swap_into_place, temporary_sibling
 
 if TYPE_CHECKING:  # kept light: ``import genotile`` imports this module (pandas, zarr, xarray load on use)
     import pandas as pd
@@ -269,16 +270,10 @@ def create_store(
         raise StoreError(f"attrs keys {reserved} are reserved for genotile; rename them")
 
     _check_replaceable(path)
-    tmp = _temporary_sibling(path, "tmp")
+    tmp = temporary_sibling(path, "tmp", StoreError)
     try:
         _build(tmp, contigs, tracksets, chunk_bp, user_attrs, track_chunk)
-        old = None
-        if path.exists():
-            old = _temporary_sibling(path, "old")
-            os.replace(path, old / "store")
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(tmp, path, StoreError)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -465,20 +460,6 @@ def _check_replaceable(path: Path) -> None:
     raise StoreError(
         f"{path} exists and is not a genotile track store; remove it or choose another path (refusing to overwrite it)"
     )
-
-
-def _temporary_sibling(path: Path, tag: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{path.name}.{tag}-", dir=path.parent))
-    except OSError as exc:
-        raise StoreError(
-            f"{path}: cannot write into {path.parent} ({exc.strerror or exc}); choose a writable folder"
-        ) from None
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)  # mkdtemp makes it private; the store should get the usual permissions
-    return folder
 
 
 # ---------------------------------------------------------------------------------------------

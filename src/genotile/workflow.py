@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from genotile import __version__
+from genotile.atomic import write_text
 from genotile.genome import Genome, reverse_complement_one_hot
 from genotile.tiling import Window, plan_windows, read_bed, select_contigs, windows_table
 
@@ -36,12 +37,7 @@ def log(message: str) -> None:
     print(f"[genotile {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def write_atomically(path: str | os.PathLike[str], text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+write_atomically = write_text  # re-exported for the rule scripts
 
 
 # ------------------------------------------------------------------------------------------- model
