@@ -1,0 +1,1 @@
+"""Variant input: reading, splitting and normalising cohort VCF/BCF files."""
