@@ -1,1 +1,1 @@
-"""Variant input: reading, splitting and normalising cohort VCF/BCF files."""
+"""Variant effect prediction: VCF normalisation, REF/ALT sequences with indel alignment, and (next) the scorers."""
