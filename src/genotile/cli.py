@@ -225,7 +225,74 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bfloat16 reproduces the reference's numerics (slow on CPU); float32 is the CPU default")
     predict.add_argument("--out", required=True, help="output .zarr or .npz")
     predict.set_defaults(func=cmd_predict)
+
+    vcf = sub.add_parser("vcf", help="cohort VCF tools").add_subparsers(dest="vcf_command", required=True)
+    norm = vcf.add_parser("normalize", help="split, trim, left-align and REF-check a VCF (like bcftools norm -m- -f)")
+    norm.add_argument("--vcf", required=True, help="input VCF/BCF (plain, .vcf.gz or .bcf)")
+    norm.add_argument("--fasta", required=True, help="reference FASTA the VCF was called against")
+    norm.add_argument("--out", required=True, help="normalised variants (.parquet)")
+    norm.add_argument("--rejects", required=True, help="rejected records/alleles with reasons (.parquet)")
+    norm.add_argument("--max-indel-length", type=int, default=50, help="longest indel kept, in bp (default 50)")
+    norm.add_argument("--max-ref-mismatch-fraction", type=float, default=0.1,
+                      help="stop when more than this fraction of records disagree with the FASTA (default 0.1)")
+    norm.add_argument("--rename-chr-prefix", action="store_true",
+                      help="map VCF contigs to FASTA contigs that differ only by a 'chr' prefix (1 <-> chr1)")
+    norm.add_argument("--region", help="only records in contig:start-end (1-based; needs a tabix/CSI index)")
+    norm.set_defaults(func=cmd_vcf_normalize)
     return parser
+
+
+def cmd_vcf_normalize(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    import cyvcf2
+
+    from genotile.genome import Genome
+    from genotile.variants.normalize import REJECT_REASONS, chr_prefix_rename, normalize_vcf
+
+    outputs = [Path(args.out), Path(args.rejects)]
+    if outputs[0].resolve() == outputs[1].resolve():
+        raise ValueError(f"--out and --rejects are the same file ({args.out}); give two different paths")
+    genome = Genome(args.fasta)
+    rename = None
+    if args.rename_chr_prefix:
+        from genotile.variants.normalize import _sniff
+
+        _sniff(Path(args.vcf))
+        try:
+            reader = cyvcf2.VCF(str(args.vcf), lazy=True)
+            names = set(reader.seqnames)
+            if not names:  # no ##contig lines and no index: look at the records
+                names = {rec.CHROM for rec in reader}
+            reader.close()
+        except Exception:
+            names = set()  # normalize_vcf reports the problem properly
+        rename = chr_prefix_rename(sorted(names), genome.contigs)
+        _log(f"renaming {len(rename)} contig(s) by the 'chr' prefix" + (f" (e.g. {next(iter(rename))} -> {next(iter(rename.values()))})" if rename else ""))
+    variants, rejects = normalize_vcf(
+        args.vcf, genome, max_indel_length=args.max_indel_length,
+        max_ref_mismatch_fraction=args.max_ref_mismatch_fraction, contig_rename=rename, region=args.region,
+    )
+    for frame, path in ((variants, outputs[0]), (rejects, outputs[1])):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ValueError(f"cannot write {path} ({exc.strerror or exc}); choose a writable folder") from None
+    counts = rejects["reason"].value_counts() if len(rejects) else {}
+    print(f"records: {variants.attrs.get('records', 0):,}")
+    print(f"alleles: {variants.attrs.get('alleles', 0):,}")
+    print(f"kept: {len(variants):,}")
+    print(f"rejected: {len(rejects):,}")
+    for reason in REJECT_REASONS:
+        if reason in counts:
+            print(f"  {reason}: {int(counts[reason]):,}")
+    print(f"wrote {outputs[0]} and {outputs[1]}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
