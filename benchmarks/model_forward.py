@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -64,33 +63,7 @@ PRESETS = {
 
 # --------------------------------------------------------------------------- machine description
 
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def cpu_model() -> str:
-    for line in _read("/proc/cpuinfo").splitlines():
-        if line.startswith(("model name", "Model", "Hardware")) and ":" in line:
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def memory_total_gib() -> float | None:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 2**20
-    return None
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+from machine import cpu_model, meminfo_gib, package_version, read_text as _read  # noqa: E402
 
 
 def probe_devices(timeout: float) -> dict[str, Any]:
@@ -118,7 +91,7 @@ def machine_description(timeout: float) -> dict[str, Any]:
         "host_cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
-        "ram_gib": memory_total_gib(),
+        "ram_gib": meminfo_gib("MemTotal"),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "jax": package_version("jax"),

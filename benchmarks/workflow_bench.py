@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import math
 import os
@@ -81,33 +80,7 @@ def progress(message: str) -> None:
 
 # --------------------------------------------------------------------------- machine description
 
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def cpu_model() -> str:
-    for line in _read("/proc/cpuinfo").splitlines():
-        if line.startswith(("model name", "Model", "Hardware")) and ":" in line:
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def meminfo_gib(field: str) -> float | None:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 2**20
-    return None
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+from machine import cpu_model, meminfo_gib, package_version, read_text as _read  # noqa: E402
 
 
 def filesystem(path: Path) -> str:

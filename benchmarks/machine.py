@@ -1,0 +1,35 @@
+"""Describing the machine a benchmark ran on (shared by the benchmark scripts): figures mean nothing without it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from pathlib import Path
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def cpu_model() -> str:
+    for line in read_text("/proc/cpuinfo").splitlines():
+        if line.startswith(("model name", "Model", "Hardware")) and ":" in line:
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def meminfo_gib(field: str = "MemTotal") -> float | None:
+    for line in read_text("/proc/meminfo").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 2**20
+    return None
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
