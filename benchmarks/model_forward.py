@@ -63,7 +63,7 @@ PRESETS = {
 
 # --------------------------------------------------------------------------- machine description
 
-from machine import cpu_model, meminfo_gib, package_version, read_text as _read  # noqa: E402
+from machine import cpu_model, meminfo_gib, package_version, read_text as _read, usable_cpus  # noqa: E402
 
 
 def probe_devices(timeout: float) -> dict[str, Any]:
@@ -82,10 +82,7 @@ def probe_devices(timeout: float) -> dict[str, Any]:
 
 def machine_description(timeout: float) -> dict[str, Any]:
     probe = probe_devices(timeout)
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = usable_cpus()
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "host_cpu": cpu_model(),

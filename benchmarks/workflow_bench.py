@@ -80,7 +80,7 @@ def progress(message: str) -> None:
 
 # --------------------------------------------------------------------------- machine description
 
-from machine import cpu_model, meminfo_gib, package_version, read_text as _read  # noqa: E402
+from machine import cpu_model, meminfo_gib, package_version, read_text as _read, usable_cpus  # noqa: E402
 
 
 def filesystem(path: Path) -> str:
@@ -96,10 +96,7 @@ def filesystem(path: Path) -> str:
 
 
 def machine_description(tmpdir: Path) -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = usable_cpus()
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": cpu_model(),

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genotile.atomic import swap_into_place, temporary_sibling
+from genotile.store import has_root_attribute
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -272,11 +273,7 @@ def _track_coords(info: Mapping[str, Any]) -> dict[str, tuple[str, np.ndarray]]:
 
 
 def _is_contact_store(path: Path) -> bool:
-    try:
-        meta = json.loads((path / "zarr.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and "genotile_contacts_version" in meta.get("attributes", {})
+    return has_root_attribute(path, "genotile_contacts_version")
 
 
 def _store_info(path: Path) -> dict[str, Any]:

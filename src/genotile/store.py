@@ -444,12 +444,17 @@ def _check_contigs(contigs: Mapping[str, int]) -> dict[str, int]:
     return checked
 
 
-def _is_store(path: Path) -> bool:
+def has_root_attribute(path: Path, key: str) -> bool:
+    """Whether ``path`` is a Zarr v3 group whose root attributes carry ``key`` (how genotile recognises its stores)."""
     try:
         meta = json.loads((path / "zarr.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and "genotile_store_version" in meta.get("attributes", {})
+    return isinstance(meta, dict) and key in meta.get("attributes", {})
+
+
+def _is_store(path: Path) -> bool:
+    return has_root_attribute(path, "genotile_store_version")
 
 
 def _check_replaceable(path: Path) -> None:
