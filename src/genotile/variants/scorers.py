@@ -26,7 +26,7 @@ import numpy.typing as npt
 __all__ = [
     "Aggregation", "Junctions", "RECOMMENDED", "ScorerSpec", "apply_strand_nan", "center_mask",
     "center_mask_bins", "center_mask_score", "contact_map_score", "gene_mask_active",
-    "gene_mask_lfc", "gene_mask_splicing", "junction_max_per_gene", "pas_window_masks",
+    "gene_mask_lfc", "gene_mask_splicing", "gene_means", "junction_max_per_gene", "pas_window_masks",
     "polyadenylation_score", "recommended_scorers", "resolution_for_output",
     "splice_junction_delta", "unstack_junctions",
 ]  # fmt: skip
@@ -177,7 +177,7 @@ def contact_map_score(
 # --------------------------------------------------------------------------- gene masks
 
 
-def _gene_means(values: npt.ArrayLike, gene_mask: npt.ArrayLike) -> np.ndarray:
+def gene_means(values: npt.ArrayLike, gene_mask: npt.ArrayLike) -> np.ndarray:
     """``[G, T]`` mean of ``values [S, T]`` over each gene's mask ``[S, G]`` (0/0 = NaN)."""
     v = np.asarray(values, dtype=F32)
     m = np.asarray(gene_mask, dtype=bool)
@@ -196,8 +196,8 @@ def gene_mask_lfc(
     (0/0), as in the reference before it drops padded genes.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log(_gene_means(alt, gene_mask) + F32(1e-3)) - np.log(
-            _gene_means(ref, gene_mask) + F32(1e-3)
+        out = np.log(gene_means(alt, gene_mask) + F32(1e-3)) - np.log(
+            gene_means(ref, gene_mask) + F32(1e-3)
         )
     return np.asarray(out, dtype=F32)
 
@@ -211,7 +211,7 @@ def gene_mask_active(
     the caller; empty gene masks give NaN.
     """
     return np.asarray(
-        np.maximum(_gene_means(alt, gene_mask), _gene_means(ref, gene_mask)), dtype=F32
+        np.maximum(gene_means(alt, gene_mask), gene_means(ref, gene_mask)), dtype=F32
     )
 
 

@@ -1,0 +1,454 @@
+"""Score normalised variants with the model: window choice, REF/ALT passes, every scorer.
+
+Two modes (the ``mode`` option):
+
+* ``centered`` -- the reference's semantics: each variant gets its own window centred on its
+  REF span (:func:`genotile.variants.sequences.variant_window`), and its own REF and ALT
+  passes. Use it for exact parity with the official ``score_variant``.
+* ``tiled`` -- the genome is tiled into windows of ``window_bp`` whose central
+  ``tile_owned_bp`` (default half) partition each contig (:func:`genotile.tiling.tile_contig`);
+  each variant is scored in the window that owns its position. The REF pass of a window is
+  run once and shared by all its variants; only ALT passes are per variant (batched). A
+  variant is then up to ``tile_owned_bp / 2`` off the window centre, so its long-range
+  context is asymmetric and scores differ slightly from ``centered``; when a window happens
+  to be centred on a variant exactly as ``variant_window`` centres it, the two modes give the
+  same numbers bit for bit (rows are computed one by one inside the compiled forward, so a
+  window's outputs do not depend on its batch).
+
+The per-scorer maths lives in :mod:`genotile.variants.scorers`, the masks in
+:mod:`genotile.variants.annotation`; this module only wires them together and turns results
+into tidy rows (one per variant x scorer x gene/junction x track).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from genotile.genome import Genome, one_hot
+from genotile.tiling import Window, tile_contig
+from genotile.variants import scorers as S
+from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable, pas_masks
+from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
+from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
+
+__all__ = [
+    "FAILURE_COLUMNS", "SCORE_COLUMNS", "ScoringError", "ScoringOptions", "ScoringResult", "parse_scorers",
+    "score_variants", "scorer_name",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS: Final = (
+    "variant_id", "chrom", "pos", "ref", "alt", "scorer", "gene_id", "gene_name", "gene_strand",
+    "junction_start", "junction_end", "track_index", "track_name", "track_strand", "score",
+)  # fmt: skip
+FAILURE_COLUMNS: Final = ("variant_id", "chrom", "pos", "ref", "alt", "scorer", "reason", "detail")
+MODES: Final = ("centered", "tiled")
+_KINDS: Final = {
+    "CenterMask": None,  # any output except junctions
+    "ContactMap": {"CONTACT_MAPS"},
+    "GeneMaskLFC": {"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "SPLICE_SITES", "SPLICE_SITE_USAGE"},
+    "GeneMaskActive": {"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "SPLICE_SITES", "SPLICE_SITE_USAGE"},
+    "GeneMaskSplicing": {"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "SPLICE_SITES", "SPLICE_SITE_USAGE"},
+    "Polyadenylation": {"RNA_SEQ"},
+    "SpliceJunction": {"SPLICE_JUNCTIONS"},
+}
+
+
+class ScoringError(ValueError):
+    """A scoring request that cannot run (bad scorer list, missing annotation), with the fix."""
+
+
+def scorer_name(spec: S.ScorerSpec) -> str:
+    """Stable text id ``kind|OUTPUT|width|aggregation`` (empty fields where not applicable)."""
+    width = "" if spec.width is None else str(spec.width)
+    return f"{spec.scorer}|{spec.output}|{width}|{spec.aggregation or ''}"
+
+
+def parse_scorers(entries: Sequence[str | Mapping[str, Any]], organism: str = "human") -> tuple[S.ScorerSpec, ...]:
+    """Config scorer entries -> specs. ``'recommended'`` expands to the official set.
+
+    An entry is ``{scorer: CenterMask, output: DNASE, width: 501, aggregation: DIFF_MEAN}``
+    (``width: null`` = whole window); other kinds take only ``scorer`` and ``output``.
+    Duplicates are dropped, order kept.
+    """
+    specs: list[S.ScorerSpec] = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            if entry.lower() != "recommended":
+                raise ScoringError(f"scorers[{i}]: {entry!r} is not a preset; the preset is 'recommended'")
+            specs.extend(S.recommended_scorers(organism))
+            continue
+        kind = str(entry.get("scorer", ""))
+        if kind not in _KINDS:
+            raise ScoringError(f"scorers[{i}]: unknown scorer {kind!r}; known: {', '.join(_KINDS)}")
+        output = str(entry.get("output", "")).upper()
+        allowed = _KINDS[kind] if _KINDS[kind] is not None else set(OUTPUT_FIELDS) - {"SPLICE_JUNCTIONS"}
+        if output not in allowed:
+            raise ScoringError(f"scorers[{i}]: {kind} cannot score output {output!r}; it takes {', '.join(sorted(allowed))}")
+        width = entry.get("width")
+        aggregation = entry.get("aggregation")
+        if kind == "CenterMask":
+            if width is not None and (not isinstance(width, int) or width <= 0):
+                raise ScoringError(f"scorers[{i}]: width must be a positive number of bp or null (whole window), got {width!r}")
+            try:
+                aggregation = S.Aggregation(str(aggregation).upper()).value
+            except ValueError:
+                raise ScoringError(
+                    f"scorers[{i}]: aggregation {aggregation!r} unknown; one of {', '.join(a.value for a in S.Aggregation)}"
+                ) from None
+        elif width is not None or aggregation is not None:
+            raise ScoringError(f"scorers[{i}]: {kind} takes no width/aggregation")
+        specs.append(S.ScorerSpec(kind, output, width, aggregation))
+    unique = list(dict.fromkeys(specs))
+    if not unique:
+        raise ScoringError("no scorers given; use ['recommended'] or list scorer entries")
+    return tuple(unique)
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How to score: ``mode`` (``centered``/``tiled``), model window ``window_bp``, owned core of a
+    tile ``tile_owned_bp`` (tiled only; default half the window), ALT rows per forward call
+    ``batch_size``, and ``include_values`` (adds REF/ALT aggregates next to each score)."""
+
+    mode: str = "centered"
+    window_bp: int = 131_072
+    tile_owned_bp: int | None = None
+    batch_size: int = 4
+    include_values: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ScoringError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.batch_size < 1:
+            raise ScoringError("batch_size must be >= 1")
+
+
+@dataclass
+class ScoringResult:
+    """Tidy score tables per scorer name, the (variant, scorer) pairs that could not be scored, and stats."""
+
+    scores: dict[str, pd.DataFrame]
+    failures: pd.DataFrame
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the scorers need besides predictions: the variant, its window and the annotation."""
+
+    variant: Any  # a row of the variants table (itertuples)
+    interval_start: int
+    length: int
+    annotation: GeneAnnotation | None
+    pas: PasTable | None
+
+    @property
+    def start0(self) -> int:
+        return int(self.variant.pos) - 1
+
+
+# --------------------------------------------------------------------------- scorer application
+
+
+def _tracks_for(model: VariantModel, spec: S.ScorerSpec) -> pd.DataFrame:
+    return model.tracks[spec.output]
+
+
+def _need_annotation(ctx: _Context, spec: S.ScorerSpec) -> GeneAnnotation:
+    if ctx.annotation is None:
+        raise ScoringError(f"{spec.scorer} needs gene annotation: set annotation.gtf in the config (or --gtf)")
+    return ctx.annotation
+
+
+def _gene_rows(genes: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        "gene_id": genes["gene_id"].to_numpy(object),
+        "gene_name": genes["gene_name"].to_numpy(object),
+        "gene_strand": genes["gene_strand"].to_numpy(object),
+    }
+
+
+def _apply(
+    spec: S.ScorerSpec, model: VariantModel, ref: WindowPrediction, alt: WindowPrediction, ctx: _Context, aligned: Callable
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
+    """Scores ``[R, T]`` of one scorer, the per-row labels (genes/junctions) and optional REF/ALT values."""
+    kind, out = spec.scorer, spec.output
+    tracks = _tracks_for(model, spec)
+    if kind == "CenterMask":
+        r, a = ref.values[out], alt.values[out]
+        res = S.resolution_for_output(out)
+        lo, hi = S.center_mask_bins(ctx.start0, ctx.interval_start, spec.width, res, r.shape[0])
+        score = S.center_mask_score(r, a, lo, hi, spec.aggregation)[None]
+        with np.errstate(invalid="ignore"):
+            rv = r[lo:hi].mean(axis=0, dtype=np.float32)[None]
+            av = a[lo:hi].mean(axis=0, dtype=np.float32)[None]
+        return score, {}, rv, av
+    if kind == "ContactMap":
+        score = S.contact_map_score(ref.values[out], alt.values[out], ctx.start0, ctx.interval_start)[None]
+        return score, {}, None, None
+    annotation = _need_annotation(ctx, spec)
+    v = ctx.variant
+    if kind in ("GeneMaskLFC", "GeneMaskActive"):
+        masks, genes = annotation.exon_masks(v.chrom, ctx.interval_start, ctx.length)
+        r, a = ref.values[out], aligned(out)
+        fn = S.gene_mask_lfc if kind == "GeneMaskLFC" else S.gene_mask_active
+        score = S.apply_strand_nan(fn(r, a, masks), genes["gene_strand"], tracks["strand"])
+        rv = S.gene_means(r, masks).astype(np.float32)
+        av = S.gene_means(a, masks).astype(np.float32)
+        return score, _gene_rows(genes), rv, av
+    if kind == "GeneMaskSplicing":
+        genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt))
+        masks = annotation.body_masks(genes, v.chrom, ctx.interval_start, ctx.length)
+        score = S.gene_mask_splicing(ref.values[out], aligned(out), masks)
+        return S.apply_strand_nan(score, genes["gene_strand"], tracks["strand"]), _gene_rows(genes), None, None
+    if kind == "Polyadenylation":
+        if ctx.pas is None:
+            raise ScoringError("Polyadenylation needs a PAS table: set annotation.pas in the config (or --pas)")
+        genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt))
+        masks, kept = pas_masks(genes, ctx.pas, ctx.interval_start, ctx.length, int(v.pos))
+        if kept.empty:
+            return np.zeros((0, len(tracks)), np.float32), _gene_rows(kept), None, None
+        score = S.polyadenylation_score(ref.values[out], aligned(out), masks)
+        return score, _gene_rows(kept), None, None
+    if kind == "SpliceJunction":
+        return _junction_scores(model, ref, alt, ctx, annotation)
+    raise ScoringError(f"unknown scorer {kind}")  # parse_scorers prevents this
+
+
+def _junction_scores(
+    model: VariantModel, ref: WindowPrediction, alt: WindowPrediction, ctx: _Context, annotation: GeneAnnotation
+):
+    v = ctx.variant
+    n_tracks = len(model.tracks["SPLICE_JUNCTIONS"])
+    empty = np.zeros((0, n_tracks), np.float32)
+    genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt), protein_coding=True)
+    if genes.empty:
+        return empty, {**_gene_rows(genes), "junction_start": np.zeros(0, np.int64), "junction_end": np.zeros(0, np.int64)}, None, None
+    # Candidate sites come from the bodies of *all* genes the variant overlaps (the reference's mask).
+    all_genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt))
+    body = annotation.body_masks(all_genes, v.chrom, ctx.interval_start, ctx.length).any(axis=1)
+    alignment = indel_alignment(ctx.start0, len(v.ref), len(v.alt), ctx.interval_start, ctx.length)
+    r, a, positions = model.junction_pair(ref, alt, alignment, body)
+    delta = np.abs(S.splice_junction_delta(r, a), dtype=np.float32)
+    junctions = S.unstack_junctions(delta, positions, ctx.interval_start)
+    gi, ji, values = S.junction_max_per_gene(
+        junctions.values, junctions.starts, junctions.ends, junctions.strands,
+        genes["gene_start"], genes["gene_end"], genes["gene_strand"],
+    )
+    labels = {k: col[gi] for k, col in _gene_rows(genes).items()}
+    labels["junction_start"] = junctions.starts[ji]
+    labels["junction_end"] = junctions.ends[ji]
+    return values.astype(np.float32), labels, None, None
+
+
+def _tidy(
+    spec: S.ScorerSpec, model: VariantModel, variant: Any, score: np.ndarray, labels: Mapping[str, np.ndarray],
+    rv: np.ndarray | None, av: np.ndarray | None, include_values: bool,
+) -> pd.DataFrame:
+    tracks = _tracks_for(model, spec)
+    n_rows, n_tracks = score.shape
+    total = n_rows * n_tracks
+
+    def per_row(name: str, default: Any, dtype: Any = object) -> np.ndarray:
+        col = labels.get(name)
+        return np.repeat(np.asarray(col, dtype), n_tracks) if col is not None else np.full(total, default, dtype)
+
+    frame = pd.DataFrame({
+        "variant_id": np.full(total, variant.variant_id, object),
+        "chrom": np.full(total, variant.chrom, object),
+        "pos": np.full(total, int(variant.pos), np.int64),
+        "ref": np.full(total, variant.ref, object),
+        "alt": np.full(total, variant.alt, object),
+        "scorer": np.full(total, scorer_name(spec), object),
+        "gene_id": per_row("gene_id", ""),
+        "gene_name": per_row("gene_name", ""),
+        "gene_strand": per_row("gene_strand", ""),
+        "junction_start": per_row("junction_start", -1, np.int64),
+        "junction_end": per_row("junction_end", -1, np.int64),
+        "track_index": np.tile(tracks["track_index"].to_numpy(np.int64), n_rows),
+        "track_name": np.tile(tracks["name"].to_numpy(object), n_rows),
+        "track_strand": np.tile(tracks["strand"].to_numpy(object), n_rows),
+        "score": score.reshape(-1).astype(np.float32),
+    })
+    if include_values:
+        nan = np.full(total, np.nan, np.float32)
+        frame["ref_value"] = rv.reshape(-1).astype(np.float32) if rv is not None else nan
+        frame["alt_value"] = av.reshape(-1).astype(np.float32) if av is not None else nan
+    return frame
+
+
+# --------------------------------------------------------------------------- driving the passes
+
+
+@dataclass
+class _Job:
+    """One variant placed in a window, with its REF/ALT one-hot sequences."""
+
+    variant: Any
+    window: tuple[int, int]
+    ref_dna: np.ndarray
+    alt_dna: np.ndarray
+
+
+def _prepare(variant: Any, window: tuple[int, int], genome: Genome) -> _Job:
+    start, end = window
+    ref_seq, alt_seq = ref_alt_sequences(genome.sequence, variant.chrom, start, end, int(variant.pos), variant.ref, variant.alt)
+    return _Job(variant, window, one_hot(ref_seq), one_hot(alt_seq))
+
+
+def _tiles(variants: pd.DataFrame, genome: Genome, options: ScoringOptions) -> Iterator[tuple[Window, list[Any]]]:
+    owned = options.tile_owned_bp or options.window_bp // 2
+    for chrom, rows in variants.groupby("chrom", sort=False):
+        windows = tile_contig(str(chrom), genome.length(str(chrom)), options.window_bp, owned)
+        owners = np.array([w.own_start for w in windows], np.int64)
+        which = np.searchsorted(owners, rows["pos"].to_numpy(np.int64) - 1, side="right") - 1
+        for w_index in np.unique(which):
+            yield windows[int(w_index)], [v for v, k in zip(rows.itertuples(index=False), which) if k == w_index]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Progress:
+    """Log a line every ``every`` seconds: variants done, rate and ETA (long cohorts run for hours)."""
+
+    def __init__(self, total: int, every: float = 30.0) -> None:
+        self.total, self.every, self.done = total, every, 0
+        self.t0 = self.last = time.perf_counter()
+
+    def step(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= self.every or self.done == self.total:
+            self.last = now
+            rate = self.done / max(now - self.t0, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            log.info("scored %d/%d variants (%.2f variants/s, ETA %.0f s)", self.done, self.total, rate, eta)
+
+
+def score_variants(
+    model: VariantModel,
+    genome: Genome,
+    variants: pd.DataFrame,
+    specs: Sequence[S.ScorerSpec],
+    options: ScoringOptions = ScoringOptions(),
+    annotation: GeneAnnotation | None = None,
+    pas: PasTable | None = None,
+) -> ScoringResult:
+    """Score every variant of a normalised table (``chrom, pos, ref, alt, variant_id``) with ``specs``.
+
+    Why failures are collected instead of raised: one variant whose window cannot hold its indel,
+    or one window with too many genes for a gene scorer, must not stop a cohort; each such
+    (variant, scorer) goes to ``failures`` with the reason, and everything else is scored.
+    """
+    needs_genes = {"GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation", "SpliceJunction"}
+    if annotation is None and any(s.scorer in needs_genes for s in specs):
+        missing = sorted({s.scorer for s in specs if s.scorer in needs_genes})
+        raise ScoringError(f"scorers {missing} need gene annotation: set annotation.gtf in the config (or --gtf), or drop them")
+    if pas is None and any(s.scorer == "Polyadenylation" for s in specs):
+        raise ScoringError("the Polyadenylation scorer needs a PAS table: set annotation.pas (or --pas), or drop it")
+    missing_outputs = sorted({s.output for s in specs} - set(model.outputs))
+    if missing_outputs:
+        raise ScoringError(f"the model was set up without outputs {missing_outputs} that the scorers read")
+    tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    failures: list[tuple] = []
+    progress = _Progress(len(variants))
+    t0 = time.perf_counter()
+    passes = 0
+
+    def fail(v: Any, scorer: str, reason: str, detail: str) -> None:
+        failures.append((v.variant_id, v.chrom, int(v.pos), v.ref, v.alt, scorer, reason, detail))
+
+    def score_pair(job: _Job, ref: WindowPrediction, alt: WindowPrediction) -> None:
+        v, (start, end) = job.variant, job.window
+        ctx = _Context(v, start, end - start, annotation, pas)
+        try:
+            alignment = indel_alignment(ctx.start0, len(v.ref), len(v.alt), start, end - start)
+        except ValueError as err:
+            fail(v, "*", "indel_outside_window", str(err))
+            return
+        cache: dict[str, np.ndarray] = {}
+
+        def aligned(output: str) -> np.ndarray:
+            if output not in cache:
+                cache[output] = align_alternate(alt.values[output], alignment)
+            return cache[output]
+
+        for spec in specs:
+            try:
+                score, labels, rv, av = _apply(spec, model, ref, alt, ctx, aligned)
+            except (AnnotationError, ValueError) as err:
+                fail(v, scorer_name(spec), "scorer_failed", f"{type(err).__name__}: {err}")
+                continue
+            tables[scorer_name(spec)].append(_tidy(spec, model, v, score, labels, rv, av, options.include_values))
+
+    def jobs_for(rows: Iterable[Any], window_of: Callable[[Any], tuple[int, int]]) -> list[_Job]:
+        jobs = []
+        for v in rows:
+            try:
+                jobs.append(_prepare(v, window_of(v), genome))
+            except ValueError as err:
+                fail(v, "*", "window_failed", str(err))
+                progress.step(1)
+        return jobs
+
+    if options.mode == "centered":
+        def centred(v: Any) -> tuple[int, int]:
+            return variant_window(v.chrom, int(v.pos), v.ref, v.alt, options.window_bp, genome.length(v.chrom))
+
+        rows = list(variants.itertuples(index=False))
+        half = max(1, options.batch_size // 2)
+        for chunk in _chunks(rows, half):
+            jobs = jobs_for(chunk, centred)
+            if not jobs:
+                continue
+            preds = model.predict(np.stack([d for j in jobs for d in (j.ref_dna, j.alt_dna)]))
+            passes += len(preds)
+            for i, job in enumerate(jobs):
+                score_pair(job, preds[2 * i], preds[2 * i + 1])
+            progress.step(len(jobs))
+    else:
+        for window, rows in _tiles(variants, genome, options):
+            span = (window.start, window.end)
+            ref_dna = one_hot(genome.sequence(window.contig, window.start, window.end))
+            ref = model.predict(ref_dna[None])[0]
+            passes += 1
+            jobs = jobs_for(rows, lambda v, span=span: span)
+            for chunk in _chunks(jobs, options.batch_size):
+                for job in chunk:
+                    if not np.array_equal(job.ref_dna, ref_dna):
+                        raise ScoringError(
+                            f"variant {job.variant.variant_id}: its REF differs from the FASTA; tiled mode needs "
+                            "normalised variants (run `genotile vcf normalize` first)"
+                        )
+                alts = model.predict(np.stack([j.alt_dna for j in chunk]))
+                passes += len(alts)
+                for job, alt in zip(chunk, alts):
+                    score_pair(job, ref, alt)
+                progress.step(len(chunk))
+    elapsed = time.perf_counter() - t0
+    scores = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
+    for spec in specs:  # every scorer gets a table, even if empty
+        scores.setdefault(scorer_name(spec), _empty_scores(options.include_values))
+    failure_frame = pd.DataFrame(failures, columns=list(FAILURE_COLUMNS))
+    stats = {"variants": float(len(variants)), "forward_passes": float(passes), "seconds": elapsed,
+             "variants_per_second": len(variants) / elapsed if elapsed > 0 else float("nan")}
+    return ScoringResult(scores, failure_frame, stats)
+
+
+def _empty_scores(include_values: bool) -> pd.DataFrame:
+    dtypes = {"pos": np.int64, "junction_start": np.int64, "junction_end": np.int64, "track_index": np.int64, "score": np.float32}
+    cols = list(SCORE_COLUMNS) + (["ref_value", "alt_value"] if include_values else [])
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, np.float32 if c.endswith("_value") else object)) for c in cols})

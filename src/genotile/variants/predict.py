@@ -1,0 +1,211 @@
+"""REF and ALT forward passes for variant scoring, with the reference's junction pairing.
+
+What the scorers need from the model, per window:
+
+* the non-padding tracks of every output type a scorer reads (spec §7.4's resolutions:
+  1 bp except ChIP at 128 bp and contact maps at 2,048 bp), moved to the host as float32;
+* for the junction scorer, the 1-bp embeddings and splice-site probabilities, which stay on
+  the device: the reference scores REF *and* ALT junctions on one shared candidate set, the
+  top sites of ``max(REF, aligned ALT)`` inside the genes the variant overlaps
+  (``_predict_variant`` in the reference's ``dna_model.py``), so junctions can only be
+  computed once both alleles' passes exist (and, in tiled mode, once per variant even
+  though the REF pass is shared).
+
+The forward itself is the :class:`genotile.inference.Predictor`'s compiled function, so a
+window's outputs are bit-identical whether it runs alone or batched (rows are mapped one by
+one), which is what makes tiled and centred scoring agree exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from genotile.inference import Predictor, _to_host
+from genotile.model.alphagenome import OutputRequest
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS
+from genotile.model.metadata import organism_index
+from genotile.model.splicing import splice_site_positions
+from genotile.variants.sequences import IndelAlignment
+
+__all__ = ["OUTPUT_FIELDS", "VariantModel", "WindowPrediction", "align_alternate_jax"]
+
+#: Output type -> (head, field) the scorers read (the reference's ``extract_predictions``).
+OUTPUT_FIELDS: Final[Mapping[str, tuple[str, str]]] = {
+    "ATAC": ("atac", "predictions_1bp"),
+    "DNASE": ("dnase", "predictions_1bp"),
+    "CAGE": ("cage", "predictions_1bp"),
+    "PROCAP": ("procap", "predictions_1bp"),
+    "RNA_SEQ": ("rna_seq", "predictions_1bp"),
+    "CHIP_TF": ("chip_tf", "predictions_128bp"),
+    "CHIP_HISTONE": ("chip_histone", "predictions_128bp"),
+    "SPLICE_SITES": ("splice_sites_classification", "predictions"),
+    "SPLICE_SITE_USAGE": ("splice_sites_usage", "predictions"),
+    "CONTACT_MAPS": ("contact_maps", "predictions"),
+    "SPLICE_JUNCTIONS": ("splice_sites_junction", "predictions"),
+}
+_SLICEABLE: Final = frozenset(GENOME_TRACK_RESOLUTIONS) | {"contact_maps", "splice_sites_usage"}
+_SPLICE_CLASSES: Final = ("donor", "acceptor", "donor", "acceptor", "Padding")
+_SPLICE_STRANDS: Final = ("+", "+", "-", "-", ".")
+
+
+@dataclass
+class WindowPrediction:
+    """One window's outputs: host ``values[output] [S_r, T]`` (contact maps ``[P, P, T]``) and, when
+    junctions are scored, device ``embeddings`` ``[S, C]`` and splice ``probabilities`` ``[S, 5]``."""
+
+    values: dict[str, np.ndarray]
+    embeddings: jax.Array | None = None
+    probabilities: jax.Array | None = None
+
+
+def align_alternate_jax(x: jax.Array, alignment: Mapping[str, jax.Array]) -> jax.Array:
+    """:func:`genotile.variants.sequences.align_alternate` for a device array ``[S, C]``.
+
+    Why a second implementation: the 1-bp embeddings (``S x 1536``) are aligned on the device
+    before the junction head, as the reference does, instead of a round trip to the host.
+    """
+    mask = alignment["alt_mask"][:, None]
+    peak = jnp.max(jnp.where(mask, x, -jnp.inf), axis=0, keepdims=True)
+    x = jnp.where(mask, peak, x)
+    x = x[alignment["insertion_reindex"]]
+    x = jnp.where(alignment["deletion_zeros"][:, None], jnp.zeros((), x.dtype), x)
+    x = x[alignment["deletion_reindex"]]
+    return x * (~alignment["insertion_crop"])[:, None].astype(x.dtype)
+
+
+def _alignment_arrays(alignment: IndelAlignment) -> dict[str, np.ndarray]:
+    return {
+        "alt_mask": alignment.alt_mask,
+        "insertion_reindex": alignment.insertion_reindex,
+        "insertion_crop": alignment.insertion_crop,
+        "deletion_zeros": alignment.deletion_zeros,
+        "deletion_reindex": alignment.deletion_reindex,
+    }
+
+
+class VariantModel:
+    """A :class:`Predictor` restricted to the outputs a set of scorers reads.
+
+    ``tracks[output]`` is the table (``track_index``, ``name``, ``strand``) of the channels kept for
+    each output type: the non-padding tracks, in head order, as the reference's scorers see them.
+    """
+
+    def __init__(self, predictor: Predictor, outputs: Iterable[str], organism: int | str = 0) -> None:
+        self.predictor = predictor
+        self.organism = organism_index(organism)
+        self.outputs = tuple(sorted({o.upper() for o in outputs}))
+        unknown = sorted(set(self.outputs) - set(OUTPUT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown scorer output(s) {unknown}; known: {', '.join(OUTPUT_FIELDS)}")
+        self.tracks = {o: self._track_table(o) for o in self.outputs}
+        self.junctions = "SPLICE_JUNCTIONS" in self.outputs
+        self.request = self._request()
+        cfg = predictor.config
+        self._num_sites = cfg.num_splice_sites
+        self._threshold = cfg.splice_site_threshold
+        self._junction_fn = jax.jit(self._pair_junctions) if self.junctions else None
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def _track_table(self, output: str) -> pd.DataFrame:
+        head, _ = OUTPUT_FIELDS[output]
+        n = self.predictor.config.tracks(head)
+        metadata = self.predictor.metadata
+        if metadata is not None:
+            frame = metadata.frame(self.organism, head)
+            table = frame.loc[~frame["padding"].astype(bool), ["index", "name", "strand"]]
+            table = table.rename(columns={"index": "track_index"})
+        elif head == "splice_sites_classification":
+            table = pd.DataFrame({"track_index": range(4), "name": _SPLICE_CLASSES[:4], "strand": _SPLICE_STRANDS[:4]})
+        else:
+            table = pd.DataFrame({"track_index": range(n), "name": [f"track_{i}" for i in range(n)], "strand": "."})
+        table = table.astype({"track_index": np.int64}).sort_values("track_index").reset_index(drop=True)
+        table["strand"] = table["strand"].fillna(".").astype(str)
+        return table
+
+    def _request(self) -> OutputRequest:
+        heads: list[str] = []
+        resolutions: set[int] = set()
+        channels = []
+        for output in self.outputs:
+            head, field = OUTPUT_FIELDS[output]
+            if head == "splice_sites_junction":
+                head = "splice_sites_classification"  # junctions are computed later, on shared sites
+            if head not in heads:
+                heads.append(head)
+            if field.endswith("bp"):
+                resolutions.add(int(field.rsplit("_", 1)[1][:-2]))
+            if head in _SLICEABLE:
+                channels.append((head, tuple(self.tracks[output]["track_index"].tolist())))
+        return OutputRequest(
+            heads=tuple(heads), resolutions=tuple(sorted(resolutions)) or (1,), embeddings=self.junctions,
+            channels=tuple(channels),
+        )
+
+    # -- passes ------------------------------------------------------------------------
+
+    def predict(self, dna: np.ndarray) -> list[WindowPrediction]:
+        """Forward passes of a one-hot batch ``[B, S, 4]`` (forward strand) -> one prediction per row."""
+        p = self.predictor
+        dna = np.asarray(dna, np.float32)
+        org = np.full((dna.shape[0],), self.organism, np.int32)
+        raw = p._forward(self.request)(p.variables, jnp.asarray(dna), jnp.asarray(org))
+        host: dict[str, np.ndarray] = {}
+        for output in self.outputs:
+            if output == "SPLICE_JUNCTIONS":
+                continue
+            head, field = OUTPUT_FIELDS[output]
+            value = _to_host(raw[head][field])
+            if head not in _SLICEABLE:  # splice classes: drop the padding class
+                value = value[..., self.tracks[output]["track_index"].to_numpy()]
+            host[output] = value
+        rows = []
+        for b in range(dna.shape[0]):
+            emb = probs = None
+            if self.junctions:
+                emb = raw["embeddings_1bp"][b]
+                probs = raw["splice_sites_classification"]["predictions"][b]
+            rows.append(WindowPrediction({k: v[b] for k, v in host.items()}, emb, probs))
+        return rows
+
+    def _pair_junctions(self, variables: Any, ref_emb, ref_probs, alt_emb, alt_probs, gene_mask, alignment, org):
+        module = self.predictor.module
+        alt_emb = align_alternate_jax(alt_emb, alignment)
+        alt_probs = align_alternate_jax(alt_probs, alignment)
+        gene = gene_mask[:, None].astype(ref_probs.dtype)
+        candidates = jnp.maximum(ref_probs * gene, alt_probs * gene)
+        positions = splice_site_positions(candidates[None], self._num_sites, self._threshold)
+
+        def head(emb):
+            return module.apply(variables, emb[None], positions, org, method="predict_junctions")
+
+        return head(ref_emb)["predictions"][0], head(alt_emb)["predictions"][0], positions[0]
+
+    def junction_pair(
+        self, ref: WindowPrediction, alt: WindowPrediction, alignment: IndelAlignment, gene_mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """REF and ALT junction predictions ``[K, K, 2T']`` on shared sites, and the sites ``[4, K]``.
+
+        ``gene_mask [S]`` marks the bodies of the genes the variant overlaps (all False when none: then
+        no site passes the threshold and there are no junctions, as in the reference).
+        """
+        assert self._junction_fn is not None, "junctions were not requested"
+        p = self.predictor
+        arrays = {k: jnp.asarray(v) for k, v in _alignment_arrays(alignment).items()}
+        org = jnp.full((1,), self.organism, jnp.int32)
+        r, a, positions = self._junction_fn(
+            p.variables, ref.embeddings, ref.probabilities, alt.embeddings, alt.probabilities,
+            jnp.asarray(gene_mask), arrays, org,
+        )
+        keep = self.tracks["SPLICE_JUNCTIONS"]["track_index"].to_numpy()
+        tissues = p.config.tracks("splice_sites_junction")
+        channels = np.concatenate([keep, keep + tissues])
+        return _to_host(r)[..., channels], _to_host(a)[..., channels], np.asarray(jax.device_get(positions))
+
