@@ -12,8 +12,10 @@ include: "workflow/rules/tile.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/stitch.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/variants.smk"
 
 rule all:
     input:
         final_outputs(),
+        variant_outputs(),
     default_target: True

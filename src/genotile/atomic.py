@@ -48,3 +48,20 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def replace_path(path: str | os.PathLike[str], build) -> Path:
+    """Call ``build(tmp)`` to create a file or folder at a temporary sibling path, then swap it into ``path``.
+
+    Why: callers only say *what* to write; whether it is complete when it appears under its final
+    name is decided here once. A failing ``build`` leaves the old ``path`` untouched.
+    """
+    path = Path(path)
+    staging = temporary_sibling(path, "new")
+    try:
+        built = staging / path.name
+        build(built)
+        swap_into_place(built, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path

@@ -239,7 +239,124 @@ def build_parser() -> argparse.ArgumentParser:
                       help="map VCF contigs to FASTA contigs that differ only by a 'chr' prefix (1 <-> chr1)")
     norm.add_argument("--region", help="only records in contig:start-end (1-based; needs a tabix/CSI index)")
     norm.set_defaults(func=cmd_vcf_normalize)
+
+    cohort = sub.add_parser("demo-cohort", help="write the seeded demo cohort VCF and/or demo GTF + PAS table")
+    cohort.add_argument("--fasta", help="the demo genome FASTA (needed for --vcf)")
+    cohort.add_argument("--vcf", help="output plain-text VCF")
+    cohort.add_argument("--gtf", help="output demo GTF (needs --pas too)")
+    cohort.add_argument("--pas", help="output demo polyadenylation-site table")
+    cohort.add_argument("--seed", type=int, default=0)
+    cohort.set_defaults(func=cmd_demo_cohort)
+
+    score = sub.add_parser("score", help="score variants with AlphaGenome variant scorers (outside Snakemake)")
+    source = score.add_mutually_exclusive_group(required=True)
+    source.add_argument("--vcf", help="VCF/BCF to normalise and score (rejects are written too)")
+    source.add_argument("--variants", help="variants already normalised by `genotile vcf normalize` (.parquet)")
+    score.add_argument("--fasta", required=True)
+    score.add_argument("--out", required=True, help="output folder: scores/<scorer>.parquet, scores.zarr, failures.parquet")
+    score.add_argument("--gtf", help="GENCODE/Ensembl GTF (gene scorers)")
+    score.add_argument("--pas", help="polyadenylation-site table (Polyadenylation scorer)")
+    score.add_argument("--scorer", action="append", default=None, metavar="SPEC",
+                       help="'recommended' (default) or KIND:OUTPUT[:WIDTH|all[:AGGREGATION]], e.g. CenterMask:DNASE:501:DIFF_MEAN; repeatable")
+    score.add_argument("--mode", choices=["centered", "tiled"], default="centered")
+    score.add_argument("--window-bp", type=int, default=131_072)
+    score.add_argument("--batch-size", type=int, default=4)
+    score.add_argument("--include-values", action="store_true", help="add REF/ALT aggregates next to each score")
+    score.add_argument("--organism", default="human")
+    score.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder; default: seeded synthetic weights")
+    score.add_argument("--size", choices=["full", "tiny"], default=None)
+    score.add_argument("--seed", type=int, default=0)
+    score.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto")
+    score.add_argument("--precision", choices=["bfloat16", "float32"], default="float32")
+    score.set_defaults(func=cmd_score)
     return parser
+
+
+def parse_scorer_option(text: str) -> str | dict:
+    """``KIND:OUTPUT[:WIDTH|all[:AGGREGATION]]`` -> a config scorer entry (``'recommended'`` passes through)."""
+    if text.lower() == "recommended":
+        return "recommended"
+    parts = text.split(":")
+    if len(parts) < 2 or len(parts) > 4:
+        raise ValueError(f"--scorer {text!r}: expected KIND:OUTPUT[:WIDTH|all[:AGGREGATION]]")
+    entry: dict = {"scorer": parts[0], "output": parts[1]}
+    if len(parts) > 2:
+        if parts[2] != "all" and not parts[2].isdigit():
+            raise ValueError(f"--scorer {text!r}: width {parts[2]!r} must be a number of bp or 'all'")
+        entry["width"] = None if parts[2] == "all" else int(parts[2])
+    if len(parts) > 3:
+        entry["aggregation"] = parts[3]
+    return entry
+
+
+def cmd_demo_cohort(args: argparse.Namespace) -> int:
+    from genotile.demo import write_demo_annotation, write_demo_vcf
+
+    if not (args.vcf or args.gtf):
+        raise ValueError("give --vcf (with --fasta) and/or --gtf with --pas")
+    if args.vcf:
+        if not args.fasta:
+            raise ValueError("--vcf needs --fasta (the demo genome, from `genotile demo-genome`)")
+        print(f"wrote demo cohort VCF to {write_demo_vcf(args.vcf, args.fasta, args.seed)}")
+    if args.gtf:
+        if not args.pas:
+            raise ValueError("--gtf needs --pas (the demo annotation is a GTF and a PAS table)")
+        gtf, pas = write_demo_annotation(args.gtf, args.pas)
+        print(f"wrote demo annotation to {gtf} and {pas}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+
+    from genotile.genome import Genome
+    from genotile.inference import Predictor
+    from genotile.variants import outputs
+    from genotile.variants.annotation import read_gtf, read_pas_table
+    from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
+    from genotile.variants.normalize import normalize_vcf
+    from genotile.variants.predict import VariantModel
+
+    out = Path(args.out)
+    genome = Genome(args.fasta)
+    if args.vcf:
+        variants, rejects = normalize_vcf(args.vcf, genome)
+        out.mkdir(parents=True, exist_ok=True)
+        variants.to_parquet(out / "variants.parquet", index=False)
+        rejects.to_parquet(out / "rejects.parquet", index=False)
+        _log(f"{args.vcf}: {len(variants):,} variants to score, {len(rejects):,} rejected (rejects.parquet)")
+    else:
+        path = Path(args.variants)
+        if not path.is_file():
+            raise ValueError(f"--variants {path} does not exist; make it with `genotile vcf normalize`")
+        variants = pd.read_parquet(path)
+        missing = [c for c in ("variant_id", "chrom", "pos", "ref", "alt") if c not in variants.columns]
+        if missing:
+            raise ValueError(f"--variants {path} lacks column(s) {missing}; make it with `genotile vcf normalize`")
+    specs = parse_scorers([parse_scorer_option(s) for s in (args.scorer or ["recommended"])], args.organism)
+    if not args.pas and any(s.scorer == "Polyadenylation" for s in specs) and args.scorer is None:
+        _log("no --pas: the recommended set's Polyadenylation scorer is skipped")
+        specs = tuple(s for s in specs if s.scorer != "Polyadenylation")
+    annotation = read_gtf(args.gtf, contigs=list(genome.contigs)) if args.gtf else None
+    pas = read_pas_table(args.pas) if args.pas else None
+    predictor = Predictor(_load_model(args), args.metadata, precision=args.precision)
+    model = VariantModel(predictor, {s.output for s in specs}, args.organism)
+    options = ScoringOptions(mode=args.mode, window_bp=args.window_bp, batch_size=args.batch_size,
+                             include_values=args.include_values)
+    _log(f"scoring {len(variants):,} variants with {len(specs)} scorers ({args.mode}, {args.window_bp:,}-bp windows)")
+    result = score_variants(model, genome, variants, specs, options, annotation, pas)
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        shard = outputs.write_shard(result, Path(tmp) / "shard")
+        counts = outputs.merge_shards([shard], out)
+        outputs.write_matrix(out, variants["variant_id"].tolist(), outputs.shard_tracks([shard]))
+    for slug, n in counts.items():
+        print(f"{slug}\t{n} rows")
+    print(f"scored {len(variants):,} variants in {result.stats['seconds']:.1f} s; {len(result.failures)} failed "
+          f"(variant, scorer) pairs in {out / 'failures.parquet'}")
+    return 0
 
 
 def cmd_vcf_normalize(args: argparse.Namespace) -> int:
@@ -297,7 +414,7 @@ def cmd_vcf_normalize(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "command", None) == "predict":
+    if getattr(args, "command", None) in ("predict", "score"):
         args.size_given = args.size is not None
         if args.size is None:
             args.size = "full" if args.checkpoint else "tiny"

@@ -140,6 +140,7 @@ class ScoringResult:
     scores: dict[str, pd.DataFrame]
     failures: pd.DataFrame
     stats: dict[str, float] = field(default_factory=dict)
+    tracks: dict[str, pd.DataFrame] = field(default_factory=dict)  # scorer name -> track_index, name, strand
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,7 @@ def score_variants(
             jobs = jobs_for(chunk, centred)
             if not jobs:
                 continue
-            preds = model.predict(np.stack([d for j in jobs for d in (j.ref_dna, j.alt_dna)]))
+            preds = model.predict(np.stack([d for j in jobs for d in (j.ref_dna, j.alt_dna)]), 2 * half)
             passes += len(preds)
             for i, job in enumerate(jobs):
                 score_pair(job, preds[2 * i], preds[2 * i + 1])
@@ -423,7 +424,7 @@ def score_variants(
         for window, rows in _tiles(variants, genome, options):
             span = (window.start, window.end)
             ref_dna = one_hot(genome.sequence(window.contig, window.start, window.end))
-            ref = model.predict(ref_dna[None])[0]
+            ref = model.predict(ref_dna[None], 1)[0]
             passes += 1
             jobs = jobs_for(rows, lambda v, span=span: span)
             for chunk in _chunks(jobs, options.batch_size):
@@ -433,7 +434,7 @@ def score_variants(
                             f"variant {job.variant.variant_id}: its REF differs from the FASTA; tiled mode needs "
                             "normalised variants (run `genotile vcf normalize` first)"
                         )
-                alts = model.predict(np.stack([j.alt_dna for j in chunk]))
+                alts = model.predict(np.stack([j.alt_dna for j in chunk]), options.batch_size)
                 passes += len(alts)
                 for job, alt in zip(chunk, alts):
                     score_pair(job, ref, alt)
@@ -445,7 +446,8 @@ def score_variants(
     failure_frame = pd.DataFrame(failures, columns=list(FAILURE_COLUMNS))
     stats = {"variants": float(len(variants)), "forward_passes": float(passes), "seconds": elapsed,
              "variants_per_second": len(variants) / elapsed if elapsed > 0 else float("nan")}
-    return ScoringResult(scores, failure_frame, stats)
+    tracks = {scorer_name(spec): model.tracks[spec.output] for spec in specs}
+    return ScoringResult(scores, failure_frame, stats, tracks)
 
 
 def _empty_scores(include_values: bool) -> pd.DataFrame:

@@ -151,10 +151,25 @@ class VariantModel:
 
     # -- passes ------------------------------------------------------------------------
 
-    def predict(self, dna: np.ndarray) -> list[WindowPrediction]:
-        """Forward passes of a one-hot batch ``[B, S, 4]`` (forward strand) -> one prediction per row."""
-        p = self.predictor
+    def predict(self, dna: np.ndarray, rows_per_call: int | None = None) -> list[WindowPrediction]:
+        """Forward passes of a one-hot batch ``[B, S, 4]`` (forward strand) -> one prediction per row.
+
+        Why ``rows_per_call``: every distinct batch shape is a new XLA compilation (seconds on a CPU,
+        tens of seconds for the full model), so rows go through in calls of exactly ``rows_per_call``
+        and a remainder row by row: at most two shapes are ever compiled.
+        """
         dna = np.asarray(dna, np.float32)
+        size = rows_per_call or dna.shape[0]
+        results: list[WindowPrediction] = []
+        begin = 0
+        while begin < dna.shape[0]:
+            n = size if dna.shape[0] - begin >= size else 1
+            results.extend(self._predict_call(dna[begin : begin + n]))
+            begin += n
+        return results
+
+    def _predict_call(self, dna: np.ndarray) -> list[WindowPrediction]:
+        p = self.predictor
         org = np.full((dna.shape[0],), self.organism, np.int32)
         raw = p._forward(self.request)(p.variables, jnp.asarray(dna), jnp.asarray(org))
         host: dict[str, np.ndarray] = {}

@@ -1,0 +1,178 @@
+# Variant scoring: per cohort VCF, normalise -> shard -> score (one job per shard, the accelerator rule)
+# -> merge -> summarise. Outputs: <results>/<run>/variants/<cohort>/ (README "Variant scoring").
+
+VARIANTS = config.get("variants", {})
+ANNOTATION = config.get("annotation", {})
+DEMO_GENOME = not config["genome"]["fasta"]
+
+
+def variant_dir(cohort):
+    return f"{RUN}/variants/{cohort}"
+
+
+def gtf_path():
+    """The configured GTF, or the demo annotation when running on the demo genome (else none)."""
+    if ANNOTATION.get("gtf"):
+        return ANNOTATION["gtf"]
+    return f"{RUN}/annotation/demo.gtf" if DEMO_GENOME else None
+
+
+def pas_path():
+    if ANNOTATION.get("pas"):
+        return ANNOTATION["pas"]
+    return f"{RUN}/annotation/demo_pas.tsv" if DEMO_GENOME and not ANNOTATION.get("gtf") else None
+
+
+def annotation_inputs(wildcards):
+    return {k: v for k, v in (("gtf", gtf_path()), ("pas", pas_path())) if v}
+
+
+def cohort_source(cohort):
+    """The cohort's VCF as given (or the demo VCF); plain text VCFs are compressed by bgzip_vcf."""
+    path = VARIANTS["cohorts"][cohort]
+    return path or f"{variant_dir(cohort)}/input/demo.vcf"
+
+
+def cohort_vcf(wildcards):
+    source = cohort_source(wildcards.cohort)
+    return f"{variant_dir(wildcards.cohort)}/input/cohort.vcf.gz" if source.endswith(".vcf") else source
+
+
+def shard_dirs(wildcards):
+    table = pd.read_csv(checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards, sep="\t")
+    return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}" for s in table["shard"]]
+
+
+def variant_outputs():
+    return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
+
+
+rule demo_annotation:
+    output:
+        gtf=f"{RUN}/annotation/demo.gtf",
+        pas=f"{RUN}/annotation/demo_pas.tsv",
+    log:
+        f"{RUN}/logs/demo_annotation.log",
+    conda:
+        GENOTILE_ENV
+    shell:
+        "genotile demo-cohort --gtf {output.gtf} --pas {output.pas} > {log} 2>&1"
+
+
+rule demo_cohort:
+    input:
+        fasta=FASTA,
+    output:
+        vcf=f"{RUN}/variants/{{cohort}}/input/demo.vcf",
+    params:
+        seed=config["genome"]["demo_seed"],
+    log:
+        f"{RUN}/logs/demo_cohort_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
+    shell:
+        "genotile demo-cohort --fasta {input.fasta} --vcf {output.vcf} --seed {params.seed} > {log} 2>&1"
+
+
+rule bgzip_vcf:
+    input:
+        vcf=lambda wc: cohort_source(wc.cohort),
+    output:
+        vcf=f"{RUN}/variants/{{cohort}}/input/cohort.vcf.gz",
+        tbi=f"{RUN}/variants/{{cohort}}/input/cohort.vcf.gz.tbi",
+    log:
+        f"{RUN}/logs/bgzip_vcf_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/compress_vcf.py"
+
+
+rule normalize_variants:
+    input:
+        vcf=cohort_vcf,
+        fasta=FASTA,
+    output:
+        variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
+        rejects=f"{RUN}/variants/{{cohort}}/rejects.parquet",
+    params:
+        config=config,
+    log:
+        f"{RUN}/logs/normalize_variants_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/normalize_variants.py"
+
+
+checkpoint shard_variants:
+    input:
+        variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
+        fasta=FASTA,
+    output:
+        shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
+    params:
+        config=config,
+    log:
+        f"{RUN}/logs/shard_variants_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/shard_variants.py"
+
+
+rule score_shard:
+    input:
+        unpack(annotation_inputs),
+        variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
+        shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
+        fasta=FASTA,
+    output:
+        scores=directory(f"{RUN}/variants/{{cohort}}/shards/shard_{{shard}}"),
+    params:
+        config=config,
+    threads: config["inference"]["threads"]
+    resources:
+        gpu=config["inference"]["gpus_per_job"],
+        mem_mb=config["inference"]["mem_mb"],
+    log:
+        f"{RUN}/logs/score_shard_{{cohort}}_{{shard}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/score_shard.py"
+
+
+rule merge_scores:
+    input:
+        variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
+        shards=shard_dirs,
+    output:
+        done=f"{RUN}/variants/{{cohort}}/scores.done.json",
+    params:
+        out=f"{RUN}/variants/{{cohort}}",
+    log:
+        f"{RUN}/logs/merge_scores_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/merge_scores.py"
+
+
+rule summarize_variants:
+    input:
+        vcf=cohort_vcf,
+        variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
+        scores=f"{RUN}/variants/{{cohort}}/scores.done.json",
+    output:
+        done=f"{RUN}/variants/{{cohort}}/summaries/done.json",
+    params:
+        config=config,
+        scores=f"{RUN}/variants/{{cohort}}",
+        out=f"{RUN}/variants/{{cohort}}/summaries",
+    log:
+        f"{RUN}/logs/summarize_variants_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/summarize_variants.py"
