@@ -132,6 +132,7 @@ def write_matrix(
     back from ``folder/scores/<slug>.parquet`` one scorer at a time.
     """
     import xarray as xr
+    import zarr
 
     folder = Path(folder)
     index = pd.Index(list(variant_ids))
@@ -156,6 +157,7 @@ def write_matrix(
             )
             chunks = {"variant": min(chunk_variants, max(1, len(index))), "track": max(1, len(cols))}
             array.to_dataset().chunk(chunks).to_zarr(tmp, group=slug, mode="a", consolidated=False)
+        zarr.consolidate_metadata(str(tmp))
 
     replace_path(final, build)
     return final

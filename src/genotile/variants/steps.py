@@ -158,7 +158,7 @@ def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: 
     top, genes, effects = [], [], {}
     for path in sorted((Path(scores_dir) / "scores").glob("*.parquet")):
         table = pd.read_parquet(path)
-        scorer = path.stem
+        scorer = str(table["scorer"].iloc[0]) if len(table) else path.stem
         top.append(summaries.per_variant(table, int(v.get("top_k", 5))))
         kind = scorer.split(".")[0]
         if kind in GENE_SCORERS:
