@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+BAD_VCF = ROOT.parent / "shared/realdata/bad_inputs/vcf/test-invalid-header.vcf"
 
 if not ((BIN / "snakemake").exists() and (BIN / "genotile").exists()):  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)
@@ -95,6 +96,38 @@ def test_demo_outputs(demo_run):
     assert len(bigwigs) == 4 + 4 + 6 + 2 + 5
 
 
+def test_variant_scoring_outputs(demo_run):
+    """The demo cohort: bad records rejected with reasons, shards merged, every scorer written, summaries."""
+    import xarray as xr
+
+    from genotile.variants.engine import parse_scorers, scorer_name
+    from genotile.variants.outputs import scorer_slug
+
+    _, run_dir, _ = demo_run
+    cohort = run_dir / "variants" / "demo"
+    assert (cohort / "input" / "cohort.vcf.gz.tbi").is_file()  # the plain demo VCF was bgzipped and indexed
+    variants = pd.read_parquet(cohort / "variants.parquet")
+    rejects = pd.read_parquet(cohort / "rejects.parquet")
+    assert rejects["reason"].value_counts().to_dict() == {"ref_mismatch": 2, "contig_not_in_fasta": 2, "symbolic_allele": 1}
+    assert (variants["allele_index"] == 2).any() and (variants["ref"].str.len() > 1).any() and (variants["alt"].str.len() > 1).any()
+    assert len(pd.read_csv(cohort / "shards.tsv", sep="\t")) >= 2
+    merged = json.loads((cohort / "scores.done.json").read_text())
+    for spec in parse_scorers(["recommended"]):
+        slug = scorer_slug(scorer_name(spec))
+        assert merged["rows_per_scorer"][slug] > 0, slug
+        table = pd.read_parquet(cohort / "scores" / f"{slug}.parquet")
+        assert set(table["variant_id"]) <= set(variants["variant_id"])
+        matrix = xr.open_zarr(cohort / "scores.zarr", group=slug)
+        assert matrix.sizes["variant"] == len(variants)
+    dnase = pd.read_parquet(cohort / "scores" / "CenterMask.DNASE.501.DIFF_LOG2_SUM.parquet")
+    assert set(dnase["variant_id"]) == set(variants["variant_id"])  # every variant scored, in one shard or another
+    summaries = cohort / "summaries"
+    per_sample = pd.read_parquet(summaries / "summary_samples.parquet")
+    assert set(per_sample["sample"]) <= {f"S0{i}" for i in range(1, 7)} and len(per_sample) > 0
+    assert (summaries / "figures" / "sample_burden.png").is_file()
+    assert len(pd.read_parquet(summaries / "summary_genes.parquet")) > 0
+
+
 def test_stitched_store_equals_direct_predictions_of_owning_windows(demo_run):
     """Every stored value equals, bit for bit, its owning window's own prediction; all-N windows read NaN."""
     from genotile.genome import Genome
@@ -146,7 +179,7 @@ def test_rerun_with_other_batching_gives_identical_bytes(demo_run, tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     results = tmp_path / "results"
     extra = tmp_path / "batching.yaml"
-    extra.write_text("tiling: {windows_per_batch: 7}\ninference: {windows_per_pass: 3}\n")
+    extra.write_text("tiling: {windows_per_batch: 7}\ninference: {windows_per_pass: 3}\nvariants: {cohorts: {}}\n")
     run = snakemake(workdir, "--cores", "2", "--configfile", str(extra), "--config", f"results={results}")
     assert run.returncode == 0, _report(run)
     assert chunk_digest(results / CONFIG["run"] / "tracks.zarr") == chunk_digest(run_dir / "tracks.zarr")
@@ -161,13 +194,18 @@ def test_rerun_with_other_batching_gives_identical_bytes(demo_run, tmp_path):
         ("tracks: [{output: dnase, biosample_name: GM12878}]", ["needs the track metadata", "indices"]),
         ("tracks: [{output: dnase, indices: [999]}]", ["999", "outside"]),
         ("tracks: [{output: chip_tf, resolutions: [1]}]", ["chip_tf", "128 bp"]),
+        ("variants: {cohorts: {bad: " + str(BAD_VCF) + "}}", ["cannot parse the header"]),
+        ("variants: {cohorts: {x: /nonexistent/cohort.vcf.gz}}", ["/nonexistent/cohort.vcf.gz"]),
     ],
-    ids=["missing-contig", "filter-without-metadata", "index-out-of-range", "bad-resolution"],
+    ids=["missing-contig", "filter-without-metadata", "index-out-of-range", "bad-resolution", "bad-vcf-header",
+         "missing-vcf"],
 )
 def test_bad_input_stops_with_a_clear_message(workdir, tmp_path, override, expected):
+    if str(BAD_VCF) in override and not BAD_VCF.exists():
+        pytest.skip("../shared/realdata not present")
     results = tmp_path / "results"
     extra = tmp_path / "bad.yaml"
-    extra.write_text(override + "\n")
+    extra.write_text(override + "\n" + ("" if override.startswith("variants") else "variants: {cohorts: {}}\n"))
     run = snakemake(workdir, "--cores", "1", "--configfile", str(extra), "--config", f"results={results}")
     assert run.returncode != 0, _report(run)
     text = run.stdout + run.stderr

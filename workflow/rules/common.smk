@@ -25,3 +25,50 @@ def final_outputs():
     if any(str(t.get("output")) in ("splice_junctions", "splice_sites_junction") for t in config["tracks"]):
         outputs.append(f"{RUN}/junctions.parquet")
     return outputs
+
+
+# Variant scoring (workflow/rules/variants.smk)
+VARIANTS = config.get("variants", {})
+ANNOTATION = config.get("annotation", {})
+DEMO_GENOME = not config["genome"]["fasta"]
+
+
+def variant_dir(cohort):
+    return f"{RUN}/variants/{cohort}"
+
+
+def gtf_path():
+    """The configured GTF, or the demo annotation when running on the demo genome (else none)."""
+    if ANNOTATION.get("gtf"):
+        return ANNOTATION["gtf"]
+    return f"{RUN}/annotation/demo.gtf" if DEMO_GENOME else None
+
+
+def pas_path():
+    if ANNOTATION.get("pas"):
+        return ANNOTATION["pas"]
+    return f"{RUN}/annotation/demo_pas.tsv" if DEMO_GENOME and not ANNOTATION.get("gtf") else None
+
+
+def annotation_inputs(wildcards):
+    return {k: v for k, v in (("gtf", gtf_path()), ("pas", pas_path())) if v}
+
+
+def cohort_source(cohort):
+    """The cohort's VCF as given (or the demo VCF); plain text VCFs are compressed by bgzip_vcf."""
+    path = VARIANTS["cohorts"][cohort]
+    return path or f"{variant_dir(cohort)}/input/demo.vcf"
+
+
+def cohort_vcf(wildcards):
+    source = cohort_source(wildcards.cohort)
+    return f"{variant_dir(wildcards.cohort)}/input/cohort.vcf.gz" if source.endswith(".vcf") else source
+
+
+def shard_dirs(wildcards):
+    table = pd.read_csv(checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards, sep="\t")
+    return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}" for s in table["shard"]]
+
+
+def variant_outputs():
+    return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]

@@ -1,52 +1,6 @@
 # Variant scoring: per cohort VCF, normalise -> shard -> score (one job per shard, the accelerator rule)
 # -> merge -> summarise. Outputs: <results>/<run>/variants/<cohort>/ (README "Variant scoring").
 
-VARIANTS = config.get("variants", {})
-ANNOTATION = config.get("annotation", {})
-DEMO_GENOME = not config["genome"]["fasta"]
-
-
-def variant_dir(cohort):
-    return f"{RUN}/variants/{cohort}"
-
-
-def gtf_path():
-    """The configured GTF, or the demo annotation when running on the demo genome (else none)."""
-    if ANNOTATION.get("gtf"):
-        return ANNOTATION["gtf"]
-    return f"{RUN}/annotation/demo.gtf" if DEMO_GENOME else None
-
-
-def pas_path():
-    if ANNOTATION.get("pas"):
-        return ANNOTATION["pas"]
-    return f"{RUN}/annotation/demo_pas.tsv" if DEMO_GENOME and not ANNOTATION.get("gtf") else None
-
-
-def annotation_inputs(wildcards):
-    return {k: v for k, v in (("gtf", gtf_path()), ("pas", pas_path())) if v}
-
-
-def cohort_source(cohort):
-    """The cohort's VCF as given (or the demo VCF); plain text VCFs are compressed by bgzip_vcf."""
-    path = VARIANTS["cohorts"][cohort]
-    return path or f"{variant_dir(cohort)}/input/demo.vcf"
-
-
-def cohort_vcf(wildcards):
-    source = cohort_source(wildcards.cohort)
-    return f"{variant_dir(wildcards.cohort)}/input/cohort.vcf.gz" if source.endswith(".vcf") else source
-
-
-def shard_dirs(wildcards):
-    table = pd.read_csv(checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards, sep="\t")
-    return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}" for s in table["shard"]]
-
-
-def variant_outputs():
-    return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
-
-
 rule demo_annotation:
     output:
         gtf=f"{RUN}/annotation/demo.gtf",
@@ -150,7 +104,7 @@ rule merge_scores:
     output:
         done=f"{RUN}/variants/{{cohort}}/scores.done.json",
     params:
-        out=f"{RUN}/variants/{{cohort}}",
+        out=lambda wildcards, output: os.path.dirname(output.done),
     log:
         f"{RUN}/logs/merge_scores_{{cohort}}.log",
     conda:
@@ -168,8 +122,8 @@ rule summarize_variants:
         done=f"{RUN}/variants/{{cohort}}/summaries/done.json",
     params:
         config=config,
-        scores=f"{RUN}/variants/{{cohort}}",
-        out=f"{RUN}/variants/{{cohort}}/summaries",
+        scores=lambda wildcards, input: os.path.dirname(input.scores),
+        out=lambda wildcards, output: os.path.dirname(output.done),
     log:
         f"{RUN}/logs/summarize_variants_{{cohort}}.log",
     conda:

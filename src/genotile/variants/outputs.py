@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -157,7 +158,9 @@ def write_matrix(
             )
             chunks = {"variant": min(chunk_variants, max(1, len(index))), "track": max(1, len(cols))}
             array.to_dataset().chunk(chunks).to_zarr(tmp, group=slug, mode="a", consolidated=False)
-        zarr.consolidate_metadata(str(tmp))
+        with warnings.catch_warnings():  # consolidated metadata is an xarray convention outside the v3 spec
+            warnings.simplefilter("ignore")
+            zarr.consolidate_metadata(str(tmp))
 
     replace_path(final, build)
     return final

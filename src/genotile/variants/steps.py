@@ -160,7 +160,7 @@ def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: 
         table = pd.read_parquet(path)
         scorer = str(table["scorer"].iloc[0]) if len(table) else path.stem
         top.append(summaries.per_variant(table, int(v.get("top_k", 5))))
-        kind = scorer.split(".")[0]
+        kind = path.stem.split(".")[0]
         if kind in GENE_SCORERS:
             genes.append(summaries.per_gene(table))
         effects[scorer] = summaries.variant_effects(table, by_gene=kind in GENE_SCORERS)

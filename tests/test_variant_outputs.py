@@ -1,0 +1,96 @@
+"""Score outputs (Parquet, Zarr matrix, shard merge), dosages from genotypes, and summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from genotile.demo import write_demo_genome, write_demo_vcf
+from genotile.genome import Genome
+from genotile.variants import outputs, summaries
+from genotile.variants.engine import SCORE_COLUMNS, ScoringResult
+from genotile.variants.genotypes import dosage_matrix
+from genotile.variants.normalize import normalize_vcf
+
+TRACKS = pd.DataFrame({"track_index": [0, 2, 5], "name": ["t0", "t2", "t5"], "strand": ["+", "-", "."]})
+
+
+def _rows(variant: str, scorer: str, genes: list[str], scores: list[list[float]]) -> pd.DataFrame:
+    rows = []
+    for gene, values in zip(genes, scores):
+        for (_, t), value in zip(TRACKS.iterrows(), values):
+            rows.append((variant, "c1", 10, "A", "G", scorer, gene, gene, "+" if gene else "", -1, -1,
+                         t.track_index, t["name"], t.strand, np.float32(value)))
+    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS)).astype({"score": np.float32})
+
+
+def _result(variants: list[str], offset: float) -> ScoringResult:
+    lfc = pd.concat([_rows(v, "GeneMaskLFC|RNA_SEQ||", ["g1", "g2"], [[1 + offset, -5, 0], [-2, 3, np.nan]]) for v in variants])
+    cm = pd.concat([_rows(v, "CenterMask|DNASE|501|DIFF_MEAN", [""], [[offset, 0.5, -0.25]]) for v in variants])
+    failures = pd.DataFrame({"variant_id": ["x"], "chrom": ["c1"], "pos": [1], "ref": ["A"], "alt": ["C"], "scorer": ["*"],
+                             "reason": ["window_failed"], "detail": ["d"]})
+    return ScoringResult({"GeneMaskLFC|RNA_SEQ||": lfc.reset_index(drop=True), "CenterMask|DNASE|501|DIFF_MEAN": cm.reset_index(drop=True)},
+                         failures, {"seconds": 1.0}, {"GeneMaskLFC|RNA_SEQ||": TRACKS, "CenterMask|DNASE|501|DIFF_MEAN": TRACKS})
+
+
+def test_shards_merge_into_one_table_per_scorer_and_a_matrix(tmp_path):
+    a = outputs.write_shard(_result(["v1", "v2"], 0.0), tmp_path / "s0")
+    b = outputs.write_shard(_result(["v3"], 10.0), tmp_path / "s1")
+    counts = outputs.merge_shards([a, b], tmp_path / "out")
+    assert counts == {"CenterMask.DNASE.501.DIFF_MEAN": 9, "GeneMaskLFC.RNA_SEQ.-.-": 18}
+    lfc = outputs.read_scores(tmp_path / "out", "GeneMaskLFC|RNA_SEQ||")
+    assert lfc["variant_id"].unique().tolist() == ["v1", "v2", "v3"] and len(pd.read_parquet(tmp_path / "out/failures.parquet")) == 2
+    outputs.write_matrix(tmp_path / "out", ["v1", "v2", "v3", "v4"], outputs.shard_tracks([a, b]))
+    ds = xr.open_zarr(tmp_path / "out/scores.zarr", group="GeneMaskLFC.RNA_SEQ.-.-")
+    m = ds["score"].values
+    # Per (variant, track) the gene with the largest |score|, sign kept; NaN for an unscored variant.
+    np.testing.assert_array_equal(m[0], [-2, -5, 0])
+    np.testing.assert_array_equal(m[2], [11, -5, 0])
+    assert np.isnan(m[3]).all() and ds["track"].values.tolist() == ["t0", "t2", "t5"]
+
+
+def test_summaries_per_variant_gene_and_sample():
+    table = _result(["v1", "v2"], 0.0).scores["GeneMaskLFC|RNA_SEQ||"]
+    top = summaries.per_variant(table, top_k=2)
+    assert top[top["variant_id"] == "v1"]["score"].tolist() == [-5, 3] and top["rank"].tolist() == [1, 2, 1, 2]
+    genes = summaries.per_gene(table)
+    assert genes.set_index("gene_id").loc["g1", "max_abs_score"] == 5 and genes["n_variants"].tolist() == [2, 2]
+    effects = {"lfc": summaries.variant_effects(table, by_gene=True)}
+    dosage = np.array([[1, 0, 2], [0, 0, 1]], np.int8)  # v1, v2 x samples a, b, c
+    carried, per_sample = summaries.per_sample(pd.Series(["v1", "v2"]), dosage, ["a", "b", "c"], effects, {"lfc": 4.0})
+    assert carried.values.tolist() == [["a", "v1", 1], ["c", "v1", 2], ["c", "v2", 1]]
+    # Only g1 of v1/v2 reaches |score| 5 >= 4: carried by a (1 copy) and c (2 copies of v1, 1 of v2).
+    assert per_sample[["sample", "gene_id", "n_high_effect", "dosage_sum"]].values.tolist() == [["a", "g1", 1, 1], ["c", "g1", 2, 3]]
+
+
+def test_dosages_of_split_multiallelic_records(tmp_path):
+    fasta = write_demo_genome(tmp_path / "demo.fa")
+    vcf = write_demo_vcf(tmp_path / "demo.vcf", fasta)
+    variants, _ = normalize_vcf(vcf, Genome(fasta))
+    dosage, missing, samples = dosage_matrix(vcf, variants)
+    assert samples == ["S01", "S02", "S03", "S04", "S05", "S06"] and dosage.shape == (len(variants), 6)
+    lines = [line.split("\t") for line in vcf.read_text().splitlines() if not line.startswith("#")]
+    for row, variant in variants.iterrows():
+        fields = lines[int(variant.record_index)]
+        for s, gt in enumerate(fields[9:]):
+            alleles = gt.replace("|", "/").split("/")
+            assert dosage[row, s] == sum(a == str(variant.allele_index) for a in alleles)
+            assert missing[row, s] == ("." in alleles)
+    assert (variants["allele_index"] == 2).any()  # a split multi-allelic record is covered
+
+
+def test_figures_are_written(tmp_path):
+    table = _result(["v1", "v2"], 0.0).scores["CenterMask|DNASE|501|DIFF_MEAN"]
+    effects = {"cm": summaries.variant_effects(table, by_gene=False)}
+    _, per_sample = summaries.per_sample(pd.Series(["v1", "v2"]), np.ones((2, 2), np.int8), ["a", "b"], effects)
+    paths = summaries.figures(effects, per_sample, tmp_path)
+    assert [p.name for p in paths] == ["effect_distributions.png", "sample_burden.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+@pytest.mark.parametrize("name", ["CenterMask|DNASE|501|DIFF_MEAN", "GeneMaskLFC|RNA_SEQ||"])
+def test_scorer_slug_is_a_plain_file_name(name):
+    slug = outputs.scorer_slug(name)
+    assert "|" not in slug and "/" not in slug and slug.split(".")[0] == name.split("|")[0]
