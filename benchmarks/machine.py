@@ -42,3 +42,11 @@ def usable_cpus() -> int | None:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count()
+
+
+def describe_machine() -> str:
+    """One markdown line naming the machine and the versions that matter, for the top of a report."""
+    ram = meminfo_gib("MemTotal")
+    versions = ", ".join(f"{p} {package_version(p)}" for p in ("jax", "cyvcf2", "numpy", "pandas") if package_version(p))
+    return (f"Machine: {cpu_model()}, {usable_cpus()} usable CPU(s), {ram:.0f} GiB RAM; "
+            f"Python {platform.python_version()}; {versions}")

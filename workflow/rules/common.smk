@@ -72,3 +72,20 @@ def shard_dirs(wildcards):
 
 def variant_outputs():
     return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
+
+
+def check_variant_inputs():
+    """Stop before any job runs when a configured cohort VCF or annotation file does not exist."""
+    problems = []
+    for name, path in VARIANTS.get("cohorts", {}).items():
+        if path and not os.path.exists(path):
+            problems.append(f"variants.cohorts.{name}: {path} does not exist (give a VCF/BCF path, or null for the demo cohort)")
+    for key in ("gtf", "pas"):
+        path = ANNOTATION.get(key)
+        if path and not os.path.exists(path):
+            problems.append(f"annotation.{key}: {path} does not exist")
+    if problems:
+        raise ValueError("genotile: error: " + "; ".join(problems))
+
+
+check_variant_inputs()
