@@ -4,5 +4,5 @@ from _rule import rule_context
 from genotile.workflow import init_stores
 
 with rule_context(snakemake):  # noqa: F821
-    init_stores(snakemake.params.config, snakemake.input.fasta, snakemake.params.tracks,
+    init_stores(snakemake.params.settings, snakemake.input.fasta, snakemake.params.tracks,
                 snakemake.params.contacts, snakemake.output.marker)

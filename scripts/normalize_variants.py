@@ -4,5 +4,5 @@ from _rule import rule_context
 from genotile.variants.steps import normalize
 
 with rule_context(snakemake):  # noqa: F821
-    normalize(snakemake.params.config, snakemake.input.vcf, snakemake.input.fasta,
+    normalize(snakemake.params.settings, snakemake.input.vcf, snakemake.input.fasta,
               snakemake.output.variants, snakemake.output.rejects)

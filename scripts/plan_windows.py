@@ -4,4 +4,4 @@ from _rule import rule_context
 from genotile.workflow import plan
 
 with rule_context(snakemake):  # noqa: F821 (injected by Snakemake)
-    plan(snakemake.params.config, snakemake.input.fasta, snakemake.output.windows, snakemake.output.report)
+    plan(snakemake.params.settings, snakemake.input.fasta, snakemake.output.windows, snakemake.output.report)

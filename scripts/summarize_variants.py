@@ -5,6 +5,6 @@ from genotile.atomic import write_text
 from genotile.variants.steps import summarize
 
 with rule_context(snakemake):  # noqa: F821
-    summarize(snakemake.params.config, snakemake.input.vcf, snakemake.input.variants, snakemake.params.scores,
+    summarize(snakemake.params.settings, snakemake.input.vcf, snakemake.input.variants, snakemake.params.scores,
               snakemake.params.out)
     write_text(snakemake.output.done, '{"done": true}\n')

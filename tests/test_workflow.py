@@ -9,51 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+
+from conftest import BIN, DEMO_CONFIG, ROOT, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+CONFIG = DEMO_CONFIG
 BAD_VCF = ROOT.parent / "shared/realdata/bad_inputs/vcf/test-invalid-header.vcf"
 
-if not ((BIN / "snakemake").exists() and (BIN / "genotile").exists()):  # pragma: no cover
+if not WORKFLOW_INSTALLED:  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)
 
-
-def copy_workflow(target: Path) -> Path:
-    target.mkdir()
-    shutil.copy2(ROOT / "Snakefile", target / "Snakefile")
-    for folder in ("workflow", "config", "envs", "scripts"):
-        shutil.copytree(ROOT / folder, target / folder)
-    return target
+_report = report
 
 
 @pytest.fixture
 def workdir(tmp_path) -> Path:
     return copy_workflow(tmp_path / "wf")
-
-
-def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def _report(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
 
 
 def chunk_digest(store: Path) -> dict[str, str]:
@@ -63,17 +40,6 @@ def chunk_digest(store: Path) -> dict[str, str]:
         for p in sorted(store.rglob("*"))
         if p.is_file() and p.name != "zarr.json"
     }
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """One full run of the demo config."""
-    base = tmp_path_factory.mktemp("demo")
-    workdir = copy_workflow(base / "wf")
-    results = base / "results"
-    run = snakemake(workdir, "--cores", "2", "--config", f"results={results}")
-    assert run.returncode == 0, _report(run)
-    return workdir, results / CONFIG["run"], run
 
 
 def test_lint_and_dry_run_are_clean(workdir):

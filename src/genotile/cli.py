@@ -188,6 +188,22 @@ def cmd_demo_genome(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print a run's output digests, or compare two runs byte for byte (exit 1 when they differ)."""
+    from genotile.run_digest import compare_digests, digest_run
+
+    first = digest_run(args.run, job_layout=not args.products_only)
+    if not args.other:
+        for path, digest in first.items():
+            print(f"{digest}  {path}")
+        return 0
+    problems = compare_digests(first, digest_run(args.other, job_layout=not args.products_only))
+    for line in problems:
+        print(line)
+    print(f"{len(first)} files compared: " + ("identical" if not problems else f"{len(problems)} difference(s)"))
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genotile", description="AlphaGenome-class inference over genomes and cohorts.")
     parser.add_argument("--version", action="version", version=f"genotile {__version__}")
@@ -269,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto")
     score.add_argument("--precision", choices=["bfloat16", "float32"], default="float32")
     score.set_defaults(func=cmd_score)
+
+    digest = sub.add_parser("digest", help="sha256 of a run's outputs (logs excluded); with two runs, compare them")
+    digest.add_argument("run", help="a run folder, <results>/<run>")
+    digest.add_argument("other", nargs="?", help="a second run folder to compare with, byte for byte")
+    digest.add_argument("--products-only", action="store_true",
+                        help="leave out per-job intermediates (batches/, shards/, windows.tsv): compare runs cut into different jobs")
+    digest.set_defaults(func=cmd_digest)
     return parser
 
 

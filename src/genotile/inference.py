@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
 from genotile.genome import validate_length
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
@@ -107,6 +109,7 @@ class Predictor:
         metadata: TrackMetadata | str | os.PathLike[str] | None = None,
         precision: Precision | str = "bfloat16",
         deterministic_batches: bool = True,
+        devices: Sequence[jax.Device] | None = None,
     ) -> None:
         """``deterministic_batches``: compute the rows of a batch one after another inside one compiled call.
 
@@ -124,7 +127,9 @@ class Predictor:
             metadata = TrackMetadata.from_folder(metadata)
         self.metadata = metadata
         self.module = AlphaGenome(self.config, self.precision)
-        self.variables = jax.device_put(model.variables)
+        self.devices = tuple(devices) if devices is not None else tuple(jax.local_devices())
+        self.mesh = Mesh(np.array(self.devices), ("batch",))
+        self.variables = jax.device_put(model.variables, NamedSharding(self.mesh, PartitionSpec()))
         self._compiled: dict[OutputRequest, Any] = {}
         genome_heads = tuple(GENOME_TRACK_RESOLUTIONS)
         if metadata is not None:
@@ -135,7 +140,10 @@ class Predictor:
             self.track_means = {h: np.ones((self.config.num_organisms, self.config.tracks(h)), np.float32) for h in genome_heads}
 
     def _forward(self, request: OutputRequest):
-        """The jit-compiled forward for one request (kept per predictor, so it is freed with it)."""
+        """The jit-compiled forward for one request (kept per predictor, so it is freed with it).
+
+        Takes a batch whose size is a multiple of the device count (see :meth:`forward`).
+        """
         if request not in self._compiled:
             module, means = self.module, self.track_means
 
@@ -146,8 +154,39 @@ class Predictor:
                 one = lambda row: batched(variables, row[0][None], row[1][None])
                 return jax.tree.map(lambda x: x[:, 0], jax.lax.map(one, (dna, org)))
 
-            self._compiled[request] = jax.jit(row_by_row if self.deterministic_batches else batched)
+            rows = PartitionSpec("batch")
+            per_device = jax.shard_map(
+                row_by_row if self.deterministic_batches else batched,
+                mesh=self.mesh,
+                in_specs=(PartitionSpec(), rows, rows),
+                out_specs=rows,
+            )
+            self._compiled[request] = jax.jit(per_device)
         return self._compiled[request]
+
+    @property
+    def device_count(self) -> int:
+        return len(self.devices)
+
+    def forward(self, request: OutputRequest, dna: np.ndarray, org: np.ndarray) -> Any:
+        """Raw (device) output tree for ``dna [B, S, 4]``, rows split over the predictor's devices.
+
+        Pads the batch to a multiple of the device count with all-zero rows and drops them again.
+        """
+        batch = dna.shape[0]
+        padded = -batch % self.device_count
+        if padded:
+            dna = np.concatenate([dna, np.zeros((padded, *dna.shape[1:]), dna.dtype)])
+            org = np.concatenate([org, np.repeat(org[-1:], padded)])
+        rows = NamedSharding(self.mesh, PartitionSpec("batch"))
+        dna_device = jax.device_put(np.asarray(dna, np.float32), rows)
+        org_device = jax.device_put(np.asarray(org, np.int32), rows)
+        raw = self._forward(request)(self.variables, dna_device, org_device)
+        return jax.tree.map(lambda x: x[:batch], raw) if padded else raw
+
+    def first_device_variables(self) -> Any:
+        """The parameters' copy on the first device (no new memory), for single-device follow-up calls."""
+        return jax.tree.map(lambda x: x.addressable_data(0), self.variables)
 
     def predict(
         self,
@@ -174,7 +213,7 @@ class Predictor:
         org = _organism_array(organisms, batch)
         neg = np.broadcast_to(np.asarray(negative_strand, bool), (batch,))
         computed = self._with_strand_partners(request, org) if neg.any() else request
-        raw = self._forward(computed)(self.variables, jnp.asarray(dna, jnp.float32), jnp.asarray(org))
+        raw = self.forward(computed, dna, org)
         outputs = {k: _to_host(v) for k, v in flatten_outputs(raw).items()}
         if neg.any():
             outputs = self._reverse_complement(outputs, org, neg, dna.shape[1], computed)

@@ -3,6 +3,8 @@ import os
 
 import pandas as pd
 
+from genotile.provenance import rule_settings
+
 RUN = f"{config['results']}/{config['run']}"
 FASTA = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"
 GENOTILE_ENV = "../../envs/genotile.yaml"

@@ -9,7 +9,7 @@ rule init_store:
     output:
         marker=f"{RUN}/store.created",
     params:
-        config=config,
+        settings=rule_settings(config, "init_store"),
         tracks=f"{RUN}/tracks.zarr",
         contacts=f"{RUN}/contact_maps.zarr",
     log:
@@ -29,7 +29,7 @@ rule predict_batch:
         done=f"{RUN}/batches/batch_{{batch}}.done",
         junctions=f"{RUN}/batches/batch_{{batch}}.junctions.parquet",
     params:
-        config=config,
+        settings=rule_settings(config, "predict_batch"),
         tracks=f"{RUN}/tracks.zarr",
         contacts=f"{RUN}/contact_maps.zarr",
     threads: config["inference"]["threads"]

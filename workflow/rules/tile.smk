@@ -8,7 +8,7 @@ checkpoint plan_windows:
         windows=f"{RUN}/windows.tsv",
         report=f"{RUN}/storage_report.txt",
     params:
-        config=config,
+        settings=rule_settings(config, "plan_windows"),
     log:
         f"{RUN}/logs/plan_windows.log",
     conda:

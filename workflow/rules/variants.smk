@@ -50,7 +50,7 @@ rule normalize_variants:
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         rejects=f"{RUN}/variants/{{cohort}}/rejects.parquet",
     params:
-        config=config,
+        settings=rule_settings(config, "normalize_variants"),
     log:
         f"{RUN}/logs/normalize_variants_{{cohort}}.log",
     conda:
@@ -66,7 +66,7 @@ checkpoint shard_variants:
     output:
         shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
     params:
-        config=config,
+        settings=rule_settings(config, "shard_variants"),
     log:
         f"{RUN}/logs/shard_variants_{{cohort}}.log",
     conda:
@@ -84,7 +84,7 @@ rule score_shard:
     output:
         scores=directory(f"{RUN}/variants/{{cohort}}/shards/shard_{{shard}}"),
     params:
-        config=config,
+        settings=rule_settings(config, "score_shard"),
     threads: config["inference"]["threads"]
     resources:
         gpu=config["inference"]["gpus_per_job"],
@@ -121,7 +121,7 @@ rule summarize_variants:
     output:
         done=f"{RUN}/variants/{{cohort}}/summaries/done.json",
     params:
-        config=config,
+        settings=rule_settings(config, "summarize_variants"),
         scores=lambda wildcards, input: os.path.dirname(input.scores),
         out=lambda wildcards, output: os.path.dirname(output.done),
     log:

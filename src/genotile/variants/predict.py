@@ -171,7 +171,7 @@ class VariantModel:
     def _predict_call(self, dna: np.ndarray) -> list[WindowPrediction]:
         p = self.predictor
         org = np.full((dna.shape[0],), self.organism, np.int32)
-        raw = p._forward(self.request)(p.variables, jnp.asarray(dna), jnp.asarray(org))
+        raw = p.forward(self.request, dna, org)
         host: dict[str, np.ndarray] = {}
         for output in self.outputs:
             if output == "SPLICE_JUNCTIONS":
@@ -213,11 +213,13 @@ class VariantModel:
         """
         assert self._junction_fn is not None, "junctions were not requested"
         p = self.predictor
-        arrays = {k: jnp.asarray(v) for k, v in _alignment_arrays(alignment).items()}
-        org = jnp.full((1,), self.organism, jnp.int32)
+        # The pair runs on the first device (the rows may have come from any of them).
+        first = p.devices[0]
+        arrays = {k: jax.device_put(v, first) for k, v in _alignment_arrays(alignment).items()}
+        org = jax.device_put(np.full((1,), self.organism, np.int32), first)
+        on_first = [jax.device_put(x, first) for x in (ref.embeddings, ref.probabilities, alt.embeddings, alt.probabilities)]
         r, a, positions = self._junction_fn(
-            p.variables, ref.embeddings, ref.probabilities, alt.embeddings, alt.probabilities,
-            jnp.asarray(gene_mask), arrays, org,
+            p.first_device_variables(), *on_first, jax.device_put(np.asarray(gene_mask), first), arrays, org,
         )
         keep = self.tracks["SPLICE_JUNCTIONS"]["track_index"].to_numpy()
         tissues = p.config.tracks("splice_sites_junction")

@@ -70,10 +70,11 @@ def normalize(cfg: Mapping[str, Any], vcf: str, fasta: str, variants_out: str, r
          f"{len(rejects):,} rejected {counts or ''} (see {rejects_out})")
 
 
-def _options(cfg: Mapping[str, Any]) -> ScoringOptions:
+def _options(cfg: Mapping[str, Any], batch_size: int = 1) -> ScoringOptions:
+    """Scoring options from the settings; ``batch_size`` is a speed knob (scores do not depend on it)."""
     v = cfg["variants"]
     return ScoringOptions(mode=v["mode"], window_bp=int(v["window_bp"]), tile_owned_bp=v.get("tile_owned_bp"),
-                          batch_size=int(v["batch_size"]), include_values=bool(v.get("include_values", False)))
+                          batch_size=max(1, int(batch_size)), include_values=bool(v.get("include_values") or False))
 
 
 def shard(cfg: Mapping[str, Any], variants_path: str, fasta: str, shards_out: str) -> pd.DataFrame:
@@ -126,7 +127,7 @@ def _specs(cfg: Mapping[str, Any], has_pas: bool):
 
 def score_shard(
     cfg: Mapping[str, Any], predictor, variants_path: str, shards_path: str, shard_id: int, fasta: str,
-    gtf: str | None, pas: str | None, out_dir: str,
+    gtf: str | None, pas: str | None, out_dir: str, batch_size: int = 1,
 ) -> None:
     table = pd.read_csv(shards_path, sep="\t")
     row = table.loc[table["shard"] == shard_id].iloc[0]
@@ -136,7 +137,7 @@ def score_shard(
     annotation, pas_table = _annotation(cfg, gtf, pas, genome, specs)
     model = VariantModel(predictor, {s.output for s in specs}, cfg.get("organism", "human"))
     _say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {cfg['variants']['mode']}")
-    result = score_variants(model, genome, variants, specs, _options(cfg), annotation, pas_table)
+    result = score_variants(model, genome, variants, specs, _options(cfg, batch_size), annotation, pas_table)
     outputs.write_shard(result, out_dir)
     _say(f"shard {shard_id}: done in {result.stats['seconds']:.1f} s ({result.stats['variants_per_second']:.2f} variants/s), "
          f"{len(result.failures)} failed (variant, scorer) pairs")

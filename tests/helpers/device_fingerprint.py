@@ -1,0 +1,69 @@
+"""Print digests of a predictor's outputs and of variant scores, on however many devices JAX sees.
+
+Run twice, once with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``: the digests must match
+(``tests/test_multi_device.py``). A separate process because the device count is fixed when JAX starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+
+from genotile.demo import write_demo_annotation, write_demo_genome
+from genotile.genome import Genome
+from genotile.inference import Predictor
+from genotile.model.checkpoints import synthetic_model
+from genotile.variants.annotation import read_gtf, read_pas_table
+from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
+from genotile.variants.predict import VariantModel
+
+
+def digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return h.hexdigest()
+
+
+def main() -> None:
+    predictor = Predictor(synthetic_model("tiny", 0), None, precision="float32")
+    rng = np.random.default_rng(0)
+    dna = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 16_384))]  # 3 rows: padded on 2 or 4 devices
+    result = {"devices": predictor.device_count, "predict": digest(predictor.predict(dna, 0))}
+    with tempfile.TemporaryDirectory() as folder:
+        genome = Genome(write_demo_genome(Path(folder) / "demo.fa"))
+        gtf, pas = write_demo_annotation(Path(folder) / "demo.gtf", Path(folder) / "pas.tsv")
+        specs = parse_scorers([  # one per code path: track window, gene masks, junctions on the first device
+            {"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_LOG2_SUM"},
+            {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"},
+            {"scorer": "SpliceJunction", "output": "SPLICE_JUNCTIONS"},
+        ])
+        model = VariantModel(predictor, {s.output for s in specs})
+        sequence = genome.sequence("demo1", 20_000, 20_010).upper()
+        variants = pd.DataFrame([
+            {"variant_id": "snv", "chrom": "demo1", "pos": 20_001, "ref": sequence[0], "alt": "T" if sequence[0] != "T" else "A"},
+            {"variant_id": "del", "chrom": "demo1", "pos": 20_003, "ref": sequence[2:6], "alt": sequence[2]},
+            {"variant_id": "ins", "chrom": "demo1", "pos": 20_007, "ref": sequence[6], "alt": sequence[6] + "GA"},
+        ])
+        scored = score_variants(model, genome, variants, specs, ScoringOptions("centered", 16_384, batch_size=3),
+                                read_gtf(gtf), read_pas_table(pas))
+        h = hashlib.sha256()
+        for name in sorted(scored.scores):
+            h.update(name.encode())
+            h.update(pd.util.hash_pandas_object(scored.scores[name], index=False).to_numpy().tobytes())
+        result["scores"] = h.hexdigest()
+        result["score_rows"] = sum(len(t) for t in scored.scores.values())
+    assert result["devices"] == len(jax.local_devices())
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
