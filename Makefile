@@ -16,7 +16,7 @@ $(UV):
 	python3 -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet --user uv
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --extra cloud --python $(PYTHON)
 	touch $@
 
 venv: $(VENV)/.synced

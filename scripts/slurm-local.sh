@@ -17,7 +17,9 @@
 #
 # The node has one fake GPU (gres.conf File=/dev/null), so `resources: gpu=1` -> `sbatch --gpus=1` works
 # and jobs see CUDA_VISIBLE_DEVICES=0. No slurmdbd: sacct does not work, so Snakemake's slurm executor
-# needs `--slurm-status-command squeue` (MinJobAge=300 keeps finished jobs visible to squeue).
+# needs `--slurm-status-command squeue` (MinJobAge=300 keeps finished jobs visible to squeue). Verified:
+#   snakemake --executor slurm --jobs 4 --default-resources slurm_partition=debug mem_mb=500 runtime=5 \
+#     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 1 --latency-wait 5
 #
 # Exit codes: 0 ok; 1 failure (log tails printed); 2 usage; 3 skipped (not root, or packages unavailable).
 set -euo pipefail
@@ -125,7 +127,7 @@ munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 
 start_munge() {
   local pid i started=0
-  if pid=$(pgrep -x munged | head -n 1) && [[ -n $pid ]]; then
+  if pid=$(live_pid /run/munge/munged.pid munged || pgrep -x munged | head -n 1) && [[ -n $pid ]]; then
     # Keep an earlier "1" if this script started it in a previous, partly failed `up`.
     [[ -s $BASE/run/munge.started-by-us ]] || echo 0 >"$BASE/run/munge.started-by-us"
     log "munged already running (pid $pid); reusing it"
@@ -182,6 +184,7 @@ SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
 MpiDefault=none
+MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
@@ -223,6 +226,30 @@ print_logs() {
   done
 }
 
+# wait_for ctld|node: poll until slurmctld answers ping / the node is idle. Gives up after
+# UP_TIMEOUT seconds of wall time, or after 2 s if the daemon's process is gone (e.g. port in use).
+NODE_STATE=""
+wait_for() {
+  local what=$1 daemon deadline start
+  [[ $what == ctld ]] && daemon=slurmctld || daemon=slurmd
+  start=$SECONDS
+  deadline=$((SECONDS + UP_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if [[ $what == ctld ]]; then
+      timeout 5 env SLURM_CONF="$BASE/etc/slurm.conf" scontrol ping 2>/dev/null | grep -q 'is UP' && return 0
+    else
+      NODE_STATE=$(timeout 5 env SLURM_CONF="$BASE/etc/slurm.conf" sinfo -h -o %t 2>/dev/null | head -n 1 || true)
+      [[ $NODE_STATE == idle ]] && return 0
+    fi
+    if ((SECONDS - start >= 2)) && ! live_pid "$BASE/run/$daemon.pid" "$daemon" >/dev/null; then
+      err "$daemon is not running"
+      return 1
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
 fail_up() {
   err "$*"
   print_logs
@@ -232,7 +259,7 @@ fail_up() {
 }
 
 do_up() {
-  local t0 host cpus mem node_addr ctld_host conf_server pid state i ctld_pid slurmd_pid
+  local t0 host cpus mem node_addr ctld_host conf_server pid ctld_pid slurmd_pid
   need_root
   t0=$(now)
   mkdir -p "$BASE/etc" "$BASE/run" "$BASE/spool/ctld" "$BASE/spool/d" "$BASE/log"
@@ -284,26 +311,12 @@ do_up() {
   if ! slurmctld -c -f "$BASE/etc/slurm.conf" >"$BASE/log/slurmctld.out" 2>&1; then
     fail_up "slurmctld failed to start"
   fi
-  state=""
-  for ((i = 0; i < UP_TIMEOUT * 5; i++)); do
-    if SLURM_CONF=$BASE/etc/slurm.conf scontrol ping 2>/dev/null | grep -q 'is UP'; then
-      state=up
-      break
-    fi
-    sleep 0.2
-  done
-  [[ $state == up ]] || fail_up "slurmctld did not answer 'scontrol ping' within ${UP_TIMEOUT} s"
+  wait_for ctld || fail_up "slurmctld did not come up ('scontrol ping', limit ${UP_TIMEOUT} s)"
 
   if ! slurmd -N "$host" --conf-server "$conf_server" >"$BASE/log/slurmd.out" 2>&1; then
     fail_up "slurmd failed to start"
   fi
-  state=""
-  for ((i = 0; i < UP_TIMEOUT * 5; i++)); do
-    state=$(SLURM_CONF=$BASE/etc/slurm.conf sinfo -h -o %t 2>/dev/null | head -n 1 || true)
-    [[ $state == idle ]] && break
-    sleep 0.2
-  done
-  [[ $state == idle ]] || fail_up "node did not become idle within ${UP_TIMEOUT} s (state: '${state:-none}')"
+  wait_for node || fail_up "node did not become idle (limit ${UP_TIMEOUT} s; state: '${NODE_STATE:-none}')"
   if ! sinfo -h >/dev/null 2>&1; then
     fail_up "sinfo without SLURM_CONF fails (configless /run/slurm/conf not set up?)"
   fi

@@ -32,6 +32,22 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
+def edit_config(workdir: Path, changes: dict) -> None:
+    """Deep-update the copy's ``config/config.yaml`` (``--configfile`` merges, so it cannot remove a cohort)."""
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+
+    def update(target: dict, new: dict) -> None:
+        for key, value in new.items():
+            if isinstance(value, dict) and value and isinstance(target.get(key), dict):
+                update(target[key], value)
+            else:
+                target[key] = value
+
+    update(config, changes)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def snakemake_env() -> dict[str, str]:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("PYTHONPATH", None)

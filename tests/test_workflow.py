@@ -140,19 +140,6 @@ def test_bigwig_matches_store(demo_run):
     np.testing.assert_array_equal(values, stored)
 
 
-def test_rerun_with_other_batching_gives_identical_bytes(demo_run, tmp_path):
-    _, run_dir, _ = demo_run
-    workdir = copy_workflow(tmp_path / "wf")
-    results = tmp_path / "results"
-    extra = tmp_path / "batching.yaml"
-    extra.write_text("tiling: {windows_per_batch: 7}\ninference: {windows_per_pass: 3}\nvariants: {cohorts: {}}\n")
-    run = snakemake(workdir, "--cores", "2", "--configfile", str(extra), "--config", f"results={results}")
-    assert run.returncode == 0, _report(run)
-    assert chunk_digest(results / CONFIG["run"] / "tracks.zarr") == chunk_digest(run_dir / "tracks.zarr")
-    again = snakemake(workdir, "-n", "--config", f"results={results}")
-    assert again.returncode == 0
-
-
 @pytest.mark.parametrize(
     "override, expected",
     [

@@ -12,7 +12,9 @@ GENOTILE_ENV = "../../envs/genotile.yaml"
 
 def batch_done_files(wildcards):
     """One done-file per batch; known only after tiling (checkpoint)."""
-    table = pd.read_csv(checkpoints.plan_windows.get().output.windows, sep="\t")
+    # .open(): with a storage plugin (cloud profiles) the checkpoint's table is fetched first.
+    with checkpoints.plan_windows.get().output.windows.open() as handle:
+        table = pd.read_csv(handle, sep="\t")
     return [f"{RUN}/batches/batch_{b}.done" for b in sorted(table["batch"].unique())]
 
 
@@ -68,7 +70,8 @@ def cohort_vcf(wildcards):
 
 
 def shard_dirs(wildcards):
-    table = pd.read_csv(checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards, sep="\t")
+    with checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards.open() as handle:
+        table = pd.read_csv(handle, sep="\t")
     return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}" for s in table["shard"]]
 
 
