@@ -1,0 +1,45 @@
+"""Run digests: byte comparison of two run folders, run records and (optionally) job layout left out."""
+
+from __future__ import annotations
+
+import pytest
+
+from genotile.cli import main
+from genotile.run_digest import compare_digests, digest_run
+
+
+def _run(folder, value: bytes, batches: int):
+    (folder / "logs").mkdir(parents=True)
+    (folder / "logs" / "x.log").write_text(f"took {batches} s")
+    (folder / "tracks.zarr" / "c").mkdir(parents=True)
+    (folder / "tracks.zarr" / "c" / "0").write_bytes(value)
+    (folder / "batches").mkdir()
+    for b in range(batches):
+        (folder / "batches" / f"batch_{b}.done").write_text(str(b))
+    (folder / "variants" / "demo" / "shards" / "shard_0").mkdir(parents=True)
+    (folder / "variants" / "demo" / "shards" / "shard_0" / "stats.json").write_text(str(batches))
+    (folder / "variants" / "demo" / "shards.tsv").write_text(str(batches))
+    (folder / "windows.tsv").write_text(str(batches))
+    return folder
+
+
+def test_identical_products_with_different_job_layouts(tmp_path, capsys):
+    a = _run(tmp_path / "a", b"same", 2)
+    b = _run(tmp_path / "b", b"same", 3)
+    assert "logs/x.log" not in digest_run(a)
+    assert compare_digests(digest_run(a, job_layout=False), digest_run(b, job_layout=False)) == []
+    problems = compare_digests(digest_run(a), digest_run(b))
+    assert "only in the second run: batches/batch_2.done" in problems and "differs: windows.tsv" in problems
+    assert main(["digest", str(a), str(b), "--products-only"]) == 0
+    assert "identical" in capsys.readouterr().out
+
+
+def test_a_changed_chunk_is_reported(tmp_path, capsys):
+    a = _run(tmp_path / "a", b"one", 2)
+    b = _run(tmp_path / "b", b"two", 2)
+    assert compare_digests(digest_run(a), digest_run(b)) == ["differs: tracks.zarr/c/0"]
+    assert main(["digest", str(a), str(b)]) == 1
+    assert "differs: tracks.zarr/c/0" in capsys.readouterr().out
+    assert main(["digest", str(tmp_path / "nope")]) == 2
+    with pytest.raises(FileNotFoundError):
+        digest_run(tmp_path / "nope")
