@@ -3,7 +3,7 @@
 
 Runs the demo workflow's track part (variants off) in a temporary copy of the workflow through
 ``--profile workflow/profiles/slurm-local``, then reads every job's times back from slurmctld
-(``scontrol show job``: finished jobs stay visible for MinJobAge = 300 s) and the prediction jobs'
+(``scontrol show job``: scripts/slurm-local.sh keeps finished jobs visible for MinJobAge = 1 h) and the prediction jobs'
 logs, and prints per rule:
 
 * submission to start: Slurm's SubmitTime -> StartTime (scheduler latency);

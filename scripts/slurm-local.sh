@@ -17,7 +17,8 @@
 #
 # The node has one fake GPU (gres.conf File=/dev/null), so `resources: gpu=1` -> `sbatch --gpus=1` works
 # and jobs see CUDA_VISIBLE_DEVICES=0. No slurmdbd: sacct does not work, so Snakemake's slurm executor
-# needs `--slurm-status-command squeue` (MinJobAge=300 keeps finished jobs visible to squeue). Verified:
+# needs `--slurm-status-command squeue` (MinJobAge=3600 keeps finished jobs visible to squeue and to
+# `scontrol show job` for an hour: the tests read every job of a run back). Verified:
 #   snakemake --executor slurm --jobs 4 --default-resources slurm_partition=debug mem_mb=500 runtime=5 \
 #     --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 1 --latency-wait 5
 #
@@ -198,7 +199,7 @@ SchedulerType=sched/backfill
 ReturnToService=2
 # Keep finished jobs visible to squeue for 300 s: Snakemake's slurm executor polls with squeue
 # (no slurmdbd here) and backs off to at most 180 s between polls.
-MinJobAge=300
+MinJobAge=3600
 KillWait=5
 SlurmctldPidFile=$BASE/run/slurmctld.pid
 SlurmdPidFile=$BASE/run/slurmd.pid

@@ -40,8 +40,9 @@ def test_other_job_count_and_batch_sizes_give_the_same_bytes(demo_run, tmp_path)
                      "variants: {batch_size: 1, variants_per_shard: 1000}\n")
     run = snakemake(workdir, "--cores", "1", "--configfile", str(extra))
     assert run.returncode == 0, report(run)
-    assert planned_jobs(run)["predict_batch"] == 2 and planned_jobs(run)["score_shard"] == 1
     other = workdir / "results" / run_dir.name
+    assert len(list((other / "batches").glob("*.done"))) == 2  # 14 windows, 7 per job
+    assert len(list((other / "variants" / "demo" / "shards").iterdir())) == 1
     products = digest_run(run_dir, job_layout=False)
     assert len(products) > 100
     assert compare_digests(products, digest_run(other, job_layout=False)) == []
@@ -159,7 +160,7 @@ def _slurm_unavailable() -> str | None:
 
 
 def _slurm_jobs(workdir: Path) -> list[dict[str, str]]:
-    """This workflow copy's jobs still known to slurmctld (MinJobAge keeps finished ones for 5 minutes)."""
+    """This workflow copy's jobs still known to slurmctld (scripts/slurm-local.sh keeps finished ones an hour)."""
     shown = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, timeout=30)
     jobs = []
     for line in shown.stdout.splitlines():
