@@ -94,3 +94,25 @@ def test_figures_are_written(tmp_path):
 def test_scorer_slug_is_a_plain_file_name(name):
     slug = outputs.scorer_slug(name)
     assert "|" not in slug and "/" not in slug and slug.split(".")[0] == name.split("|")[0]
+
+
+def test_merged_table_is_the_same_bytes_however_the_variants_were_sharded(tmp_path, monkeypatch):
+    """Row groups have a fixed size, so 1 shard or 3 give the same file (determinism across job layout)."""
+    from genotile.variants import outputs
+
+    monkeypatch.setattr(outputs, "MERGED_ROW_GROUP", 4)
+    rows = pd.DataFrame({"variant_id": [f"v{i}" for i in range(11)], "score": np.arange(11, dtype=np.float32)})
+
+    def merged(cuts: list[int], name: str) -> bytes:
+        folders = []
+        for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(rows)])):
+            folder = tmp_path / name / f"shard_{i}"
+            folder.mkdir(parents=True)
+            rows.iloc[a:b].to_parquet(folder / "CenterMask.DNASE.501.DIFF_LOG2_SUM.parquet", index=False)
+            folders.append(folder)
+        assert outputs.merge_shards(folders, tmp_path / name / "out") == {"CenterMask.DNASE.501.DIFF_LOG2_SUM": 11}
+        return (tmp_path / name / "out" / "scores" / "CenterMask.DNASE.501.DIFF_LOG2_SUM.parquet").read_bytes()
+
+    one = merged([], "one")
+    assert merged([3, 9], "three") == one == merged([1, 2, 5], "four")
+    assert pd.read_parquet(tmp_path / "one" / "out" / "scores" / "CenterMask.DNASE.501.DIFF_LOG2_SUM.parquet").equals(rows)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genotile.atomic import replace_path
@@ -73,6 +74,21 @@ def write_shard(result: ScoringResult, folder: str | os.PathLike[str]) -> Path:
     return final
 
 
+#: Rows per row group of a merged scorer table. Fixed, so the merged file is the same bytes however the
+#: variants were cut into shards (one row group per shard would make it depend on the shard layout).
+MERGED_ROW_GROUP = 65_536
+
+
+def _write_full_row_groups(writer: pq.ParquetWriter, pending: list[pa.Table]) -> tuple[list[pa.Table], int]:
+    """Write every complete ``MERGED_ROW_GROUP`` of the buffered tables; return the remainder."""
+    table = pa.concat_tables(pending)
+    full = table.num_rows - table.num_rows % MERGED_ROW_GROUP
+    for start in range(0, full, MERGED_ROW_GROUP):
+        writer.write_table(table.slice(start, MERGED_ROW_GROUP))
+    rest = table.slice(full)
+    return ([rest] if rest.num_rows else []), rest.num_rows
+
+
 def merge_shards(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, int]:
     """Stream every shard's per-scorer parts into ``out/scores/<slug>.parquet`` and ``out/failures.parquet``.
 
@@ -87,7 +103,8 @@ def merge_shards(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLik
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         writer = None
-        n = 0
+        pending: list[pa.Table] = []
+        buffered = n = 0
         for folder in folders:
             part = folder / f"{slug}.parquet"
             if not part.exists():
@@ -95,9 +112,14 @@ def merge_shards(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLik
             table = pq.read_table(part)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema))
+            pending.append(table.cast(writer.schema))
+            buffered += table.num_rows
             n += table.num_rows
+            if buffered >= MERGED_ROW_GROUP:
+                pending, buffered = _write_full_row_groups(writer, pending)
         if writer is not None:
+            if buffered:
+                writer.write_table(pa.concat_tables(pending))
             writer.close()
             os.replace(tmp, target)
         counts[slug] = n
