@@ -38,30 +38,20 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine  # noqa: E402
+from workflow_bench import copy_workflow  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from genotile.slurm_jobs import jobs_of_run, rule_of
+
 BIN = Path(sys.executable).parent
 
 
 def _copy_workflow(target: Path) -> None:
-    target.mkdir(parents=True)
-    shutil.copy2(ROOT / "Snakefile", target / "Snakefile")
-    for folder in ("workflow", "config", "envs", "scripts"):
-        shutil.copytree(ROOT / folder, target / folder)
+    """The workflow with the demo config's track part only (variant scoring off)."""
+    copy_workflow(target)
     config_path = target / "config" / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["variants"]["cohorts"] = {}
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def _jobs(workdir: Path) -> list[dict[str, str]]:
-    shown = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True)
-    jobs = []
-    for line in shown.stdout.splitlines():
-        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
-        if fields.get("WorkDir") == str(workdir):
-            jobs.append(fields)
-    return jobs
 
 
 def _time(text: str) -> dt.datetime:
@@ -100,10 +90,10 @@ def main() -> int:
     if run.returncode != 0:
         print(run.stdout[-4000:] + run.stderr[-4000:], file=sys.stderr)
         return 1
-    jobs = _jobs(workdir)
+    jobs = jobs_of_run(workdir)
     by_rule: dict[str, list[dict[str, str]]] = {}
     for job in jobs:
-        rule = job.get("Comment", "?").removeprefix("rule_").split("_wildcards_")[0]
+        rule = rule_of(job) or "?"
         by_rule.setdefault(rule, []).append(job)
     print(describe_machine())
     print(f"\nDemo track workflow (tiny model, 16 kb windows) through `--profile workflow/profiles/slurm-local`: "

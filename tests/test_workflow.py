@@ -149,16 +149,17 @@ def test_bigwig_matches_store(demo_run):
         ("tracks: [{output: chip_tf, resolutions: [1]}]", ["chip_tf", "128 bp"]),
         ("variants: {cohorts: {bad: " + str(BAD_VCF) + "}}", ["cannot parse the header"]),
         ("variants: {cohorts: {x: /nonexistent/cohort.vcf.gz}}", ["/nonexistent/cohort.vcf.gz"]),
+        ("model: {checkpoint: /nonexistent/weights}", ["model.checkpoint", "/nonexistent/weights"]),
     ],
     ids=["missing-contig", "filter-without-metadata", "index-out-of-range", "bad-resolution", "bad-vcf-header",
-         "missing-vcf"],
+         "missing-vcf", "missing-checkpoint"],
 )
 def test_bad_input_stops_with_a_clear_message(workdir, tmp_path, override, expected):
     if str(BAD_VCF) in override and not BAD_VCF.exists():
         pytest.skip("../shared/realdata not present")
     results = tmp_path / "results"
     extra = tmp_path / "bad.yaml"
-    extra.write_text(override + "\n" + ("" if override.startswith("variants") else "variants: {cohorts: {}}\n"))
+    extra.write_text(override + "\n")
     run = snakemake(workdir, "--cores", "1", "--configfile", str(extra), "--config", f"results={results}")
     assert run.returncode != 0, _report(run)
     text = run.stdout + run.stderr

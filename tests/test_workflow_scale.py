@@ -17,6 +17,7 @@ import pytest
 
 from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake, snakemake_env
 from genotile.run_digest import compare_digests, digest_run
+from genotile.slurm_jobs import jobs_of_run, rule_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
@@ -159,17 +160,6 @@ def _slurm_unavailable() -> str | None:
     return None
 
 
-def _slurm_jobs(workdir: Path) -> list[dict[str, str]]:
-    """This workflow copy's jobs still known to slurmctld (scripts/slurm-local.sh keeps finished ones an hour)."""
-    shown = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, timeout=30)
-    jobs = []
-    for line in shown.stdout.splitlines():
-        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
-        if fields.get("WorkDir") == str(workdir):
-            jobs.append(fields)
-    return jobs
-
-
 def test_slurm_executor_run_equals_local_run(demo_run, tmp_path):
     """The demo through the real Slurm executor on a local cluster: the same bytes as the local run."""
     reason = _slurm_unavailable()
@@ -189,11 +179,10 @@ def test_slurm_executor_run_equals_local_run(demo_run, tmp_path):
         output, _ = proc.communicate(timeout=120)
         pytest.fail(f"the Slurm run did not finish in 40 minutes\n{output[-6000:]}")
     assert proc.returncode == 0, output[-8000:]
-    jobs = _slurm_jobs(workdir)
-    rules = {job.get("Comment", "").removeprefix("rule_").split("_wildcards_")[0] for job in jobs}
+    jobs = jobs_of_run(workdir)
+    rules = {rule_of(job) for job in jobs}
     assert {"plan_windows", "predict_batch", "score_shard", "summarize_variants"} <= rules, output[-4000:]
     for job in jobs:  # GPUs are requested by the GPU rules only
         wants_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
-        rule = job.get("Comment", "")
-        assert wants_gpu == rule.startswith(("rule_predict_batch", "rule_score_shard")), job
+        assert wants_gpu == (rule_of(job) in {"predict_batch", "score_shard"}), job
     assert compare_digests(digest_run(run_dir), digest_run(workdir / "results" / run_dir.name)) == []

@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("run", help="a run folder, <results>/<run>")
     digest.add_argument("other", nargs="?", help="a second run folder to compare with, byte for byte")
     digest.add_argument("--products-only", action="store_true",
-                        help="leave out per-job intermediates (batches/, shards/, windows.tsv): compare runs cut into different jobs")
+                        help="leave out the job-layout files (batches/, shards/, windows.tsv, storage_report.txt): compare runs cut into different jobs")
     digest.set_defaults(func=cmd_digest)
     return parser
 

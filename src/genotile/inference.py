@@ -24,7 +24,6 @@ from typing import Any
 import jax
 import numpy as np
 import pandas as pd
-
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genotile.genome import validate_length

@@ -26,17 +26,17 @@ from typing import Any, Final
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
 
-#: The model and tiling keys that change predicted values (not the tiling's job grouping).
+#: The model keys that change predicted values ("model.weights" is :func:`weights_identity`).
+_MODEL: Final = ("organism", "model.checkpoint", "model.size", "model.seed", "model.metadata", "model.precision",
+                 "model.weights")
+#: ... plus the tiling and selection keys that change the stored tracks (not the tiling's job grouping).
 _TRACK_CONTENT: Final = (
-    "organism",
-    "model.checkpoint", "model.size", "model.seed", "model.metadata", "model.precision", "model.weights",
+    *_MODEL,
     "tiling.window_bp", "tiling.owned_bp", "tiling.contigs", "tiling.contig_regex", "tiling.regions_bed",
     "tracks", "store.chunk_bp", "store.dtype", "inference.average_strands",
 )
 _SCORE_CONTENT: Final = (
-    "organism",
-    "model.checkpoint", "model.size", "model.seed", "model.metadata", "model.precision", "model.weights",
-    "variants.scorers", "variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.include_values",
+    *_MODEL, "variants.scorers", "variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.include_values",
 )
 
 #: Rule name -> dotted config keys its outputs depend on ("model.weights" is :func:`weights_identity`).
@@ -81,7 +81,7 @@ def rule_settings(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
     if rule not in RULE_SETTINGS:
         raise KeyError(f"no settings declared for rule {rule!r}; add it to genotile.provenance.RULE_SETTINGS")
     full = dict(config)
-    if any(k.startswith("model.weights") for k in RULE_SETTINGS[rule]):
+    if "model.weights" in RULE_SETTINGS[rule]:
         full["model"] = {**config.get("model", {}), "weights": weights_identity(config.get("model", {}))}
     result: dict[str, Any] = {}
     for dotted in RULE_SETTINGS[rule]:

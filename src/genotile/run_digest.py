@@ -12,6 +12,7 @@ metadata, bigWigs, Parquet tables, figures and done-files, is compared byte for 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ __all__ = ["JOB_LAYOUT", "RUN_RECORDS", "compare_digests", "digest_run"]
 RUN_RECORDS = frozenset({"logs", "stats.json", ".snakemake_timestamp"})
 #: Files that describe how the work was cut into jobs (windows per batch, variants per shard): they
 #: differ when those settings do, while the products they add up to must not.
-JOB_LAYOUT = ("windows.tsv", "storage_report.txt", "batches/", "variants/*/shards.tsv", "variants/*/shards/")
+JOB_LAYOUT = ("windows.tsv", "storage_report.txt", "batches/*", "variants/*/shards.tsv", "variants/*/shards/*")
 
 
 def digest_run(run_dir: str | os.PathLike[str], job_layout: bool = True) -> dict[str, str]:
@@ -49,10 +50,7 @@ def digest_run(run_dir: str | os.PathLike[str], job_layout: bool = True) -> dict
 
 
 def _is_job_layout(relative: str) -> bool:
-    parts = relative.split("/")
-    if relative in ("windows.tsv", "storage_report.txt") or parts[0] == "batches":
-        return True
-    return len(parts) >= 3 and parts[0] == "variants" and (parts[2] == "shards.tsv" or parts[2] == "shards")
+    return any(fnmatch.fnmatchcase(relative, pattern) for pattern in JOB_LAYOUT)
 
 
 def compare_digests(left: Mapping[str, str], right: Mapping[str, str]) -> list[str]:

@@ -79,9 +79,12 @@ def variant_outputs():
     return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
 
 
-def check_variant_inputs():
-    """Stop before any job runs when a configured cohort VCF or annotation file does not exist."""
+def check_inputs():
+    """Stop before any job runs when the configured checkpoint, a cohort VCF or an annotation file does not exist."""
     problems = []
+    weights = config["model"].get("checkpoint")  # ("checkpoint" is a Snakemake keyword)
+    if weights and not os.path.exists(weights):
+        problems.append(f"model.checkpoint: {weights} does not exist (give the checkpoint folder, or null for seeded synthetic weights)")
     for name, path in VARIANTS.get("cohorts", {}).items():
         if path and not os.path.exists(path):
             problems.append(f"variants.cohorts.{name}: {path} does not exist (give a VCF/BCF path, or null for the demo cohort)")
@@ -93,4 +96,4 @@ def check_variant_inputs():
         raise ValueError("genotile: error: " + "; ".join(problems))
 
 
-check_variant_inputs()
+check_inputs()
