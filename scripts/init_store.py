@@ -1,8 +1,12 @@
 """Rule init_store: pre-allocate the track store (and contact-map store)."""
 from _rule import rule_context
 
+from genotile.storage_mirror import mirrored
 from genotile.workflow import init_stores
 
-with rule_context(snakemake):  # noqa: F821
+params = snakemake.params  # noqa: F821
+with (rule_context(snakemake),  # noqa: F821
+      mirrored(params.tracks, params.storage, "none", write=True, fresh=True),
+      mirrored(params.contacts, params.storage, "none", write=True, fresh=True)):
     init_stores(snakemake.params.settings, snakemake.input.fasta, snakemake.params.tracks,
                 snakemake.params.contacts, snakemake.output.marker)

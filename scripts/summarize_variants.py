@@ -2,9 +2,13 @@
 from _rule import rule_context
 
 from genotile.atomic import write_text
+from genotile.storage_mirror import pulled, mirrored
 from genotile.variants.steps import summarize
 
-with rule_context(snakemake):  # noqa: F821
-    summarize(snakemake.params.settings, snakemake.input.vcf, snakemake.input.variants, snakemake.params.scores,
-              snakemake.params.out)
-    write_text(snakemake.output.done, '{"done": true}\n')
+params = snakemake.params  # noqa: F821
+summaries = f"{params.cohort}/summaries"
+with (rule_context(snakemake),  # noqa: F821
+      pulled([f"{params.cohort}/scores"], params.storage),
+      mirrored(summaries, params.storage, "none", write=True, fresh=True)):
+    summarize(params.settings, snakemake.input.vcf, snakemake.input.variants, params.cohort, summaries)  # noqa: F821
+    write_text(snakemake.output.done, '{"done": true}\n')  # noqa: F821

@@ -4,10 +4,20 @@ import os
 import pandas as pd
 
 from genotile.provenance import rule_settings
+from genotile.storage_mirror import remote_root
 
 RUN = f"{config['results']}/{config['run']}"
 FASTA = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"
 GENOTILE_ENV = "../../envs/genotile.yaml"
+
+# Folders (the Zarr stores, written in place by many jobs; bigWig, score and summary folders) are not
+# declared outputs: rules declare done-files. With a default storage provider (cloud profiles: no shared
+# filesystem) jobs mirror the folders to where the storage plugin keeps the run's declared files
+# (genotile.storage_mirror); on a shared filesystem STORAGE_ROOT is None and nothing is mirrored.
+STORAGE_ROOT = remote_root(workflow.storage_settings.default_storage_provider,
+                           workflow.storage_settings.default_storage_prefix)
+TRACKS_ZARR = f"{RUN}/tracks.zarr"
+CONTACTS_ZARR = f"{RUN}/contact_maps.zarr"
 
 
 def batch_done_files(wildcards):
@@ -69,10 +79,10 @@ def cohort_vcf(wildcards):
     return f"{variant_dir(wildcards.cohort)}/input/cohort.vcf.gz" if source.endswith(".vcf") else source
 
 
-def shard_dirs(wildcards):
+def shard_done_files(wildcards):
     with checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards.open() as handle:
         table = pd.read_csv(handle, sep="\t")
-    return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}" for s in table["shard"]]
+    return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}.done" for s in table["shard"]]
 
 
 def variant_outputs():

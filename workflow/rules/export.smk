@@ -8,8 +8,10 @@ rule export_bigwig:
     output:
         done=f"{RUN}/bigwig/done.json",
     params:
-        tracks=f"{RUN}/tracks.zarr",
-        out_dir=lambda wildcards, output: os.path.dirname(output.done),
+        tracks=TRACKS_ZARR,
+        # run-relative on purpose, not derived from the output: genotile.storage_mirror moves the folder
+        folder=lambda wildcards: f"{RUN}/bigwig",
+        storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/export_bigwig.log",
     conda:

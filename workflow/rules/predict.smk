@@ -10,8 +10,9 @@ rule init_store:
         marker=f"{RUN}/store.created",
     params:
         settings=rule_settings(config, "init_store"),
-        tracks=f"{RUN}/tracks.zarr",
-        contacts=f"{RUN}/contact_maps.zarr",
+        tracks=TRACKS_ZARR,
+        contacts=CONTACTS_ZARR,
+        storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/init_store.log",
     conda:
@@ -30,8 +31,9 @@ rule predict_batch:
         junctions=f"{RUN}/batches/batch_{{batch}}.junctions.parquet",
     params:
         settings=rule_settings(config, "predict_batch"),
-        tracks=f"{RUN}/tracks.zarr",
-        contacts=f"{RUN}/contact_maps.zarr",
+        tracks=TRACKS_ZARR,
+        contacts=CONTACTS_ZARR,
+        storage=STORAGE_ROOT,
     threads: config["inference"]["threads"]
     resources:
         gpu=config["inference"]["gpus_per_job"],

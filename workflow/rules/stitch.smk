@@ -7,7 +7,7 @@ rule finalize_store:
     output:
         summary=f"{RUN}/tracks.summary.json",
     params:
-        tracks=f"{RUN}/tracks.zarr",
+        tracks=TRACKS_ZARR,
     log:
         f"{RUN}/logs/finalize_store.log",
     conda:

@@ -82,9 +82,11 @@ rule score_shard:
         shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
         fasta=FASTA,
     output:
-        scores=directory(f"{RUN}/variants/{{cohort}}/shards/shard_{{shard}}"),
+        done=f"{RUN}/variants/{{cohort}}/shards/shard_{{shard}}.done",
     params:
         settings=rule_settings(config, "score_shard"),
+        folder=lambda wildcards: f"{variant_dir(wildcards.cohort)}/shards/shard_{wildcards.shard}",
+        storage=STORAGE_ROOT,
     threads: config["inference"]["threads"]
     resources:
         gpu=config["inference"]["gpus_per_job"],
@@ -100,11 +102,14 @@ rule score_shard:
 rule merge_scores:
     input:
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
-        shards=shard_dirs,
+        shards=shard_done_files,
     output:
+        failures=f"{RUN}/variants/{{cohort}}/failures.parquet",
         done=f"{RUN}/variants/{{cohort}}/scores.done.json",
     params:
-        out=lambda wildcards, output: os.path.dirname(output.done),
+        folder=lambda wildcards: variant_dir(wildcards.cohort),
+        shard_dones=shard_done_files,  # run-relative (the mirrored shard folders sit beside them)
+        storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/merge_scores_{{cohort}}.log",
     conda:
@@ -122,8 +127,8 @@ rule summarize_variants:
         done=f"{RUN}/variants/{{cohort}}/summaries/done.json",
     params:
         settings=rule_settings(config, "summarize_variants"),
-        scores=lambda wildcards, input: os.path.dirname(input.scores),
-        out=lambda wildcards, output: os.path.dirname(output.done),
+        cohort=lambda wildcards: variant_dir(wildcards.cohort),
+        storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/summarize_variants_{{cohort}}.log",
     conda:

@@ -89,10 +89,13 @@ def _write_full_row_groups(writer: pq.ParquetWriter, pending: list[pa.Table]) ->
     return ([rest] if rest.num_rows else []), rest.num_rows
 
 
-def merge_shards(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, int]:
-    """Stream every shard's per-scorer parts into ``out/scores/<slug>.parquet`` and ``out/failures.parquet``.
+def merge_shards(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
+                 failures_path: str | os.PathLike[str] | None = None) -> dict[str, int]:
+    """Stream every shard's per-scorer parts into ``out/scores/<slug>.parquet`` and the failures table.
 
-    Returns rows per scorer. Shards must come in variant order (the Zarr matrix relies on it).
+    The failures go to ``failures_path`` (default ``out/failures.parquet``; the workflow declares it,
+    and on cloud runs a declared file lives apart from the mirrored folders). Returns rows per scorer.
+    Shards must come in variant order (the Zarr matrix relies on it).
     """
     out = Path(out)
     folders = [Path(s) for s in shards]
@@ -125,7 +128,7 @@ def merge_shards(shards: Sequence[str | os.PathLike[str]], out: str | os.PathLik
         counts[slug] = n
     failures = [pd.read_parquet(f / "failures.parquet") for f in folders if (f / "failures.parquet").exists()]
     frame = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(columns=list(FAILURE_COLUMNS))
-    _write_parquet(frame, out / "failures.parquet")
+    _write_parquet(frame, Path(failures_path) if failures_path is not None else out / "failures.parquet")
     return counts
 
 

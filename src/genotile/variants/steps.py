@@ -127,8 +127,13 @@ def _specs(cfg: Mapping[str, Any], has_pas: bool):
 
 def score_shard(
     cfg: Mapping[str, Any], predictor, variants_path: str, shards_path: str, shard_id: int, fasta: str,
-    gtf: str | None, pas: str | None, out_dir: str, batch_size: int = 1,
+    gtf: str | None, pas: str | None, out_dir: str, batch_size: int = 1, done: str | None = None,
 ) -> None:
+    """Score one shard into the folder ``out_dir`` (written whole or not at all), then write ``done``.
+
+    The done-file lists the folder's files: the workflow declares it instead of the folder, which
+    object-storage plugins do not handle reliably (genotile.storage_mirror moves the folder).
+    """
     table = pd.read_csv(shards_path, sep="\t")
     row = table.loc[table["shard"] == shard_id].iloc[0]
     variants = pd.read_parquet(variants_path).iloc[int(row.first_row) : int(row.end_row)]
@@ -138,14 +143,17 @@ def score_shard(
     model = VariantModel(predictor, {s.output for s in specs}, cfg.get("organism", "human"))
     _say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {cfg['variants']['mode']}")
     result = score_variants(model, genome, variants, specs, _options(cfg, batch_size), annotation, pas_table)
-    outputs.write_shard(result, out_dir)
+    folder = outputs.write_shard(result, out_dir)
+    if done is not None:
+        write_text(done, json.dumps({"shard": shard_id, "files": sorted(p.name for p in folder.iterdir())}, indent=1) + "\n")
     _say(f"shard {shard_id}: done in {result.stats['seconds']:.1f} s ({result.stats['variants_per_second']:.2f} variants/s), "
          f"{len(result.failures)} failed (variant, scorer) pairs")
 
 
-def merge(variants_path: str, shard_dirs: list[str], out_dir: str, done: str) -> None:
+def merge(variants_path: str, shard_dirs: list[str], out_dir: str, failures: str, done: str) -> None:
+    """Merge the shards into ``out_dir/scores/``, ``out_dir/scores.zarr`` and ``failures``; ``done`` last."""
     variants = pd.read_parquet(variants_path)
-    counts = outputs.merge_shards(shard_dirs, out_dir)
+    counts = outputs.merge_shards(shard_dirs, out_dir, failures)
     outputs.write_matrix(out_dir, variants["variant_id"].tolist(), outputs.shard_tracks(shard_dirs))
     write_text(done, json.dumps({"variants": len(variants), "rows_per_scorer": counts}, indent=1))
     _say(f"merged {len(shard_dirs)} shard(s): {sum(counts.values()):,} score rows, matrix in {out_dir}/scores.zarr")
