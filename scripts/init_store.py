@@ -9,4 +9,4 @@ with (rule_context(snakemake),  # noqa: F821
       mirrored(params.tracks, params.storage, "none", write=True, fresh=True),
       mirrored(params.contacts, params.storage, "none", write=True, fresh=True)):
     init_stores(snakemake.params.settings, snakemake.input.fasta, snakemake.params.tracks,
-                snakemake.params.contacts, snakemake.output.marker)
+                snakemake.params.contacts, snakemake.output.marker, fasta_name=params.genome)

@@ -18,10 +18,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["JOB_LAYOUT", "RUN_RECORDS", "compare_digests", "digest_run"]
+__all__ = ["JOB_LAYOUT", "READER_CACHES", "RUN_RECORDS", "compare_digests", "digest_run"]
 
 #: File or folder names that record how a run went rather than what it produced.
 RUN_RECORDS = frozenset({"logs", "stats.json", ".snakemake_timestamp"})
+#: Caches a reader leaves beside its input: pyfaidx writes ``<genome>.fai`` wherever the FASTA is
+#: read, so a shared-filesystem run has it and a run through object storage (a job-local copy) does not.
+READER_CACHES = (".fai",)
 #: Files that describe how the work was cut into jobs (windows per batch, variants per shard): they
 #: differ when those settings do, while the products they add up to must not.
 JOB_LAYOUT = ("windows.tsv", "storage_report.txt", "batches/*", "variants/*/shards.tsv", "variants/*/shards/*")
@@ -40,7 +43,7 @@ def digest_run(run_dir: str | os.PathLike[str], job_layout: bool = True) -> dict
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in RUN_RECORDS)
         for name in sorted(files):
-            if name in RUN_RECORDS or name.endswith(".tmp"):
+            if name in RUN_RECORDS or name.endswith((".tmp", *READER_CACHES)):
                 continue
             path = Path(folder) / name
             relative = path.relative_to(root).as_posix()

@@ -129,14 +129,16 @@ def _selection_without_weights(config: Mapping[str, Any]):
 # -------------------------------------------------------------------------------------------- init
 
 
-def provenance(config: Mapping[str, Any], fasta: str) -> dict[str, Any]:
+def provenance(config: Mapping[str, Any], fasta: str, fasta_name: str | None = None) -> dict[str, Any]:
+    """What a store was made from. ``fasta_name`` is the genome as configured; ``fasta`` may be a
+    job-local copy (object storage), whose path says nothing about the run and would change the bytes."""
     import jax
 
     model = config["model"]
     weights = model.get("checkpoint") or f"synthetic:{model.get('size', 'tiny')}:seed={model.get('seed', 0)}"
     return {
         "config": json.loads(json.dumps(config, default=str)),
-        "genome": {"fasta": str(fasta), "checksum": Genome(fasta).checksum()},
+        "genome": {"fasta": str(fasta_name or fasta), "checksum": Genome(fasta).checksum()},
         "weights": weights,
         "weights_note": None if model.get("checkpoint") else "seeded synthetic weights: NOT biologically meaningful",
         "versions": {"genotile": __version__, "jax": jax.__version__, "python": platform.python_version(),
@@ -144,15 +146,19 @@ def provenance(config: Mapping[str, Any], fasta: str) -> dict[str, Any]:
     }
 
 
-def init_stores(config: Mapping[str, Any], fasta: str, tracks_zarr: str, contacts_zarr: str, marker: str) -> None:
-    """Pre-allocate the track store (and the per-window contact store when contact maps are selected)."""
+def init_stores(config: Mapping[str, Any], fasta: str, tracks_zarr: str, contacts_zarr: str, marker: str,
+                fasta_name: str | None = None) -> None:
+    """Pre-allocate the track store (and the per-window contact store when contact maps are selected).
+
+    ``fasta_name`` is the genome path as configured, recorded in the stores' provenance.
+    """
     from genotile.store import create_store
 
     selection = _selection_without_weights(config)
     genome = Genome(fasta)
     tiling = config["tiling"]
     contigs = select_contigs(genome.contigs, tiling.get("contigs") or None, tiling.get("contig_regex") or None)
-    attrs = provenance(config, fasta)
+    attrs = provenance(config, fasta, fasta_name)
     if selection.tracksets:
         create_store(tracks_zarr, contigs, selection.tracksets, config["store"]["chunk_bp"], attrs, owned_bp=tiling["owned_bp"])
     if selection.contact_tracks is not None:

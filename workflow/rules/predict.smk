@@ -10,6 +10,7 @@ rule init_store:
         marker=f"{RUN}/store.created",
     params:
         settings=rule_settings(config, "init_store"),
+        genome=lambda wildcards: FASTA,  # as configured, for provenance (the input may be a job-local copy)
         tracks=TRACKS_ZARR,
         contacts=CONTACTS_ZARR,
         storage=STORAGE_ROOT,
