@@ -8,6 +8,7 @@ relative paths) can be compared byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -46,6 +47,63 @@ def edit_config(workdir: Path, changes: dict) -> None:
 
     update(config, changes)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+# ------------------------------------------------------------------ runs without a shared filesystem
+ISOLATED_JOB = ROOT / "tests" / "helpers" / "isolated_job.sh"
+S3_BUCKET = "genotile-test"
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextlib.contextmanager
+def s3_endpoint():
+    """An S3 server (moto) on localhost with an empty bucket: yields (endpoint URL, credential variables)."""
+    from moto.server import ThreadedMotoServer
+    import boto3
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                     region_name="us-east-1").create_bucket(Bucket=S3_BUCKET)
+        yield endpoint, dict(S3_KEYS, AWS_ENDPOINT_URL=endpoint)
+    finally:
+        server.stop()
+
+
+def as_a_git_checkout(workdir: Path) -> None:
+    """Snakemake ships the files git tracks to jobs without a shared filesystem (users run from a clone)."""
+    shutil.copy2(ROOT / ".gitignore", workdir / ".gitignore")
+    git = ["git", "-c", "user.email=test@genotile", "-c", "user.name=test"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "workflow"]):
+        subprocess.run([*git, *args], cwd=workdir, check=True, capture_output=True)
+
+
+def cloud_run_args(endpoint: str, prefix: str, jobs: int = 2) -> list[str]:
+    """Snakemake arguments for a cloud-style run: each job in its own empty folder, every file through S3."""
+    return ["--executor", "cluster-generic", "--jobs", str(jobs),
+            "--cluster-generic-submit-cmd", f"{ISOLATED_JOB} submit", "--cluster-generic-status-cmd", f"{ISOLATED_JOB} status",
+            "--shared-fs-usage", "none", "--job-deploy-sources",
+            "--default-storage-provider", "s3", "--default-storage-prefix", f"s3://{S3_BUCKET}/{prefix}",
+            "--storage-s3-endpoint-url", endpoint, "--storage-s3-access-key", "testing", "--storage-s3-secret-key", "testing"]
+
+
+def download_prefix(endpoint: str, prefix: str, target: Path) -> int:
+    """Copy every object under ``prefix`` of the test bucket to ``target``; returns the number of objects."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name="us-east-1")
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            path = target / item["Key"][len(prefix):].lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(S3_BUCKET, item["Key"], str(path))
+            count += 1
+    return count
 
 
 def snakemake_env() -> dict[str, str]:

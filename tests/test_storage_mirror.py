@@ -106,22 +106,17 @@ def test_mirrored_fresh_replaces_the_remote_folder_and_failure_pushes_nothing(tm
 
 @pytest.mark.slow
 def test_push_and_pull_through_s3(tmp_path, monkeypatch):
-    """The same round trip against an S3 server (moto), through s3fs as in cloud jobs."""
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
+    """The same round trip against an S3 server (moto), through s3fs, with the keys the S3 plugin hands to jobs."""
+    pytest.importorskip("moto.server")
+    from conftest import s3_endpoint
+
+    with s3_endpoint() as (endpoint, _env):
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
             monkeypatch.delenv(key, raising=False)
-        # the names snakemake-storage-plugin-s3 uses for its settings in cloud jobs
         monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_ACCESS_KEY", "testing")
         monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_SECRET_KEY", "testing")
-        monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_ENDPOINT_URL", f"http://{host}:{port}")
+        monkeypatch.setenv("SNAKEMAKE_STORAGE_S3_ENDPOINT_URL", endpoint)
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket="genotile-test")
         job1 = tmp_path / "job1" / "tracks.zarr"
         _store(job1)
         remote = remote_path(remote_root("s3", "s3://genotile-test/run"), "results/demo/tracks.zarr")
@@ -130,5 +125,3 @@ def test_push_and_pull_through_s3(tmp_path, monkeypatch):
         assert pull(job2, remote, "metadata") == 2
         assert pull(job2, remote, "all") == 4
         assert (job2 / "dnase" / "c" / "1" / "0").read_text() == "chunk-b"
-    finally:
-        server.stop()

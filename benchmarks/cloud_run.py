@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""What a run without a shared filesystem costs: the demo with every job in its own folder, files through S3.
+
+Runs the whole demo (tracks and variant scoring) twice in temporary copies of the workflow: once
+locally (``--cores 2``), once cloud-style (Snakemake's cluster-generic executor submitting each job
+to ``tests/helpers/isolated_job.sh``, ``--shared-fs-usage none``, ``--default-storage-provider s3``
+against a local S3 server, moto). It prints the two wall times, the run's objects and bytes in the
+bucket, and per rule the jobs, their median length and the files genotile's folder mirror pulled
+and pushed (from each job's log), then checks the bucket holds the local run's bytes.
+
+The S3 server is on localhost, so this measures the per-job cost of the storage round trips and of
+Snakemake's start-up in an empty folder (sources deployed from the bucket), not network bandwidth.
+
+Usage::
+
+    .venv/bin/python benchmarks/cloud_run.py [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import (  # noqa: E402
+    BIN,
+    as_a_git_checkout,
+    cloud_run_args,
+    copy_workflow,
+    download_prefix,
+    s3_endpoint,
+    snakemake_env,
+)
+from machine import describe_machine  # noqa: E402
+
+from genotile.run_digest import compare_digests, digest_run  # noqa: E402
+
+RULE = re.compile(r"^(?:local)?rule (\w+):", re.M)
+PULLED = re.compile(r"genotile: pulled (\d+) file")
+PUSHED = re.compile(r"genotile: pushed (\d+) file")
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"run failed in {cwd}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def _job_table(jobs: Path) -> dict[str, dict[str, list[float]]]:
+    """Per rule: job lengths (job script copy -> exit code file) and files pulled/pushed by the mirror."""
+    table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for folder in sorted(jobs.iterdir()):
+        log = (folder / "job.log").read_text(errors="replace")
+        rule = RULE.search(log)
+        name = rule.group(1) if rule else "?"
+        row = table[name]
+        row["length"].append((folder / "exitcode").stat().st_mtime - (folder / "jobscript.sh").stat().st_mtime)
+        row["pulled"].append(sum(int(n) for n in PULLED.findall(log)))
+        row["pushed"].append(sum(int(n) for n in PUSHED.findall(log)))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2, help="cloud jobs at once (default 2)")
+    args = parser.parse_args()
+    print(describe_machine())
+    with tempfile.TemporaryDirectory(prefix="genotile-cloud-") as tmp:
+        tmp = Path(tmp)
+        local = copy_workflow(tmp / "local")
+        local_s = _run([str(BIN / "snakemake"), "--cores", "2"], local, snakemake_env())
+        cloud = copy_workflow(tmp / "cloud")
+        as_a_git_checkout(cloud)
+        jobs = tmp / "jobs"
+        jobs.mkdir()
+        with s3_endpoint() as (endpoint, s3_env):
+            env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(jobs), **s3_env)
+            cloud_s = _run([str(BIN / "snakemake"), *cloud_run_args(endpoint, "bench", args.jobs)], cloud, env)
+            bucket = tmp / "bucket"
+            objects = download_prefix(endpoint, "bench/results/demo/", bucket)
+        size = sum(p.stat().st_size for p in bucket.rglob("*") if p.is_file())
+        same = compare_digests(digest_run(local / "results" / "demo"), digest_run(bucket)) == []
+        table = _job_table(jobs)
+
+    print(f"\nDemo (tracks and variants): local --cores 2 {local_s:.0f} s; cloud-style, {args.jobs} jobs at once, "
+          f"{sum(len(r['length']) for r in table.values())} jobs: {cloud_s:.0f} s. "
+          f"Bucket: {objects} objects, {size / 1e6:.1f} MB. Same bytes as the local run: {'yes' if same else 'NO'}.\n")
+    print("| rule | jobs | median job length (s) | files pulled by the mirror (per job) | files pushed (per job) |")
+    print("|---|---:|---:|---:|---:|")
+    for rule, row in sorted(table.items()):
+        print(f"| {rule} | {len(row['length'])} | {statistics.median(row['length']):.1f} | "
+              f"{statistics.median(row['pulled']):.0f} | {statistics.median(row['pushed']):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
