@@ -44,7 +44,7 @@ from machine import describe_machine  # noqa: E402
 
 from genotile.run_digest import compare_digests, digest_run  # noqa: E402
 
-RULE = re.compile(r"^(?:local)?rule (\w+):", re.M)
+RULE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):", re.M)
 PULLED = re.compile(r"genotile: pulled (\d+) file")
 PUSHED = re.compile(r"genotile: pushed (\d+) file")
 
@@ -57,17 +57,22 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def _job_table(jobs: Path) -> dict[str, dict[str, list[float]]]:
-    """Per rule: job lengths (job script copy -> exit code file) and files pulled/pushed by the mirror."""
+def _job_table(jobs: Path, rule_logs: Path) -> dict[str, dict[str, list[float]]]:
+    """Per rule: job lengths (job script copy -> exit code file) and files pulled/pushed by the mirror.
+
+    The mirror reports in the rule's own log (``<run>/logs/<rule>[_<wildcards>].log``, from the bucket).
+    """
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for folder in sorted(jobs.iterdir()):
-        log = (folder / "job.log").read_text(errors="replace")
-        rule = RULE.search(log)
-        name = rule.group(1) if rule else "?"
-        row = table[name]
+        rule = RULE.search((folder / "job.log").read_text(errors="replace"))
+        row = table[rule.group(1) if rule else "?"]
         row["length"].append((folder / "exitcode").stat().st_mtime - (folder / "jobscript.sh").stat().st_mtime)
-        row["pulled"].append(sum(int(n) for n in PULLED.findall(log)))
-        row["pushed"].append(sum(int(n) for n in PUSHED.findall(log)))
+    for log in sorted(rule_logs.glob("*.log")):
+        rule = max((r for r in table if log.stem == r or log.stem.startswith(f"{r}_")), key=len, default=None)
+        if rule is not None:
+            text = log.read_text(errors="replace")
+            table[rule]["pulled"].append(sum(int(n) for n in PULLED.findall(text)))
+            table[rule]["pushed"].append(sum(int(n) for n in PUSHED.findall(text)))
     return table
 
 
@@ -91,7 +96,7 @@ def main() -> None:
             objects = download_prefix(endpoint, "bench/results/demo/", bucket)
         size = sum(p.stat().st_size for p in bucket.rglob("*") if p.is_file())
         same = compare_digests(digest_run(local / "results" / "demo"), digest_run(bucket)) == []
-        table = _job_table(jobs)
+        table = _job_table(jobs, bucket / "logs")
 
     print(f"\nDemo (tracks and variants): local --cores 2 {local_s:.0f} s; cloud-style, {args.jobs} jobs at once, "
           f"{sum(len(r['length']) for r in table.values())} jobs: {cloud_s:.0f} s. "
@@ -99,8 +104,9 @@ def main() -> None:
     print("| rule | jobs | median job length (s) | files pulled by the mirror (per job) | files pushed (per job) |")
     print("|---|---:|---:|---:|---:|")
     for rule, row in sorted(table.items()):
+        pulled, pushed = row.get("pulled") or [0], row.get("pushed") or [0]
         print(f"| {rule} | {len(row['length'])} | {statistics.median(row['length']):.1f} | "
-              f"{statistics.median(row['pulled']):.0f} | {statistics.median(row['pushed']):.0f} |")
+              f"{statistics.median(pulled):.0f} | {statistics.median(pushed):.0f} |")
 
 
 if __name__ == "__main__":

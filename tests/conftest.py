@@ -9,6 +9,7 @@ relative paths) can be compared byte for byte.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -61,6 +62,7 @@ def s3_endpoint():
     from moto.server import ThreadedMotoServer
     import boto3
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
