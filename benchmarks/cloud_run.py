@@ -31,15 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import (  # noqa: E402
-    BIN,
-    as_a_git_checkout,
-    cloud_run_args,
-    copy_workflow,
-    download_prefix,
-    s3_endpoint,
-    snakemake_env,
-)
+from conftest import BIN, cloud_style_run, copy_workflow, snakemake_env  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
 from genotile.run_digest import compare_digests, digest_run  # noqa: E402
@@ -85,18 +77,13 @@ def main() -> None:
         tmp = Path(tmp)
         local = copy_workflow(tmp / "local")
         local_s = _run([str(BIN / "snakemake"), "--cores", "2"], local, snakemake_env())
-        cloud = copy_workflow(tmp / "cloud")
-        as_a_git_checkout(cloud)
-        jobs = tmp / "jobs"
-        jobs.mkdir()
-        with s3_endpoint() as (endpoint, s3_env):
-            env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(jobs), **s3_env)
-            cloud_s = _run([str(BIN / "snakemake"), *cloud_run_args(endpoint, "bench", args.jobs)], cloud, env)
-            bucket = tmp / "bucket"
-            objects = download_prefix(endpoint, "bench/results/demo/", bucket)
+        cloud = cloud_style_run(tmp / "cloud", jobs=args.jobs, timeout=7200)
+        if cloud.result.returncode != 0:
+            sys.exit(f"cloud-style run failed:\n{cloud.result.stdout[-3000:]}\n{cloud.result.stderr[-3000:]}")
+        cloud_s, objects, bucket = cloud.seconds, cloud.objects, cloud.bucket_run
         size = sum(p.stat().st_size for p in bucket.rglob("*") if p.is_file())
         same = compare_digests(digest_run(local / "results" / "demo"), digest_run(bucket)) == []
-        table = _job_table(jobs, bucket / "logs")
+        table = _job_table(cloud.jobs, bucket / "logs")
 
     print(f"\nDemo (tracks and variants): local --cores 2 {local_s:.0f} s; cloud-style, {args.jobs} jobs at once, "
           f"{sum(len(r['length']) for r in table.values())} jobs: {cloud_s:.0f} s. "

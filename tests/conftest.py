@@ -9,6 +9,7 @@ relative paths) can be compared byte for byte.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -83,7 +84,7 @@ def as_a_git_checkout(workdir: Path) -> None:
         subprocess.run([*git, *args], cwd=workdir, check=True, capture_output=True)
 
 
-def cloud_run_args(endpoint: str, prefix: str, jobs: int = 2) -> list[str]:
+def _cloud_run_args(endpoint: str, prefix: str, jobs: int) -> list[str]:
     """Snakemake arguments for a cloud-style run: each job in its own empty folder, every file through S3."""
     return ["--executor", "cluster-generic", "--jobs", str(jobs),
             "--cluster-generic-submit-cmd", f"{ISOLATED_JOB} submit", "--cluster-generic-status-cmd", f"{ISOLATED_JOB} status",
@@ -92,7 +93,7 @@ def cloud_run_args(endpoint: str, prefix: str, jobs: int = 2) -> list[str]:
             "--storage-s3-endpoint-url", endpoint, "--storage-s3-access-key", "testing", "--storage-s3-secret-key", "testing"]
 
 
-def download_prefix(endpoint: str, prefix: str, target: Path) -> int:
+def _download_prefix(endpoint: str, prefix: str, target: Path) -> int:
     """Copy every object under ``prefix`` of the test bucket to ``target``; returns the number of objects."""
     import boto3
 
@@ -106,6 +107,45 @@ def download_prefix(endpoint: str, prefix: str, target: Path) -> int:
             s3.download_file(S3_BUCKET, item["Key"], str(path))
             count += 1
     return count
+
+
+@dataclasses.dataclass
+class CloudRun:
+    """A finished cloud-style run: Snakemake's result, its wall time and where its pieces are."""
+
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+    workdir: Path  # the submitting folder
+    jobs: Path  # one folder per job (tests/helpers/isolated_job.sh)
+    bucket_run: Path  # the run folder downloaded from the bucket (when the run succeeded)
+    objects: int  # objects downloaded
+
+
+def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400) -> CloudRun:
+    """Run the demo workflow from a git copy under ``base`` with no shared filesystem, every file through S3.
+
+    Snakemake's cluster-generic executor submits each job to ``tests/helpers/isolated_job.sh`` (a new,
+    empty folder per job), with ``--shared-fs-usage none`` (sources deployed from the bucket) and a
+    moto S3 server as the default storage. The run folder is downloaded to ``base/bucket/<run>``.
+    """
+    import time
+
+    workdir = copy_workflow(base / "wf")
+    as_a_git_checkout(workdir)
+    job_root = base / "jobs"
+    job_root.mkdir()
+    run_name = DEMO_CONFIG["run"]
+    bucket_run = base / "bucket" / run_name
+    with s3_endpoint() as (endpoint, s3_env):
+        env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(job_root), **s3_env)
+        start = time.perf_counter()
+        result = subprocess.run([str(BIN / "snakemake"), *_cloud_run_args(endpoint, "cloud-run", jobs)], cwd=workdir,
+                                env=env, capture_output=True, text=True, timeout=timeout)
+        seconds = time.perf_counter() - start
+        objects = 0
+        if result.returncode == 0:
+            objects = _download_prefix(endpoint, f"cloud-run/{DEMO_CONFIG['results']}/{run_name}/", bucket_run)
+    return CloudRun(result, seconds, workdir, job_root, bucket_run, objects)
 
 
 def snakemake_env() -> dict[str, str]:
