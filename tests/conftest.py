@@ -121,31 +121,53 @@ class CloudRun:
     objects: int  # objects downloaded
 
 
-def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400) -> CloudRun:
+def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400, uploads: dict[str, Path] | None = None,
+                    overlay: dict | None = None) -> CloudRun:
     """Run the demo workflow from a git copy under ``base`` with no shared filesystem, every file through S3.
 
     Snakemake's cluster-generic executor submits each job to ``tests/helpers/isolated_job.sh`` (a new,
     empty folder per job), with ``--shared-fs-usage none`` (sources deployed from the bucket) and a
-    moto S3 server as the default storage. The run folder is downloaded to ``base/bucket/<run>``.
+    moto S3 server as the default storage. ``uploads`` (bucket key -> local file or folder) are put in
+    the bucket first, ``overlay`` is merged over the demo config (``config/overlay.yaml``, tracked so
+    jobs get it). Jobs keep downloaded checkpoints under ``base/cache``. The run folder is downloaded to
+    ``base/bucket/<run>``.
     """
     import time
 
     workdir = copy_workflow(base / "wf")
+    extra_args = []
+    if overlay:
+        (workdir / "config" / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+        extra_args = ["--configfile", "config/overlay.yaml"]
     as_a_git_checkout(workdir)
     job_root = base / "jobs"
     job_root.mkdir()
     run_name = DEMO_CONFIG["run"]
     bucket_run = base / "bucket" / run_name
     with s3_endpoint() as (endpoint, s3_env):
-        env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(job_root), **s3_env)
+        for key, local in (uploads or {}).items():
+            _upload(endpoint, key, local)
+        env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(job_root), GENOTILE_CACHE_DIR=str(base / "cache"), **s3_env)
         start = time.perf_counter()
-        result = subprocess.run([str(BIN / "snakemake"), *_cloud_run_args(endpoint, "cloud-run", jobs)], cwd=workdir,
-                                env=env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run([str(BIN / "snakemake"), *_cloud_run_args(endpoint, "cloud-run", jobs), *extra_args],
+                                cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - start
         objects = 0
         if result.returncode == 0:
             objects = _download_prefix(endpoint, f"cloud-run/{DEMO_CONFIG['results']}/{run_name}/", bucket_run)
     return CloudRun(result, seconds, workdir, job_root, bucket_run, objects)
+
+
+def _upload(endpoint: str, key: str, local: Path) -> None:
+    """Put a local file, or every file of a folder, at ``key`` in the test bucket."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name="us-east-1")
+    files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
+    for path in files:
+        suffix = "" if path == local else "/" + path.relative_to(local).as_posix()
+        s3.upload_file(str(path), S3_BUCKET, f"{key}{suffix}")
 
 
 def snakemake_env() -> dict[str, str]:

@@ -150,9 +150,11 @@ def test_bigwig_matches_store(demo_run):
         ("variants: {cohorts: {bad: " + str(BAD_VCF) + "}}", ["cannot parse the header"]),
         ("variants: {cohorts: {x: /nonexistent/cohort.vcf.gz}}", ["/nonexistent/cohort.vcf.gz"]),
         ("model: {checkpoint: /nonexistent/weights}", ["model.checkpoint", "/nonexistent/weights"]),
+        ("genome: {fasta: /nonexistent/genome.fa}", ["genome.fasta", "/nonexistent/genome.fa does not exist"]),
+        ("annotation: {gtf: 'https://example.org/x.gtf'}", ["annotation.gtf", "https://example.org/x.gtf", "s3://"]),
     ],
     ids=["missing-contig", "filter-without-metadata", "index-out-of-range", "bad-resolution", "bad-vcf-header",
-         "missing-vcf", "missing-checkpoint"],
+         "missing-vcf", "missing-checkpoint", "missing-genome", "unsupported-url"],
 )
 def test_bad_input_stops_with_a_clear_message(workdir, tmp_path, override, expected):
     if str(BAD_VCF) in override and not BAD_VCF.exists():

@@ -86,10 +86,11 @@ def _natural(text: str) -> str:
 
 def _load_model(args: argparse.Namespace):
     from genotile.model.checkpoints import load_checkpoint, synthetic_model
+    from genotile.remote_inputs import checkpoint_path
 
     if args.checkpoint:
         _log(f"loading checkpoint {args.checkpoint}")
-        return load_checkpoint(args.checkpoint, args.size if args.size_given else None)
+        return load_checkpoint(checkpoint_path(args.checkpoint), args.size if args.size_given else None)
     _log(f"using seeded synthetic '{args.size}' weights (seed {args.seed}): NOT biologically meaningful")
     return synthetic_model(args.size, args.seed)
 
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--region", required=True, help="contig:start-end, 1-based inclusive; length a multiple of 2,048")
     predict.add_argument("--strand", choices=["+", "-"], default="+")
     predict.add_argument("--organism", default="human")
-    predict.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder; default: seeded synthetic weights")
+    predict.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder (local, s3:// or gs://); default: seeded synthetic weights")
     predict.add_argument("--size", choices=["full", "tiny"], default=None, help="model size (default: full for official checkpoints, tiny for synthetic)")
     predict.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights")
     predict.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto (track names, scaling, strands)")
@@ -279,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=4)
     score.add_argument("--include-values", action="store_true", help="add REF/ALT aggregates next to each score")
     score.add_argument("--organism", default="human")
-    score.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder; default: seeded synthetic weights")
+    score.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder (local, s3:// or gs://); default: seeded synthetic weights")
     score.add_argument("--size", choices=["full", "tiny"], default=None)
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto")

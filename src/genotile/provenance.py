@@ -11,8 +11,9 @@ whatever their value (rows are computed one by one, see :class:`genotile.inferen
 changing them must not re-run finished work. The rule scripts read them from the full config.
 
 The weights enter as :func:`weights_identity`: a checkpoint folder's file names, sizes and
-modification times (cheap on a 2 GB checkpoint, unlike hashing it on every Snakemake start), or the
-synthetic model's size and seed.
+modification times (cheap on a 2 GB checkpoint, unlike hashing it on every Snakemake start), a
+checkpoint URL's object names, sizes and versions (:func:`genotile.remote_inputs.remote_identity`),
+or the synthetic model's size and seed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
+
+from genotile.remote_inputs import is_url, remote_identity
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
 
@@ -65,6 +68,8 @@ def weights_identity(model: Mapping[str, Any]) -> str:
     checkpoint = model.get("checkpoint")
     if not checkpoint:
         return f"synthetic:{model.get('size', 'tiny')}:seed={model.get('seed', 0)}"
+    if is_url(checkpoint):
+        return remote_identity(checkpoint)
     folder = Path(checkpoint)
     if not folder.exists():
         raise FileNotFoundError(f"model.checkpoint: {checkpoint} does not exist (give the checkpoint folder, or null)")

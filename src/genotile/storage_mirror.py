@@ -106,7 +106,8 @@ def _storage_options(url: str) -> dict[str, str]:
     return options
 
 
-def _filesystem(url: str):
+def filesystem(url: str):
+    """An fsspec filesystem and path for ``url``, with the credentials of :func:`_storage_options`."""
     import fsspec
 
     try:
@@ -130,7 +131,7 @@ def pull(local: str | os.PathLike[str], remote: str, mode: PullMode) -> int:
     """
     if mode == "none":
         return 0
-    fs, root = _filesystem(remote)
+    fs, root = filesystem(remote)
     if not fs.isdir(root):
         print(f"genotile: {remote} is not in object storage (nothing to pull)", file=sys.stderr, flush=True)
         return 0
@@ -160,7 +161,7 @@ def push(local: str | os.PathLike[str], remote: str, before: Listing | None = No
     Object stores replace an object atomically on upload; on a plain filesystem remote the file is
     copied under a temporary name and renamed, for the same guarantee.
     """
-    fs, root = _filesystem(remote)
+    fs, root = filesystem(remote)
     local = Path(local)
     before = before or {}
     count = 0
@@ -181,7 +182,7 @@ def push(local: str | os.PathLike[str], remote: str, before: Listing | None = No
 
 def clear(remote: str) -> None:
     """Delete the store at ``remote`` (before a fresh store is created, so no stale chunk survives)."""
-    fs, root = _filesystem(remote)
+    fs, root = filesystem(remote)
     if fs.exists(root):
         fs.rm(root, recursive=True)
 

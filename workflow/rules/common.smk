@@ -4,10 +4,11 @@ import os
 import pandas as pd
 
 from genotile.provenance import rule_settings
-from genotile.storage_mirror import remote_root
+from genotile.remote_inputs import check_url, index_of, is_url
+from genotile.storage_mirror import remote_path, remote_root
 
 RUN = f"{config['results']}/{config['run']}"
-FASTA = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"
+GENOME = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"  # as configured (a path or an s3:// / gs:// URL)
 GENOTILE_ENV = "../../envs/genotile.yaml"
 
 # Folders (the Zarr stores, written in place by many jobs; bigWig, score and summary folders) are not
@@ -65,7 +66,7 @@ def pas_path():
 
 
 def annotation_inputs(wildcards):
-    return {k: v for k, v in (("gtf", gtf_path()), ("pas", pas_path())) if v}
+    return {k: input_file(v) for k, v in (("gtf", gtf_path()), ("pas", pas_path())) if v}
 
 
 def cohort_source(cohort):
@@ -76,7 +77,13 @@ def cohort_source(cohort):
 
 def cohort_vcf(wildcards):
     source = cohort_source(wildcards.cohort)
-    return f"{variant_dir(wildcards.cohort)}/input/cohort.vcf.gz" if source.endswith(".vcf") else source
+    return f"{variant_dir(wildcards.cohort)}/input/cohort.vcf.gz" if source.endswith(".vcf") else input_file(source)
+
+
+def cohort_index(wildcards):
+    """A URL cohort's .tbi/.csi when the bucket has one (a region query needs it); local indexes sit beside the VCF."""
+    source = cohort_source(wildcards.cohort)
+    return index_input(source, "vcf") if not source.endswith(".vcf") else []
 
 
 def shard_done_files(wildcards):
@@ -89,21 +96,54 @@ def variant_outputs():
     return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
 
 
+# Inputs given as s3:// or gs:// URLs are fetched by the storage plugins (genotile.remote_inputs).
+def input_file(path):
+    """A configured input as declared by the rules, i.e. a URL through storage() and a path as is."""
+    return storage(path) if is_url(path) else path
+
+
+def index_input(path, kind):
+    """The URL input's index (.fai, .tbi/.csi) when the bucket has one, so jobs fetch it too; else nothing."""
+    index = index_of(path, kind) if is_url(path) else None
+    return [storage(index)] if index else []
+
+
+def input_problem(key, path):
+    """Why the configured input ``path`` cannot be read where jobs will look for it, or None."""
+    if is_url(path):
+        return check_url(path, key)
+    if STORAGE_ROOT is None or key == "model.checkpoint":  # the checkpoint is read in place, never fetched
+        return None if os.path.exists(path) else f"{key}: {path} does not exist"
+    # A default storage provider maps relative input paths under its prefix (Snakemake's rule).
+    if os.path.isabs(path):
+        return (f"{key}: {path} is an absolute path, but jobs read inputs from object storage "
+                f"(--default-storage-provider); give the file's s3:// or gs:// URL")
+    return check_url(remote_path(STORAGE_ROOT, path), key) if is_url(STORAGE_ROOT) else None
+
+
 def check_inputs():
-    """Stop before any job runs when the configured checkpoint, a cohort VCF or an annotation file does not exist."""
+    """Stop before any job runs when a configured input (genome, checkpoint, cohort VCF, annotation) is missing.
+
+    Runs in the submitting process only: a cloud job has no copy of local inputs, only of what it declares.
+    """
+    configured = [("genome.fasta", config["genome"]["fasta"]),
+                  ("model.checkpoint", config["model"].get("checkpoint"))]  # ("checkpoint" is a Snakemake keyword)
+    configured += [(f"variants.cohorts.{name}", path) for name, path in VARIANTS.get("cohorts", {}).items()]
+    configured += [(f"annotation.{key}", ANNOTATION.get(key)) for key in ("gtf", "pas")]
+    fixes = {"model.checkpoint": "give the checkpoint folder, or null for seeded synthetic weights",
+             "genome.fasta": "give a FASTA path or URL, or null for the demo genome"}
     problems = []
-    weights = config["model"].get("checkpoint")  # ("checkpoint" is a Snakemake keyword)
-    if weights and not os.path.exists(weights):
-        problems.append(f"model.checkpoint: {weights} does not exist (give the checkpoint folder, or null for seeded synthetic weights)")
-    for name, path in VARIANTS.get("cohorts", {}).items():
-        if path and not os.path.exists(path):
-            problems.append(f"variants.cohorts.{name}: {path} does not exist (give a VCF/BCF path, or null for the demo cohort)")
-    for key in ("gtf", "pas"):
-        path = ANNOTATION.get(key)
-        if path and not os.path.exists(path):
-            problems.append(f"annotation.{key}: {path} does not exist")
+    for key, path in configured:
+        problem = input_problem(key, path) if path else None
+        if problem:
+            fix = fixes.get(key) or ("give a VCF/BCF path or URL, or null for the demo cohort" if key.startswith("variants.")
+                                     else "give the file's path or URL")
+            problems.append(f"{problem} ({fix})")
     if problems:
         raise ValueError("genotile: error: " + "; ".join(problems))
 
 
-check_inputs()
+if workflow.is_main_process:
+    check_inputs()
+FASTA = input_file(GENOME)
+FASTA_INDEX = index_input(GENOME, "fasta")

@@ -4,6 +4,7 @@
 rule export_bigwig:
     input:
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
         summary=f"{RUN}/tracks.summary.json",
     output:
         done=f"{RUN}/bigwig/done.json",

@@ -5,12 +5,13 @@
 rule init_store:
     input:
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
         windows=f"{RUN}/windows.tsv",
     output:
         marker=f"{RUN}/store.created",
     params:
         settings=rule_settings(config, "init_store"),
-        genome=lambda wildcards: FASTA,  # as configured, for provenance (the input may be a job-local copy)
+        genome=lambda wildcards: GENOME,  # as configured, for provenance (the input may be a job-local copy)
         tracks=TRACKS_ZARR,
         contacts=CONTACTS_ZARR,
         storage=STORAGE_ROOT,
@@ -25,6 +26,7 @@ rule init_store:
 rule predict_batch:
     input:
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
         windows=f"{RUN}/windows.tsv",
         store=f"{RUN}/store.created",
     output:

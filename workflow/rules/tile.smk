@@ -4,6 +4,7 @@
 checkpoint plan_windows:
     input:
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
     output:
         windows=f"{RUN}/windows.tsv",
         report=f"{RUN}/storage_report.txt",

@@ -16,6 +16,7 @@ rule demo_annotation:
 rule demo_cohort:
     input:
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
     output:
         vcf=f"{RUN}/variants/{{cohort}}/input/demo.vcf",
     params:
@@ -30,7 +31,7 @@ rule demo_cohort:
 
 rule bgzip_vcf:
     input:
-        vcf=lambda wc: cohort_source(wc.cohort),
+        vcf=lambda wc: input_file(cohort_source(wc.cohort)),
     output:
         vcf=f"{RUN}/variants/{{cohort}}/input/cohort.vcf.gz",
         tbi=f"{RUN}/variants/{{cohort}}/input/cohort.vcf.gz.tbi",
@@ -45,7 +46,9 @@ rule bgzip_vcf:
 rule normalize_variants:
     input:
         vcf=cohort_vcf,
+        vcf_index=cohort_index,
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
     output:
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         rejects=f"{RUN}/variants/{{cohort}}/rejects.parquet",
@@ -63,6 +66,7 @@ checkpoint shard_variants:
     input:
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
     output:
         shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
     params:
@@ -81,6 +85,7 @@ rule score_shard:
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
         fasta=FASTA,
+        fasta_index=FASTA_INDEX,
     output:
         done=f"{RUN}/variants/{{cohort}}/shards/shard_{{shard}}.done",
     params:
@@ -121,6 +126,7 @@ rule merge_scores:
 rule summarize_variants:
     input:
         vcf=cohort_vcf,
+        vcf_index=cohort_index,
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         scores=f"{RUN}/variants/{{cohort}}/scores.done.json",
     output:
