@@ -160,8 +160,13 @@ def _slurm_unavailable() -> str | None:
     return None
 
 
-def test_slurm_executor_run_equals_local_run(demo_run, tmp_path):
-    """The demo through the real Slurm executor on a local cluster: the same bytes as the local run."""
+@pytest.mark.parametrize("array_jobs", [False, True], ids=["one-job-each", "job-arrays"])
+def test_slurm_executor_run_equals_local_run(demo_run, tmp_path, array_jobs):
+    """The demo through the real Slurm executor on a local cluster: the same bytes as the local run.
+
+    With ``--slurm-array-jobs`` (the slurm profile's commented option) the ready prediction and
+    scoring jobs of a rule go to Slurm as one array each.
+    """
     reason = _slurm_unavailable()
     if reason:
         if os.environ.get("GENOTILE_REQUIRE_SLURM"):
@@ -169,7 +174,9 @@ def test_slurm_executor_run_equals_local_run(demo_run, tmp_path):
         pytest.skip(reason)
     _, run_dir, _ = demo_run
     workdir = copy_workflow(tmp_path / "wf")
-    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "workflow/profiles/slurm-local"], cwd=workdir,
+    # --jobs 8: every ready batch (and shard) is selected at once, so each rule's jobs form one array
+    arrays = ["--slurm-array-jobs", "predict_batch,score_shard", "--jobs", "8"] if array_jobs else []
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "workflow/profiles/slurm-local", *arrays], cwd=workdir,
                             env=snakemake_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
@@ -185,4 +192,6 @@ def test_slurm_executor_run_equals_local_run(demo_run, tmp_path):
     for job in jobs:  # GPUs are requested by the GPU rules only
         wants_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
         assert wants_gpu == (rule_of(job) in {"predict_batch", "score_shard"}), job
+    in_arrays = {rule_of(job) for job in jobs if job.get("ArrayJobId")}
+    assert in_arrays == ({"predict_batch", "score_shard"} if array_jobs else set()), output[-4000:]
     assert compare_digests(digest_run(run_dir), digest_run(workdir / "results" / run_dir.name)) == []
