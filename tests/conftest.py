@@ -146,7 +146,7 @@ def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400, uploads: d
     bucket_run = base / "bucket" / run_name
     with s3_endpoint() as (endpoint, s3_env):
         for key, local in (uploads or {}).items():
-            _upload(endpoint, key, local)
+            upload_to_bucket(endpoint, key, local)
         env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(job_root), GENOTILE_CACHE_DIR=str(base / "cache"), **s3_env)
         start = time.perf_counter()
         result = subprocess.run([str(BIN / "snakemake"), *_cloud_run_args(endpoint, "cloud-run", jobs), *extra_args],
@@ -158,7 +158,7 @@ def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400, uploads: d
     return CloudRun(result, seconds, workdir, job_root, bucket_run, objects)
 
 
-def _upload(endpoint: str, key: str, local: Path) -> None:
+def upload_to_bucket(endpoint: str, key: str, local: Path) -> None:
     """Put a local file, or every file of a folder, at ``key`` in the test bucket."""
     import boto3
 

@@ -19,6 +19,7 @@ from genotile.remote_inputs import (
     check_url,
     checkpoint_path,
     index_of,
+    input_problems,
     is_url,
     local_checkpoint,
     remote_identity,
@@ -41,6 +42,28 @@ def test_is_url_separates_object_storage_from_local_paths():
 def test_unsupported_schemes_are_refused_with_the_fix():
     problem = check_url("https://example.org/hg38.fa", "genome.fasta")
     assert problem.startswith("genome.fasta: https://example.org/hg38.fa") and "s3://" in problem and "local path" in problem
+
+
+def test_inputs_are_checked_where_jobs_will_read_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.fa").write_text(">a\nACGT\n")
+    bucket = tmp_path / "bucket"  # a storage root on a filesystem (storage-plugin-fs)
+    (bucket / "ref").mkdir(parents=True)
+    (bucket / "ref" / "g.fa").write_text(">a\nACGT\n")
+    # Shared filesystem: local paths, each problem with its key and fix.
+    assert input_problems([("genome.fasta", "g.fa"), ("annotation.pas", None)], None) == []
+    assert input_problems([("variants.cohorts.x", "missing.vcf.gz")], None) == [
+        "variants.cohorts.x: missing.vcf.gz does not exist (give a VCF/BCF path or URL, or null for the demo cohort)"]
+    # Default storage provider: a relative path is looked up under the storage root, not locally.
+    assert input_problems([("genome.fasta", "ref/g.fa")], str(bucket)) == []
+    assert input_problems([("genome.fasta", "g.fa")], str(bucket)) == [
+        f"genome.fasta: g.fa is not in the storage folder ({bucket}/g.fa does not exist) "
+        "(give a FASTA path or URL, or null for the demo genome)"]
+    absolute = input_problems([("annotation.gtf", str(tmp_path / "g.fa"))], "s3://b/run")
+    assert len(absolute) == 1 and "is an absolute path" in absolute[0] and "s3:// or gs:// URL" in absolute[0]
+    # ... except the checkpoint, which jobs read in place (image or mounted volume).
+    assert input_problems([("model.checkpoint", "g.fa")], "s3://b/run") == []
+    assert "not ftp://" in input_problems([("annotation.gtf", "ftp://host/x.gtf")], None)[0]
 
 
 def test_remote_identity_changes_with_the_objects_and_only_then(tmp_path):
@@ -114,9 +137,8 @@ def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_inputs_and_a_checkpoint_through_s3(tmp_path, monkeypatch):
     """Against an S3 server: existence checks, index lookup, and a genotile checkpoint loaded from its URL."""
-    from conftest import S3_BUCKET, s3_endpoint
+    from conftest import S3_BUCKET, s3_endpoint, upload_to_bucket
     from genotile.model.checkpoints import save_checkpoint, synthetic_model
-    from genotile.storage_mirror import push
     from genotile.workflow import load_predictor
 
     saved = save_checkpoint(tmp_path / "tiny", synthetic_model("tiny", 3).variables, synthetic_model("tiny", 3).config)
@@ -125,21 +147,20 @@ def test_inputs_and_a_checkpoint_through_s3(tmp_path, monkeypatch):
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("GENOTILE_CACHE_DIR", str(tmp_path / "cache"))
         base = f"s3://{S3_BUCKET}/inputs"
-        push(saved, f"{base}/tiny")
+        upload_to_bucket(endpoint, "inputs/tiny", saved)
         (tmp_path / "g.fa").write_text(">a\nACGT\n")
         (tmp_path / "g.fa.fai").write_text("a\t4\t3\t4\t5\n")
-        import fsspec
-
-        fs = fsspec.filesystem("s3", endpoint_url=endpoint, key="testing", secret="testing")
-        fs.put_file(str(tmp_path / "g.fa"), f"{S3_BUCKET}/inputs/g.fa")
-        fs.put_file(str(tmp_path / "g.fa"), f"{S3_BUCKET}/inputs/h.fa")
-        fs.put_file(str(tmp_path / "g.fa.fai"), f"{S3_BUCKET}/inputs/g.fa.fai")
+        for key, local in (("g.fa", "g.fa"), ("h.fa", "g.fa"), ("g.fa.fai", "g.fa.fai"), ("run/ref/g.fa", "g.fa")):
+            upload_to_bucket(endpoint, f"inputs/{key}", tmp_path / local)
 
         assert check_url(f"{base}/g.fa", "genome.fasta") is None
         missing = check_url(f"{base}/nope.vcf.gz", "variants.cohorts.x")
         assert missing == f"variants.cohorts.x: {base}/nope.vcf.gz does not exist in object storage (check the bucket, the path and the credentials)"
         assert index_of(f"{base}/g.fa", "fasta") == f"{base}/g.fa.fai"
         assert index_of(f"{base}/h.fa", "fasta") is None
+        # On a cloud run a relative path is looked up under the storage prefix.
+        assert input_problems([("genome.fasta", "ref/g.fa")], f"{base}/run") == []
+        assert "does not exist in object storage" in input_problems([("genome.fasta", "g.fa")], f"{base}/run")[0]
 
         identity = weights_identity({"checkpoint": f"{base}/tiny"})
         assert identity.startswith("checkpoint:") and identity == remote_identity(f"{base}/tiny")

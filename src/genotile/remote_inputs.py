@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from genotile.storage_mirror import StoreMirrorError, filesystem, pull
+from genotile.storage_mirror import StoreMirrorError, filesystem, pull, remote_path
 
 SCHEMES = ("s3://", "gs://", "gcs://")
 """URL schemes genotile reads inputs from (the storage plugins it installs: s3 and gcs)."""
@@ -61,6 +61,41 @@ def check_url(path: str, what: str) -> str | None:
         return f"{what}: {exc}"
     except Exception as exc:  # noqa: BLE001 - credential and network errors differ per provider; report, don't trace
         return f"{what}: {path} cannot be read ({type(exc).__name__}: {exc}); check the credentials for this bucket"
+
+
+_FIXES = {"genome.fasta": "give a FASTA path or URL, or null for the demo genome",
+          "model.checkpoint": "give the checkpoint folder, or null for seeded synthetic weights"}
+
+
+def input_problems(configured: list[tuple[str, str | None]], storage_root: str | None) -> list[str]:
+    """One line per configured input (``(config key, path or URL)``) that jobs could not read, with the fix.
+
+    Each input is checked where jobs will read it: a URL in its bucket; a path on a shared filesystem
+    (``storage_root`` None) locally; on a run with a default storage provider, under that provider's
+    root (Snakemake maps relative input paths there), except the checkpoint, which jobs read in place.
+    """
+    problems = []
+    for key, path in configured:
+        problem = _input_problem(key, path, storage_root) if path else None
+        if problem:
+            fix = _FIXES.get(key) or ("give a VCF/BCF path or URL, or null for the demo cohort"
+                                      if key.startswith("variants.") else "give the file's path or URL")
+            problems.append(f"{problem} ({fix})")
+    return problems
+
+
+def _input_problem(key: str, path: str, storage_root: str | None) -> str | None:
+    if is_url(path):
+        return check_url(path, key)
+    if storage_root is None or key == "model.checkpoint":
+        return None if os.path.exists(path) else f"{key}: {path} does not exist"
+    if os.path.isabs(path):
+        return (f"{key}: {path} is an absolute path, but jobs read inputs from object storage "
+                "(--default-storage-provider); give the file's s3:// or gs:// URL")
+    where = remote_path(storage_root, path)
+    if is_url(where):
+        return check_url(where, key)
+    return None if os.path.exists(where) else f"{key}: {path} is not in the storage folder ({where} does not exist)"
 
 
 def index_of(path: str, kind: str) -> str | None:

@@ -4,8 +4,8 @@ import os
 import pandas as pd
 
 from genotile.provenance import rule_settings
-from genotile.remote_inputs import check_url, index_of, is_url
-from genotile.storage_mirror import remote_path, remote_root
+from genotile.remote_inputs import index_of, input_problems, is_url
+from genotile.storage_mirror import remote_root
 
 RUN = f"{config['results']}/{config['run']}"
 GENOME = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"  # as configured (a path or an s3:// / gs:// URL)
@@ -108,19 +108,6 @@ def index_input(path, kind):
     return [storage(index)] if index else []
 
 
-def input_problem(key, path):
-    """Why the configured input ``path`` cannot be read where jobs will look for it, or None."""
-    if is_url(path):
-        return check_url(path, key)
-    if STORAGE_ROOT is None or key == "model.checkpoint":  # the checkpoint is read in place, never fetched
-        return None if os.path.exists(path) else f"{key}: {path} does not exist"
-    # A default storage provider maps relative input paths under its prefix (Snakemake's rule).
-    if os.path.isabs(path):
-        return (f"{key}: {path} is an absolute path, but jobs read inputs from object storage "
-                f"(--default-storage-provider); give the file's s3:// or gs:// URL")
-    return check_url(remote_path(STORAGE_ROOT, path), key) if is_url(STORAGE_ROOT) else None
-
-
 def check_inputs():
     """Stop before any job runs when a configured input (genome, checkpoint, cohort VCF, annotation) is missing.
 
@@ -130,15 +117,7 @@ def check_inputs():
                   ("model.checkpoint", config["model"].get("checkpoint"))]  # ("checkpoint" is a Snakemake keyword)
     configured += [(f"variants.cohorts.{name}", path) for name, path in VARIANTS.get("cohorts", {}).items()]
     configured += [(f"annotation.{key}", ANNOTATION.get(key)) for key in ("gtf", "pas")]
-    fixes = {"model.checkpoint": "give the checkpoint folder, or null for seeded synthetic weights",
-             "genome.fasta": "give a FASTA path or URL, or null for the demo genome"}
-    problems = []
-    for key, path in configured:
-        problem = input_problem(key, path) if path else None
-        if problem:
-            fix = fixes.get(key) or ("give a VCF/BCF path or URL, or null for the demo cohort" if key.startswith("variants.")
-                                     else "give the file's path or URL")
-            problems.append(f"{problem} ({fix})")
+    problems = input_problems(configured, STORAGE_ROOT)
     if problems:
         raise ValueError("genotile: error: " + "; ".join(problems))
 
