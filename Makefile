@@ -1,5 +1,6 @@
 # genotile: the two entry points a fresh machine needs.
-#   make demo   sets up .venv and runs the main job on the bundled demo (tiny model, CPU)
+#   make demo   sets up .venv and runs the main job on the bundled demo (config/demo.yaml: tiny model, CPU);
+#               a lock left by a killed demo run is removed first (genotile unlock-stale)
 #   make test   sets up .venv and runs the whole test suite
 SHELL := /bin/bash
 PYTHON := $(shell scripts/find-python.sh)
@@ -22,7 +23,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 venv: $(VENV)/.synced
 
 demo: venv
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --profile workflow/profiles/default
+	$(VENV)/bin/genotile unlock-stale
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --profile workflow/profiles/default --configfile config/demo.yaml
 	@echo "main job done: outputs in results/demo/ -- tracks.zarr (genotile.open_tracks), bigwig/, junctions.parquet/.bed, contact_maps.zarr, storage_report.txt, variants/demo/ (scores, summaries, figures)"
 
 test: venv

@@ -1,9 +1,16 @@
-# genotile workflow: genome -> tiling -> batched prediction into a chunked Zarr store -> bigWig/junction export.
-# Stages live in workflow/rules/*.smk; the config is validated first, so an unknown key or a wrong type
-# stops the run with a message naming it. Every key is documented in config/README.md.
+# genotile workflow: genome -> tiling -> batched prediction into a chunked Zarr store -> bigWig/junction export,
+# and cohort VCFs -> normalised variants -> shards -> scores -> summaries.
+# Stages live in workflow/rules/*.smk. The config is whatever --configfile names, and only that: the demo is
+# config/demo.yaml, one config among others (`make demo` passes it). Keys a config leaves out take the schema's
+# defaults (workflow/schemas/config.schema.yaml, documented in config/README.md); the config is validated first,
+# so an unknown key or a wrong type stops the run with a message naming it.
 from snakemake.utils import validate
 
-configfile: "config/config.yaml"
+if not config:
+    raise ValueError(
+        "genotile: error: no config given. Run the demo with `snakemake --profile workflow/profiles/default "
+        "--configfile config/demo.yaml` (or `make demo`), or your own with `--configfile my.yaml` (config/README.md)"
+    )
 validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"

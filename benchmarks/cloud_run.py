@@ -76,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="genotile-cloud-") as tmp:
         tmp = Path(tmp)
         local = copy_workflow(tmp / "local")
-        local_s = _run([str(BIN / "snakemake"), "--cores", "2"], local, snakemake_env())
+        local_s = _run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/demo.yaml"], local, snakemake_env())
         cloud = cloud_style_run(tmp / "cloud", jobs=args.jobs, timeout=7200)
         if cloud.result.returncode != 0:
             sys.exit(f"cloud-style run failed:\n{cloud.result.stdout[-3000:]}\n{cloud.result.stderr[-3000:]}")

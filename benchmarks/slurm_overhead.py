@@ -48,7 +48,7 @@ BIN = Path(sys.executable).parent
 def _copy_workflow(target: Path) -> None:
     """The workflow with the demo config's track part only (variant scoring off)."""
     copy_workflow(target)
-    config_path = target / "config" / "config.yaml"
+    config_path = target / "config" / "demo.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["variants"]["cohorts"] = {}
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -84,7 +84,7 @@ def main() -> int:
     _copy_workflow(workdir)
     print(f"running the demo's track part under workflow/profiles/slurm-local in {workdir} ...", file=sys.stderr)
     started = time.perf_counter()
-    run = subprocess.run([str(BIN / "snakemake"), "--profile", "workflow/profiles/slurm-local"], cwd=workdir,
+    run = subprocess.run([str(BIN / "snakemake"), "--profile", "workflow/profiles/slurm-local", "--configfile", "config/demo.yaml"], cwd=workdir,
                          capture_output=True, text=True, env={"PATH": f"{BIN}:/usr/bin:/bin:/usr/sbin:/sbin"})
     wall = time.perf_counter() - started
     if run.returncode != 0:

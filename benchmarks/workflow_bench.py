@@ -429,7 +429,7 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     old = time.time() - 3600
     os.utime(fasta, (old, old))
     os.utime(str(fasta) + ".fai", (old, old))
-    defaults = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    defaults = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("PYTHONPATH", None)
 
@@ -446,8 +446,8 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "export": {"bigwig": True},
         }
         extra = base / f"{run}.yaml"
-        extra.write_text(yaml.safe_dump(overrides, sort_keys=False))
         config = deep_update(defaults, overrides)
+        extra.write_text(yaml.safe_dump(config, sort_keys=False))  # a whole config: --configfile replaces none
         selected = {name: HG38[name] for name in contigs} if contigs else HG38
         t0 = time.perf_counter()
         frame = windows_table(plan_windows(selected, args.dag_window_bp, args.dag_owned_bp), HG38, args.windows_per_batch)
@@ -623,7 +623,7 @@ def windows_child(length: int, n: int, seed: int) -> dict[str, Any]:
 
     from genotile.workflow import load_predictor, selection_for
 
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     t0 = time.perf_counter()
     predictor = load_predictor(config["model"])
     load_s = time.perf_counter() - t0

@@ -23,7 +23,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DEMO_CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+DEMO_CONFIG_FILE = "config/demo.yaml"  # the demo is one config among others: runs name it with --configfile
+DEMO_CONFIG = yaml.safe_load((ROOT / DEMO_CONFIG_FILE).read_text())
 WORKFLOW_INSTALLED = (BIN / "snakemake").exists() and (BIN / "genotile").exists()
 
 
@@ -36,8 +37,8 @@ def copy_workflow(target: Path) -> Path:
 
 
 def edit_config(workdir: Path, changes: dict) -> None:
-    """Deep-update the copy's ``config/config.yaml`` (``--configfile`` merges, so it cannot remove a cohort)."""
-    path = workdir / "config" / "config.yaml"
+    """Deep-update the copy's demo config (``config/demo.yaml``), which the demo runs of the tests name."""
+    path = workdir / DEMO_CONFIG_FILE
     config = yaml.safe_load(path.read_text())
 
     def update(target: dict, new: dict) -> None:
@@ -138,7 +139,7 @@ def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400, uploads: d
     extra_args = []
     if overlay:
         (workdir / "config" / "overlay.yaml").write_text(yaml.safe_dump(overlay))
-        extra_args = ["--configfile", "config/overlay.yaml"]
+        extra_args = ["--configfile", "config/overlay.yaml"]  # merged over the demo's (snakemake_command)
     as_a_git_checkout(workdir)
     job_root = base / "jobs"
     job_root.mkdir()
@@ -149,7 +150,7 @@ def cloud_style_run(base: Path, jobs: int = 2, timeout: float = 2400, uploads: d
             upload_to_bucket(endpoint, key, local)
         env = dict(snakemake_env(), GENOTILE_JOB_ROOT=str(job_root), GENOTILE_CACHE_DIR=str(base / "cache"), **s3_env)
         start = time.perf_counter()
-        result = subprocess.run([str(BIN / "snakemake"), *_cloud_run_args(endpoint, "cloud-run", jobs), *extra_args],
+        result = subprocess.run(snakemake_command(*_cloud_run_args(endpoint, "cloud-run", jobs), *extra_args),
                                 cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - start
         objects = 0
@@ -177,9 +178,30 @@ def snakemake_env() -> dict[str, str]:
     return env
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def snakemake_command(*args: str, demo: bool = True) -> list[str]:
+    """``snakemake`` with ``args``; with ``demo`` the demo config comes first among the config files.
+
+    Snakemake's ``--configfile`` takes several files (later ones override earlier ones) and a second
+    ``--configfile`` flag replaces the first flag's list, so every config file given in ``args`` is
+    gathered behind the demo's into one flag.
+    """
+    files, rest, taking = [DEMO_CONFIG_FILE] if demo else [], [], False
+    for arg in args:
+        if arg in ("--configfile", "--configfiles"):
+            taking = True
+        elif taking and not arg.startswith("-"):
+            files.append(arg)
+        else:
+            taking = False
+            rest.append(arg)
+    return [str(BIN / "snakemake"), *rest, *(["--configfile", *files] if files else [])]
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 900, demo: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run snakemake in ``workdir`` (on the demo config unless ``demo=False``: then ``args`` name the config)."""
     return subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=workdir, env=snakemake_env(), capture_output=True, text=True, timeout=timeout
+        snakemake_command(*args, demo=demo), cwd=workdir, env=snakemake_env(), capture_output=True, text=True,
+        timeout=timeout,
     )
 
 

@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 from genotile.provenance import RULE_SETTINGS, RUNTIME_ONLY, rule_settings, weights_identity
 
-CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+CONFIG = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
 
 
 def test_speed_settings_are_in_no_rule_settings():

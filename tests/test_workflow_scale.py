@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake, snakemake_env
+from conftest import (BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake,
+                      snakemake_command, snakemake_env)
 from genotile.run_digest import compare_digests, digest_run
 from genotile.slurm_jobs import jobs_of_run, rule_of
 
@@ -66,11 +67,14 @@ def _job_processes(workdir: Path, script: str) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc to find the job process")
-def test_killed_inference_job_resumes_without_recomputing_finished_batches(demo_run, tmp_path):
+def test_killed_snakemake_resumes_without_recomputing_finished_batches(demo_run, tmp_path):
+    """SIGKILL to Snakemake's whole process group mid-batch (Snakemake and its job die, the lock stays);
+    the README's rerun (``make demo`` does the same: ``genotile unlock-stale``, then the same command)
+    redoes only the unfinished batches and gives the uninterrupted run's bytes."""
     _, run_dir, _ = demo_run
     workdir = copy_workflow(tmp_path / "wf")
     edit_config(workdir, {"variants": {"cohorts": {}}, "inference": {"windows_per_pass": 1}})
-    args = [str(BIN / "snakemake"), "--cores", "1"]
+    args = snakemake_command("--cores", "1")
     batches = workdir / "results" / run_dir.name / "batches"
     proc = subprocess.Popen(args, cwd=workdir, env=snakemake_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -82,12 +86,9 @@ def test_killed_inference_job_resumes_without_recomputing_finished_batches(demo_
             logs = list((workdir / "results" / run_dir.name / "logs").glob("predict_batch_*.log"))
             running = [log for log in logs if "windows written" in log.read_text()
                        and not (batches / (log.stem.replace("predict_", "") + ".done")).exists()]
-            if done and running:  # a batch finished, another has written a window and is mid-job
-                pids = _job_processes(workdir, "predict_batch.py")
-                if pids:
-                    for pid in pids:
-                        os.kill(pid, signal.SIGKILL)
-                    killed = running[0].stem
+            if done and running and _job_processes(workdir, "predict_batch.py"):  # one batch done, another mid-job
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = running[0].stem
             time.sleep(0.2)
         output, _ = proc.communicate(timeout=300)
     finally:
@@ -95,9 +96,16 @@ def test_killed_inference_job_resumes_without_recomputing_finished_batches(demo_
             os.killpg(proc.pid, signal.SIGKILL)
     assert killed, f"never caught an inference job mid-run\n{output[-4000:] if proc.returncode is not None else ''}"
     assert proc.returncode != 0, output[-4000:]
+    deadline = time.monotonic() + 30
+    while _job_processes(workdir, "predict_batch.py") and time.monotonic() < deadline:
+        time.sleep(0.2)  # the killed group's job is gone before the rerun
     finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in batches.glob("*.done")}
     assert finished and f"{killed.replace('predict_', '')}.done" not in finished
+    assert (workdir / ".snakemake" / "locks").is_dir()  # the killed Snakemake could not remove its lock
 
+    unlock = subprocess.run([str(BIN / "genotile"), "unlock-stale"], cwd=workdir, env=snakemake_env(),
+                            capture_output=True, text=True)
+    assert unlock.returncode == 0 and "removed a stale Snakemake lock" in unlock.stderr, unlock.stderr
     rerun = snakemake(workdir, "--cores", "1")
     assert rerun.returncode == 0, report(rerun)
     total = len(list(batches.glob("*.done")))
@@ -176,7 +184,7 @@ def test_slurm_executor_run_equals_local_run(demo_run, tmp_path, array_jobs):
     workdir = copy_workflow(tmp_path / "wf")
     # --jobs 8: every ready batch (and shard) is selected at once, so each rule's jobs form one array
     arrays = ["--slurm-array-jobs", "predict_batch,score_shard", "--jobs", "8"] if array_jobs else []
-    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "workflow/profiles/slurm-local", *arrays], cwd=workdir,
+    proc = subprocess.Popen(snakemake_command("--profile", "workflow/profiles/slurm-local", *arrays), cwd=workdir,
                             env=snakemake_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:

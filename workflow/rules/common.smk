@@ -1,8 +1,10 @@
 # Shared paths and helpers. Outputs of a run live under <results>/<run>/.
 import os
+import sys
 
 import pandas as pd
 
+from genotile.config_checks import config_notes, config_problems
 from genotile.provenance import rule_settings
 from genotile.remote_inputs import index_of, input_problems, is_url
 from genotile.storage_mirror import remote_root
@@ -34,6 +36,9 @@ def batch_junction_files(wildcards):
 
 
 def final_outputs():
+    """The track part's products; none for a variants-only run (``tracks: []``)."""
+    if not config["tracks"]:
+        return []
     outputs = [f"{RUN}/tracks.summary.json"]
     if config["export"]["bigwig"]:
         outputs.append(f"{RUN}/bigwig/done.json")
@@ -122,7 +127,20 @@ def check_inputs():
         raise ValueError("genotile: error: " + "; ".join(problems))
 
 
+def check_config():
+    """Stop before any job runs on a config problem a job would meet later (genotile.config_checks);
+    print what the run skips on purpose (e.g. gene scorers of the recommended set without a GTF)."""
+    has_gtf, has_pas = gtf_path() is not None, pas_path() is not None
+    schema = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+    problems = config_problems(config, schema, has_gtf, has_pas)
+    if problems:
+        raise ValueError("genotile: error: " + "\n  ".join(["the config cannot run:", *problems]))
+    for note in config_notes(config, has_gtf, has_pas):
+        print(f"genotile: note: {note}", file=sys.stderr)
+
+
 if workflow.is_main_process:
+    check_config()
     check_inputs()
 FASTA = input_file(GENOME)
 FASTA_INDEX = index_input(GENOME, "fasta")

@@ -1,0 +1,139 @@
+"""Config problems a run can know before its first job, found in the submitting process.
+
+Snakemake's schema validation (``snakemake.utils.validate``) fills in the defaults and catches
+unknown keys and wrong types, but some mistakes pass it and would only surface minutes later in
+a job (after normalisation, sharding or a prediction batch had already run):
+
+* JSON Schema counts ``16384.0`` as an integer, and ``plan_windows`` then crashes on a float;
+* window and owned sizes that do not fit together (``tiling.validate_sizes``);
+* a track filter that matches nothing, or a scorer entry naming an unknown output;
+* a gene scorer listed explicitly without ``annotation.gtf`` (the ``recommended`` set instead
+  scores what it can and says what it skipped: :func:`genotile.variants.engine.scorers_for_annotation`);
+* a config that asks for nothing at all (``tracks: []`` and no cohort).
+
+:func:`config_problems` returns one message per problem, each naming the config key and the fix;
+:func:`config_notes` returns what the run will skip on purpose, for the user to read up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+def _is_strict_integer(_checker: Any, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_STRICT_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
+_StrictValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_STRICT_TYPES)
+
+
+def _key(path: Any) -> str:
+    parts = []
+    for part in path:
+        parts.append(f"[{part}]" if isinstance(part, int) else ("." if parts else "") + str(part))
+    return "".join(parts) or "(top level)"
+
+
+def type_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[str]:
+    """Values the schema accepts only because JSON Schema reads ``16384.0`` as an integer."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    problems = []
+    for error in _StrictValidator(schema).iter_errors(config):
+        if error.validator == "type" and isinstance(error.instance, float):
+            whole = int(error.instance) if error.instance.is_integer() else None
+            fix = f"write {whole}" if whole is not None else "give a whole number"
+            problems.append(f"{_key(error.absolute_path)}: {error.instance!r} is not an integer ({fix})")
+    return problems
+
+
+def _tiling_problems(config: Mapping[str, Any]) -> list[str]:
+    from genotile.tiling import TilingError, validate_sizes
+
+    problems = []
+    sizes = [("tiling", config["tiling"]["window_bp"], config["tiling"]["owned_bp"], "owned_bp")]
+    variants = config.get("variants", {})
+    if variants.get("cohorts") and variants.get("mode") == "tiled" and variants.get("tile_owned_bp"):
+        sizes.append(("variants", variants["window_bp"], variants["tile_owned_bp"], "tile_owned_bp"))
+    for section, window, owned, owned_key in sizes:
+        if not config["tracks"] and section == "tiling":
+            continue
+        try:
+            validate_sizes(int(window), int(owned))
+        except TilingError as exc:
+            problems.append(f"{section}.window_bp / {section}.{owned_key}: {exc}")
+    return problems
+
+
+def _track_problems(config: Mapping[str, Any]) -> list[str]:
+    """Resolve the track selection as ``plan_windows`` will (metadata, no weights)."""
+    if not config["tracks"]:
+        return []
+    from genotile.workflow import _selection_without_weights
+
+    try:
+        _selection_without_weights(config)
+    except ValueError as exc:
+        return [f"tracks: {exc}"]
+    return []
+
+
+def _explicit_specs(config: Mapping[str, Any]):
+    from genotile.variants.engine import parse_scorers
+
+    entries = [e for e in config["variants"]["scorers"] if not isinstance(e, str)]
+    return parse_scorers(entries, config.get("organism", "human")) if entries else ()
+
+
+def _scorer_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) -> list[str]:
+    from genotile.variants.engine import GENE_SCORERS, parse_scorers
+
+    variants = config.get("variants", {})
+    if not variants.get("cohorts"):
+        return []
+    try:
+        parse_scorers(variants["scorers"], config.get("organism", "human"))
+        explicit = _explicit_specs(config)
+    except ValueError as exc:
+        return [f"variants.{exc}"]
+    problems = []
+    needs_gtf = sorted({s.scorer for s in explicit if s.scorer in GENE_SCORERS})
+    if needs_gtf and not has_gtf:
+        problems.append(f"variants.scorers: {', '.join(needs_gtf)} need gene annotation: set annotation.gtf "
+                        "(a GENCODE/Ensembl GTF), or drop them")
+    if any(s.scorer == "Polyadenylation" for s in explicit) and not has_pas:
+        problems.append("variants.scorers: Polyadenylation needs a PAS table: set annotation.pas, or drop it")
+    return problems
+
+
+def config_problems(config: Mapping[str, Any], schema_path: str | Path, has_gtf: bool, has_pas: bool) -> list[str]:
+    """Every problem of a schema-validated config (defaults filled in) that would stop a job later.
+
+    ``schema_path``: the workflow's config schema. ``has_gtf`` / ``has_pas``: whether the run has a
+    gene annotation / PAS table (configured, or the demo annotation on the demo genome).
+    """
+    problems = type_problems(config, schema_path)
+    if problems:  # sizes and selections cannot be judged on floats
+        return problems
+    if not config["tracks"] and not config.get("variants", {}).get("cohorts"):
+        return ["nothing to do: `tracks` is empty and `variants.cohorts` names no cohort; select tracks to predict, "
+                "a cohort VCF to score, or both (config/README.md)"]
+    problems += _tiling_problems(config)
+    problems += _scorer_problems(config, has_gtf, has_pas)
+    problems += _track_problems(config)
+    return problems
+
+
+def config_notes(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) -> list[str]:
+    """What the run skips on purpose, said before the first job (and again in each score job's log)."""
+    from genotile.variants.engine import parse_scorers, scorers_for_annotation
+
+    variants = config.get("variants", {})
+    if not variants.get("cohorts"):
+        return []
+    specs = parse_scorers(variants["scorers"], config.get("organism", "human"))
+    return scorers_for_annotation(specs, has_gtf, has_pas)[1]

@@ -1,0 +1,81 @@
+"""genotile.config_checks: config problems that stop a run before its first job, naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from genotile.config_checks import config_notes, config_problems, type_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+METADATA = ROOT.parent / "shared" / "alphagenome" / "metadata"
+
+
+def validated(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA))
+    return config
+
+
+def test_the_demo_config_has_no_problem():
+    assert config_problems(validated(DEMO), SCHEMA, has_gtf=True, has_pas=True) == []
+
+
+def test_a_minimal_user_config_takes_the_schema_defaults_not_the_demos():
+    config = validated({"run": "ecoli", "genome": {"fasta": "ecoli.fa"}, "tracks": [{"output": "dnase", "indices": [0]}]})
+    assert config["tiling"]["window_bp"] == 1_048_576 and config["tiling"]["owned_bp"] == 524_288
+    assert config["variants"]["cohorts"] == {}  # no demo cohort comes along
+    assert config_problems(config, SCHEMA, has_gtf=False, has_pas=False) == []
+
+
+def test_a_float_where_an_integer_belongs_is_named():
+    config = validated({**DEMO, "tiling": {**DEMO["tiling"], "window_bp": 16384.0}})
+    assert type_problems(config, SCHEMA) == ["tiling.window_bp: 16384.0 is not an integer (write 16384)"]
+    assert config_problems(config, SCHEMA, True, True) == type_problems(config, SCHEMA)
+
+
+def test_a_variants_only_config_is_valid_and_an_empty_one_is_not():
+    variants_only = validated({"run": "v", "genome": {"fasta": "g.fa"}, "variants": {"cohorts": {"c": "c.vcf.gz"}}})
+    assert variants_only["tracks"] == []
+    assert config_problems(variants_only, SCHEMA, has_gtf=True, has_pas=True) == []
+    nothing = validated({"run": "v", "genome": {"fasta": "g.fa"}})
+    assert config_problems(nothing, SCHEMA, True, True)[0].startswith("nothing to do: `tracks` is empty")
+
+
+def test_sizes_that_do_not_fit_are_named():
+    config = validated({**DEMO, "tiling": {**DEMO["tiling"], "window_bp": 16384, "owned_bp": 32768}})
+    (problem,) = config_problems(config, SCHEMA, True, True)
+    assert problem.startswith("tiling.window_bp / tiling.owned_bp:") and "larger than window_bp" in problem
+
+
+def test_an_explicit_gene_scorer_without_a_gtf_stops_the_recommended_set_skips_them():
+    explicit = validated({**DEMO, "variants": {**DEMO["variants"], "scorers": [{"scorer": "GeneMaskLFC", "output": "RNA_SEQ"}]}})
+    (problem,) = config_problems(explicit, SCHEMA, has_gtf=False, has_pas=False)
+    assert "GeneMaskLFC need gene annotation: set annotation.gtf" in problem
+    recommended = validated(DEMO)
+    assert config_problems(recommended, SCHEMA, has_gtf=False, has_pas=False) == []
+    (note,) = config_notes(recommended, has_gtf=False, has_pas=False)
+    assert note.startswith("no gene annotation (annotation.gtf): the GeneMaskActive, GeneMaskLFC") and "skipped" in note
+    assert config_notes(recommended, has_gtf=True, has_pas=False) == [
+        "no PAS table (annotation.pas): the Polyadenylation scorer is skipped"]
+
+
+def test_a_bad_scorer_entry_is_named_with_its_index():
+    config = validated({**DEMO, "variants": {**DEMO["variants"], "scorers": [
+        "recommended", {"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "MEDIAN"}]}})
+    (problem,) = config_problems(config, SCHEMA, True, True)
+    assert problem.startswith("variants.scorers[1]: aggregation 'MEDIAN' unknown")
+
+
+@pytest.mark.skipif(not METADATA.is_dir(), reason="needs ../shared/alphagenome/metadata")
+def test_a_track_filter_that_matches_nothing_stops_before_any_job():
+    config = validated({**DEMO, "model": {**DEMO["model"], "metadata": str(METADATA)},
+                        "tracks": [{"output": "dnase", "biosample_name": "no such biosample"}]})
+    (problem,) = config_problems(config, SCHEMA, True, True)
+    assert problem.startswith("tracks: ")
