@@ -51,6 +51,7 @@ def test_conversion_strands_masking_and_ownership():
             "donor": [4_196, 4_196, 7_096, 7_096, 8_096, 8_096, 8_096, 8_096],
             "acceptor": [9_096, 9_096, 9_096, 9_096, 5_096, 5_096, 7_596, 7_596],
             "tissue_index": [0, 1] * 4,
+            "touches_n_run": False,  # no N mask given
         }
     )
     pd.testing.assert_frame_equal(frame, expected)
@@ -188,3 +189,27 @@ def test_write_junctions(tmp_path):
     empty = write_junctions([], tmp_path / "empty.parquet", tmp_path / "empty.bed")
     assert len(empty) == 0 and pq.read_table(tmp_path / "empty.parquet").num_rows == 0
     assert (tmp_path / "empty.bed").read_text() == ""
+
+
+def test_junctions_touching_an_n_run_are_flagged(tmp_path):
+    """touches_n_run: an N anywhere from the first splice site to the last, both sites included."""
+    predictions, positions = _crafted()
+    width = WINDOW.end - WINDOW.start
+    gap = np.zeros(width, dtype=bool)
+    gap[2_000:2_100] = True  # inside the introns of (+: 100 -> 5,000) and (-: 4,000 -> 1,000) only
+    frame = window_junctions(WINDOW, predictions, positions, TISSUES, n_mask=gap)
+    spans = list(zip(frame["donor"] - WINDOW.start, frame["acceptor"] - WINDOW.start))
+    assert dict(zip(spans, frame["touches_n_run"])) == {(100, 5_000): True, (3_000, 5_000): False,
+                                                        (4_000, 1_000): True, (4_000, 3_500): False}
+    assert frame["touches_n_run"].dtype == bool
+    site = np.zeros(width, dtype=bool)
+    site[5_000] = True  # the + strand acceptor itself
+    flagged = window_junctions(WINDOW, predictions, positions, TISSUES, n_mask=site)
+    assert flagged["touches_n_run"].tolist() == [True] * 4 + [False] * 4
+    bed = tmp_path / "j.bed"
+    table = write_junctions([flagged], None, bed)
+    names = [line.split("\t")[3] for line in bed.read_text().splitlines()]
+    assert names == [t.replace(" ", "_") + ("|touches_n_run" if n else "") for t, n in zip(table["tissue"], table["touches_n_run"])]
+    assert "Liver|touches_n_run" in names and "Liver" in names
+    with pytest.raises(JunctionError, match="n_mask must be one flag per base"):
+        window_junctions(WINDOW, predictions, positions, TISSUES, n_mask=site[:-1])

@@ -38,6 +38,16 @@ from there would make the result depend on which windows were run.
 
 Junctions reaching past the contig end (into the N padding of a contig's last window) are
 dropped when ``contig_length`` is given.
+
+N runs (assembly gaps)
+----------------------
+
+The head scores pairs inside N runs like any others (1,176 rows inside the 100 kb gap of the
+GRCh37 chr22 test slice), so each row carries ``touches_n_run``: True when any base from the
+junction's first splice site to its last (``min(donor, acceptor)`` to ``max(donor, acceptor)``,
+both sites and the intron) is unknown to the model (not A/C/G/T, see ``genotile.n_runs``). Such
+a junction's sites or intron were not seen. Rows are kept, not dropped: filter on the column.
+In the BED the name gets the suffix ``|touches_n_run``.
 """
 
 from __future__ import annotations
@@ -57,7 +67,8 @@ if TYPE_CHECKING:
     from genotile.tiling import Window
 
 EMPTY = -1
-COLUMNS = ("contig", "start", "end", "strand", "tissue", "value", "donor", "acceptor", "tissue_index")
+COLUMNS = ("contig", "start", "end", "strand", "tissue", "value", "donor", "acceptor", "tissue_index", "touches_n_run")
+N_RUN_SUFFIX = "|touches_n_run"
 _DTYPES = {
     "contig": object,
     "start": np.int64,
@@ -68,11 +79,13 @@ _DTYPES = {
     "donor": np.int64,
     "acceptor": np.int64,
     "tissue_index": np.int64,
+    "touches_n_run": bool,
 }
 PARQUET_DESCRIPTION = (
     "genotile splice junctions: one row per (junction, tissue); [start, end) is the intron, 0-based half-open; "
     "donor/acceptor are the 0-based splice-site positions; value is the junction head's predicted count; "
-    "tissue_index is the head channel within the strand's tissue block"
+    "tissue_index is the head channel within the strand's tissue block; touches_n_run: an unknown (N) base lies "
+    "between the two splice sites, both included"
 )
 
 
@@ -89,6 +102,7 @@ def window_junctions(
     min_value: float = 0.0,
     *,
     contig_length: int | None = None,
+    n_mask: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The junctions owned by ``window`` as a long table, one row per (junction, tissue).
 
@@ -98,8 +112,10 @@ def window_junctions(
     given order. Rows whose value is not finite or below ``min_value`` are dropped (the
     default 0.0 keeps every scored pair, since counts are >= 0). ``contig_length``, when
     given, drops junctions ending past the contig end (into a last window's N padding).
+    ``n_mask`` (per base of the window, True = N, e.g. ``genotile.n_runs.unknown_bases`` of the
+    window's one-hot DNA) sets ``touches_n_run``; without it the column is all False.
 
-    Columns: ``contig, start, end, strand, tissue, value, donor, acceptor, tissue_index``
+    Columns: ``contig, start, end, strand, tissue, value, donor, acceptor, tissue_index, touches_n_run``
     (see the module docstring for the coordinates and the ownership rule). Rows are ordered
     by strand (+ first), donor slot, acceptor slot, then tissue in selection order.
     """
@@ -138,6 +154,12 @@ def window_junctions(
         raise JunctionError(f"{where}: min_value must be a number, got NaN")
     if contig_length is not None and (isinstance(contig_length, bool) or int(contig_length) <= 0):
         raise JunctionError(f"{where}: contig_length must be a positive integer, got {contig_length!r}")
+    n_before = None
+    if n_mask is not None:
+        n_mask = np.asarray(n_mask, dtype=bool)
+        if n_mask.shape != (width,):
+            raise JunctionError(f"{where}: n_mask must be one flag per base of the window ({width:,}), got shape {n_mask.shape}")
+        n_before = np.concatenate(([0], np.cumsum(n_mask, dtype=np.int64)))  # N bases before each window position
 
     parts = []
     for strand_no, strand in enumerate("+-"):
@@ -161,6 +183,12 @@ def window_junctions(
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(values) & (values >= min_value)
         pair, tissue = np.nonzero(ok)
+        if n_before is None:
+            touches = np.zeros(len(pair), dtype=bool)
+        else:
+            lo = np.minimum(donor[pair], acceptor[pair]) - window.start
+            hi = np.maximum(donor[pair], acceptor[pair]) - window.start + 1
+            touches = n_before[hi] > n_before[lo]
         parts.append(
             {
                 "start": start[pair],
@@ -170,6 +198,7 @@ def window_junctions(
                 "value": values[pair, tissue],
                 "donor": donor[pair],
                 "acceptor": acceptor[pair],
+                "touches_n_run": touches,
             }
         )
     data = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -186,6 +215,7 @@ def window_junctions(
             "donor": data["donor"].astype(np.int64),
             "acceptor": data["acceptor"].astype(np.int64),
             "tissue_index": data["tissue_index"].astype(np.int64),
+            "touches_n_run": data["touches_n_run"].astype(bool),
         }
     )
     return frame
@@ -233,7 +263,8 @@ def write_junctions(
     strand`` with ``[start, end)`` the intron (0-based, half-open), name = the tissue name
     (whitespace replaced by ``_``, as BED fields may not contain tabs) and score = the
     predicted value as a float (``%.9g``, exact for float32), not BED's 0-1000 integer
-    score: fine for bedtools, pandas and pyranges; convert before building a bigBed.
+    score: fine for bedtools, pandas and pyranges; convert before building a bigBed. Rows with
+    ``touches_n_run`` get the name suffix ``|touches_n_run`` (same six columns).
 
     Both files are written under temporary names in their folders and renamed when
     complete. Pass ``None`` for a format that is not wanted.
@@ -294,6 +325,10 @@ def _write_parquet(table: pd.DataFrame, path: Path) -> None:
 def _write_bed(table: pd.DataFrame, path: Path) -> None:
     bed = table[["contig", "start", "end", "tissue", "value", "strand"]].copy()
     bed["tissue"] = [re.sub(r"\s+", "_", str(t)) or "." for t in bed["tissue"].tolist()]
+    if "touches_n_run" in table.columns:
+        flagged = table["touches_n_run"].fillna(False).to_numpy(dtype=bool)
+        if flagged.any():
+            bed.loc[flagged, "tissue"] = bed.loc[flagged, "tissue"] + N_RUN_SUFFIX
     _atomic(path, lambda tmp: bed.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.9g", lineterminator="\n"))
 
 
