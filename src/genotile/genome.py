@@ -222,6 +222,9 @@ class GenomeError(ValueError):
 
 
 _HEAD_BYTES: Final = 65536
+_IUPAC: Final = "ACGTUNRYKMSWBDHV"
+_IUPAC_BYTES: Final = _IUPAC.encode()
+_NOT_A_BASE: Final = re.compile(f"[^{_IUPAC}]")  # sequences come upper-cased from pyfaidx
 _FIX_PATH: Final = "Fix: point the genome setting at the reference FASTA (.fa/.fasta, optionally bgzipped)."
 _FIX_WRAP: Final = (
     "Fix: re-wrap the FASTA to one line width, e.g. `seqkit seq -w 60 in.fa > out.fa` (this also "
@@ -400,7 +403,7 @@ class Genome:
         if not any(self._lengths.values()):
             raise GenomeError(f"FASTA {self.path} is empty: no sequence has any bases. Fix: re-create it.")
         for name, length in self._lengths.items():
-            if length and self._fetch(name, length - 1, length) == ">":
+            if length and self._fetch(name, length - 1, length, check=False) == ">":
                 raise GenomeError(self._mismatch(name, length - 1, length, "'>'"))
 
     def _mismatch(self, name: str, start: int, end: int, got: str) -> str:
@@ -449,6 +452,12 @@ class Genome:
         names = list(self._lengths)
         shown = ", ".join(map(repr, names[:8])) + (f", ... ({len(names):,} contigs)" if len(names) > 8 else "")
         hint = " Fix: use the FASTA's contig names, or the FASTA of the assembly your regions come from."
+        if not isinstance(contig, str) and str(contig) in self._lengths:
+            raise GenomeError(
+                f"contig {contig!r} is a {type(contig).__name__}, not a name: FASTA {self.path} has the contig "
+                f"{str(contig)!r} (text). A table was read back with its contig column as numbers. Fix: read contig "
+                "columns as str (genotile.tables.read_tsv), or pass str(contig)."
+            )
         if isinstance(contig, str):
             candidates = [contig[3:]] if contig.startswith("chr") else ["chr" + contig]
             candidates += ["MT", "chrM"] if contig in ("chrM", "chrMT", "M") else ["chrM"] if contig == "MT" else []
@@ -500,8 +509,15 @@ class Genome:
         """One-hot ``[end - start, 4]`` of the interval (padding rows all zero; '-' reverse-complemented)."""
         return one_hot(self.sequence(contig, start, end, strand), dtype=dtype)
 
-    def _fetch(self, name: str, start: int, end: int) -> str:
-        """Bases ``[start, end)`` of one contig, within bounds, upper case."""
+    def _fetch(self, name: str, start: int, end: int, check: bool = True) -> str:
+        """Bases ``[start, end)`` of one contig, within bounds, upper case.
+
+        ``check``: refuse characters that are not IUPAC nucleotide letters. pyfaidx counts every
+        character of a sequence line as a base, so digits or punctuation in a damaged FASTA would
+        otherwise shift coordinates and be predicted as N without a word. Every read for a window
+        or a variant is checked (``bytes.translate``, about 2 ms per Mb); the checksum and index checks,
+        which also read contigs nobody selected, are not.
+        """
         if self._fasta is None:
             raise GenomeError(f"Genome {self.path} is closed. Fix: open a new Genome (or use it inside its `with`).")
         try:
@@ -510,6 +526,14 @@ class Genome:
             raise self._error(err, f"{name}:{start + 1:,}-{end:,}") from None
         if len(seq) != end - start:
             raise GenomeError(self._mismatch(name, start, end, f"{len(seq):,} bp"))
+        if check and seq.encode("latin-1", "replace").translate(None, _IUPAC_BYTES) and (bad := _NOT_A_BASE.search(seq)):
+            raise GenomeError(
+                f"FASTA {self.path}: contig {name!r} has {bad[0]!r} at position {start + bad.start() + 1:,} (1-based), "
+                f"which is not a DNA base (sequence lines may hold only the IUPAC letters {_IUPAC}, in either case). "
+                "Fix: the file is damaged or not a plain genome FASTA (digits, spaces or punctuation in sequence "
+                "lines); re-download it, or remove those characters (e.g. `seqkit seq -w 60`) after checking why "
+                "they are there."
+            )
         return seq
 
     def checksum(self, sample_bp: int = 1_000_000) -> str:
@@ -532,9 +556,9 @@ class Genome:
             digest.update(f"{name}\t{length}\n".encode("utf-8"))
             if sample_bp and length:
                 head_end = min(sample_bp, length)
-                digest.update(self._fetch(name, 0, head_end).encode("latin-1", "replace"))
+                digest.update(self._fetch(name, 0, head_end, check=False).encode("latin-1", "replace"))
                 tail_start = max(length - sample_bp, head_end)
                 if tail_start < length:
-                    digest.update(self._fetch(name, tail_start, length).encode("latin-1", "replace"))
+                    digest.update(self._fetch(name, tail_start, length, check=False).encode("latin-1", "replace"))
         self._checksums[sample_bp] = result = digest.hexdigest()
         return result

@@ -187,8 +187,21 @@ def format_bytes(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def format_storage_report(contigs: Mapping[str, int], tracksets: Sequence[TrackSet]) -> str:
-    """A table of what a store will hold, uncompressed: per output and resolution, and in total."""
+def format_storage_report(
+    contigs: Mapping[str, int],
+    tracksets: Sequence[TrackSet],
+    *,
+    windows: Sequence[Window] | None = None,
+    contact_tracks: int = 0,
+    junction_tissues: int = 0,
+    num_splice_sites: int = 512,
+    junction_min_value: float | None = None,
+) -> str:
+    """A table of what a run will write, uncompressed: the track store per output and resolution,
+    and (given the ``windows``) the per-window outputs the track store does not hold: contact maps
+    (``contact_tracks`` channels, a ``[P, P, C]`` float32 map per window) and splice-junction
+    tables (``junction_tissues``; an upper bound, since only values >= ``junction_min_value`` are kept).
+    """
     sizes = estimate_bytes(contigs, tracksets)
     genome_bp = sum(int(v) for v in contigs.values())
     rows = [("output", "res", "tracks", "dtype", "bins", "size")]
@@ -206,10 +219,50 @@ def format_storage_report(contigs: Mapping[str, int], tracksets: Sequence[TrackS
     rule = "  ".join("-" * w for w in widths)
     body = [line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
     header = (
-        f"Track store size before compression ({len(contigs):,} contigs, {genome_bp:,} bp; "
+        f"Track store size before compression ({plural(len(contigs), 'contig')}, {genome_bp:,} bp; "
         f"zstd usually saves little on dense float predictions):"
     )
-    return "\n".join([header, *body, f"total bytes: {total:,}"])
+    if not tracksets:
+        body = ["(no 1-D tracks selected: no track store)"]
+    text = [header, *body, f"total bytes: {total:,}"]
+    if windows is not None and (contact_tracks or junction_tissues):
+        text += ["", *_per_window_report(windows, contact_tracks, junction_tissues, num_splice_sites, junction_min_value)]
+    return "\n".join(text)
+
+
+#: Bytes per junction-table row before compression (contig, strand, tissue dictionary-coded; 5 int64, 1 float32).
+JUNCTION_ROW_BYTES = 48
+
+
+def _per_window_report(
+    windows: Sequence[Window], contact_tracks: int, junction_tissues: int, num_splice_sites: int,
+    junction_min_value: float | None,
+) -> list[str]:
+    """Lines sizing the outputs kept per window (contact maps, junction tables), which the track store omits."""
+    lines = [f"Per-window outputs ({plural(len(windows), 'window')}; not in the track store):"]
+    if contact_tracks:
+        pairs = sum(((w.end - w.start) // ALIGN) ** 2 for w in windows)
+        size = pairs * int(contact_tracks) * 4
+        bins = sorted({(w.end - w.start) // ALIGN for w in windows})
+        lines.append(
+            f"  contact maps (contact_maps.zarr): {' or '.join(f'{b:,} x {b:,}' for b in bins)} bins of {ALIGN:,} bp x "
+            f"{plural(int(contact_tracks), 'track')}, float32: {format_bytes(size)} ({size:,} bytes)"
+        )
+    if junction_tissues:
+        rows = len(windows) * 2 * num_splice_sites**2 * int(junction_tissues)
+        kept = f">= {junction_min_value:g}" if junction_min_value is not None else "above export.junction_min_value"
+        lines.append(
+            f"  splice junctions (junctions.parquet): at most {rows:,} rows ({num_splice_sites} x {num_splice_sites} "
+            f"site pairs x 2 strands x {plural(int(junction_tissues), 'tissue')} per window), "
+            f"{format_bytes(rows * JUNCTION_ROW_BYTES)} before compression; only values {kept} are kept, "
+            "usually a small fraction"
+        )
+    return lines
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 window``, ``2 windows``, ``1,000 batches`` (``many``: the plural when it is not ``word + 's'``)."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,13 +27,18 @@ import pandas as pd
 from genotile import __version__
 from genotile.atomic import write_text
 from genotile.genome import Genome, reverse_complement_one_hot
+from genotile.progress import Progress as ProgressReporter
+from genotile.progress import say
+from genotile.store import plural
+from genotile.tables import read_tsv
 from genotile.tiling import Window, plan_windows, read_bed, select_contigs, windows_table
 
 Progress = Callable[[str], None]
 
 
 def log(message: str) -> None:
-    print(f"[genotile {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    """A timestamped line to the job's log and to the terminal Snakemake shows (genotile.progress.say)."""
+    say(message)
 
 
 write_atomically = write_text  # re-exported for the rule scripts
@@ -83,18 +87,32 @@ def plan(config: Mapping[str, Any], fasta: str, windows_tsv: str, report_txt: st
     table["all_n"] = [_all_n(genome, w) for w in windows]
     table.to_csv(windows_tsv + ".tmp", sep="\t", index=False)
     os.replace(windows_tsv + ".tmp", windows_tsv)
-    report = storage_report(config, contigs)
-    skipped = int(table["all_n"].sum())
-    text = (
-        f"{len(table)} windows of {tiling['window_bp']:,} bp (owned {tiling['owned_bp']:,} bp) over "
-        f"{len(contigs)} contig(s), {table['batch'].nunique()} batch(es); {skipped} all-N window(s) will be skipped\n\n"
-        + report
-    )
+    report = storage_report(config, contigs, windows)
+    text = plan_summary(table, contigs, tiling["window_bp"], tiling["owned_bp"]) + "\n\n" + report
     write_atomically(report_txt, text + "\n")
-    log("storage the selection will need:\n" + text)
-    if sys.stderr is not sys.__stderr__:  # the rule's log captures stderr: show the user the size up front too
-        print("[genotile] storage the selection will need:\n" + text, file=sys.__stderr__, flush=True)
+    log("storage the selection will need:\n" + text)  # to the log and the terminal: the size up front
     return table
+
+
+def plan_summary(table: pd.DataFrame, contigs: Mapping[str, int], window_bp: int, owned_bp: int) -> str:
+    """One line on the tiling: windows, their real owned sizes (a contig's last window, or the one window
+    of a contig shorter than a window, owns less or more than ``owned_bp``), batches, all-N windows."""
+    owned = (table["own_end"] - table["own_start"]).astype(int)
+    other = sorted(set(owned) - {owned_bp})
+    if len(owned) == 0:
+        sizes = "none owned"
+    elif not other:
+        sizes = f"owned {owned_bp:,} bp{' each' if len(owned) > 1 else ''}"
+    else:
+        ends = f"{other[0]:,} bp" if len(other) == 1 else f"{other[0]:,}-{other[-1]:,} bp"
+        n_other = int((owned != owned_bp).sum())
+        sizes = (f"owned {owned_bp:,} bp, {plural(n_other, 'window')} at contig ends {ends}"
+                 if n_other < len(owned) else f"owned {ends}")
+    skipped = int(table["all_n"].sum())
+    return (
+        f"{plural(len(table), 'window')} of {window_bp:,} bp ({sizes}) over {plural(len(contigs), 'contig')}, "
+        f"{plural(int(table['batch'].nunique()), 'batch', 'batches')}; {plural(skipped, 'all-N window')} will be skipped"
+    )
 
 
 def _all_n(genome: Genome, window: Window) -> bool:
@@ -102,11 +120,19 @@ def _all_n(genome: Genome, window: Window) -> bool:
     return sequence.count("N") == len(sequence)
 
 
-def storage_report(config: Mapping[str, Any], contigs: Mapping[str, int]) -> str:
+def storage_report(config: Mapping[str, Any], contigs: Mapping[str, int], windows: list[Window] | None = None) -> str:
+    """The storage report: the track store, and with ``windows`` the per-window contact maps and junction tables."""
+    from genotile.model.config import get_config
     from genotile.store import format_storage_report
 
-    predictor_free = _selection_without_weights(config)
-    return format_storage_report(contigs, predictor_free.tracksets)
+    selection = _selection_without_weights(config)
+    return format_storage_report(
+        contigs, selection.tracksets, windows=windows,
+        contact_tracks=0 if selection.contact_tracks is None else len(selection.contact_tracks),
+        junction_tissues=0 if selection.junction_tissues is None else len(selection.junction_tissues),
+        num_splice_sites=get_config(config["model"].get("size", "tiny")).num_splice_sites,
+        junction_min_value=(config.get("export") or {}).get("junction_min_value"),
+    )
 
 
 def _selection_without_weights(config: Mapping[str, Any]):
@@ -192,7 +218,7 @@ def predict_batch(
     from genotile.store import crop_to_owned, write_window
 
     t0 = time.perf_counter()
-    table = pd.read_csv(windows_tsv, sep="\t")
+    table = read_tsv(windows_tsv)  # contig names stay text: '20' is not 20
     rows = table[(table["batch"] == batch) & ~table["all_n"]]
     skipped = table[(table["batch"] == batch) & table["all_n"]]
     genome = Genome(fasta)
@@ -206,6 +232,7 @@ def predict_batch(
         f"{time.perf_counter() - t0:.1f} s")
     junction_frames = []
     windows = [Window(r.contig, r.start, r.end, r.own_start, r.own_end) for r in rows.itertuples()]
+    progress = ProgressReporter(len(windows), "windows", f"batch {batch}")
     for first in range(0, len(windows), per_pass):
         group = windows[first : first + per_pass]
         dna = np.stack([genome.fetch_one_hot(w.contig, w.start, w.end) for w in group])
@@ -223,7 +250,7 @@ def predict_batch(
                 write_window_contacts(contacts_zarr, window, outputs["contact_maps/predictions"][row][..., keep])
             if selection.junction_tissues is not None:
                 junction_frames.append(_junctions(window, outputs, row, selection, genome, config))
-        log(f"batch {batch}: {min(first + per_pass, len(windows))}/{len(windows)} windows written")
+        progress.advance(len(group))
     if selection.junction_tissues is not None:
         from genotile.junctions import write_junctions
 

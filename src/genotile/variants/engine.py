@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from genotile.genome import Genome, one_hot
+from genotile.progress import Progress
 from genotile.tiling import Window, tile_contig
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable, pas_masks
@@ -322,23 +323,6 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-class _Progress:
-    """Log a line every ``every`` seconds: variants done, rate and ETA (long cohorts run for hours)."""
-
-    def __init__(self, total: int, every: float = 30.0) -> None:
-        self.total, self.every, self.done = total, every, 0
-        self.t0 = self.last = time.perf_counter()
-
-    def step(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.last >= self.every or self.done == self.total:
-            self.last = now
-            rate = self.done / max(now - self.t0, 1e-9)
-            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            log.info("scored %d/%d variants (%.2f variants/s, ETA %.0f s)", self.done, self.total, rate, eta)
-
-
 def score_variants(
     model: VariantModel,
     genome: Genome,
@@ -347,8 +331,12 @@ def score_variants(
     options: ScoringOptions = ScoringOptions(),
     annotation: GeneAnnotation | None = None,
     pas: PasTable | None = None,
+    progress_label: str = "scoring",
 ) -> ScoringResult:
     """Score every variant of a normalised table (``chrom, pos, ref, alt, variant_id``) with ``specs``.
+
+    Progress (variants done/total, rate, ETA) goes to stderr and the terminal every
+    ``GENOTILE_PROGRESS_SECONDS`` (:class:`genotile.progress.Progress`), as ``progress_label: ...``.
 
     Why failures are collected instead of raised: one variant whose window cannot hold its indel,
     or one window with too many genes for a gene scorer, must not stop a cohort; each such
@@ -365,7 +353,7 @@ def score_variants(
         raise ScoringError(f"the model was set up without outputs {missing_outputs} that the scorers read")
     tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
     failures: list[tuple] = []
-    progress = _Progress(len(variants))
+    progress = Progress(len(variants), "variants", progress_label)
     t0 = time.perf_counter()
     passes = 0
 
@@ -402,7 +390,7 @@ def score_variants(
                 jobs.append(_prepare(v, window_of(v), genome))
             except ValueError as err:
                 fail(v, "*", "window_failed", str(err))
-                progress.step(1)
+                progress.advance(1)
         return jobs
 
     if options.mode == "centered":
@@ -419,7 +407,7 @@ def score_variants(
             passes += len(preds)
             for i, job in enumerate(jobs):
                 score_pair(job, preds[2 * i], preds[2 * i + 1])
-            progress.step(len(jobs))
+            progress.advance(len(jobs))
     else:
         for window, rows in _tiles(variants, genome, options):
             span = (window.start, window.end)
@@ -438,7 +426,7 @@ def score_variants(
                 passes += len(alts)
                 for job, alt in zip(chunk, alts):
                     score_pair(job, ref, alt)
-                progress.step(len(chunk))
+                progress.advance(len(chunk))
     elapsed = time.perf_counter() - t0
     scores = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
     for spec in specs:  # every scorer gets a table, even if empty

@@ -20,6 +20,8 @@ import pandas as pd
 
 from genotile.atomic import write_text
 from genotile.genome import Genome
+from genotile.progress import say
+from genotile.tables import read_parquet, read_tsv
 from genotile.tiling import tile_contig
 from genotile.variants import outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
@@ -79,7 +81,7 @@ def _options(cfg: Mapping[str, Any], batch_size: int = 1) -> ScoringOptions:
 
 def shard(cfg: Mapping[str, Any], variants_path: str, fasta: str, shards_out: str) -> pd.DataFrame:
     """Split the sorted variants into shards of about ``variants_per_shard``, cutting only between tiles."""
-    variants = pd.read_parquet(variants_path)
+    variants = read_parquet(variants_path)
     opts = _options(cfg)
     per_shard = max(1, int(cfg["variants"]["variants_per_shard"]))
     genome = Genome(fasta)
@@ -104,8 +106,20 @@ def shard(cfg: Mapping[str, Any], variants_path: str, fasta: str, shards_out: st
     table = pd.DataFrame(records, columns=["shard", "first_row", "end_row", "span"])
     Path(shards_out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(shards_out, sep="\t", index=False)
-    _say(f"{n:,} variants in {len(table):,} shard(s) of <= ~{per_shard} ({shards_out})")
+    say(shard_summary(table, n, per_shard) + f" ({shards_out})")
     return table
+
+
+def shard_summary(table: pd.DataFrame, n: int, per_shard: int) -> str:
+    """What ``shard`` made: shards are cut only between tiles, so one can hold more than ``variants_per_shard``."""
+    sizes = (table["end_row"] - table["first_row"]).astype(int)
+    if len(sizes) == 0:
+        return f"{n:,} variants: no shards"
+    spread = f"{int(sizes.min()):,}" if sizes.min() == sizes.max() else f"{int(sizes.min()):,}-{int(sizes.max()):,}"
+    note = "" if sizes.max() <= per_shard else f", so they may exceed variants_per_shard={per_shard:,}"
+    each = " each" if len(table) > 1 else ""
+    return (f"{n:,} variants in {len(table):,} shard{'s' if len(table) != 1 else ''} ({spread} variants{each}; "
+            f"shards are cut only between tiles{note})")
 
 
 def _annotation(cfg: Mapping[str, Any], gtf: str | None, pas: str | None, genome: Genome, specs) -> tuple:
@@ -134,19 +148,20 @@ def score_shard(
     The done-file lists the folder's files: the workflow declares it instead of the folder, which
     object-storage plugins do not handle reliably (genotile.storage_mirror moves the folder).
     """
-    table = pd.read_csv(shards_path, sep="\t")
+    table = read_tsv(shards_path)  # the span column names contigs: keep them text
     row = table.loc[table["shard"] == shard_id].iloc[0]
-    variants = pd.read_parquet(variants_path).iloc[int(row.first_row) : int(row.end_row)]
+    variants = read_parquet(variants_path).iloc[int(row.first_row) : int(row.end_row)]
     genome = Genome(fasta)
     specs = _specs(cfg, bool(pas))
     annotation, pas_table = _annotation(cfg, gtf, pas, genome, specs)
     model = VariantModel(predictor, {s.output for s in specs}, cfg.get("organism", "human"))
-    _say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {cfg['variants']['mode']}")
-    result = score_variants(model, genome, variants, specs, _options(cfg, batch_size), annotation, pas_table)
+    say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {cfg['variants']['mode']}")
+    result = score_variants(model, genome, variants, specs, _options(cfg, batch_size), annotation, pas_table,
+                            progress_label=f"shard {shard_id}")
     folder = outputs.write_shard(result, out_dir)
     if done is not None:
         write_text(done, json.dumps({"shard": shard_id, "files": sorted(p.name for p in folder.iterdir())}, indent=1) + "\n")
-    _say(f"shard {shard_id}: done in {result.stats['seconds']:.1f} s ({result.stats['variants_per_second']:.2f} variants/s), "
+    say(f"shard {shard_id}: done in {result.stats['seconds']:.1f} s ({result.stats['variants_per_second']:.2f} variants/s), "
          f"{len(result.failures)} failed (variant, scorer) pairs")
 
 
