@@ -183,7 +183,7 @@ def snakemake_command(*args: str, demo: bool = True) -> list[str]:
 
     Snakemake's ``--configfile`` takes several files (later ones override earlier ones) and a second
     ``--configfile`` flag replaces the first flag's list, so every config file given in ``args`` is
-    gathered behind the demo's into one flag.
+    gathered behind the demo's into one flag (so targets go before ``--configfile`` in ``args``).
     """
     files, rest, taking = [DEMO_CONFIG_FILE] if demo else [], [], False
     for arg in args:
