@@ -132,7 +132,7 @@ def test_build_mismatch_stop(tmp_path):
 def test_chr_prefix_message_and_rename(tmp_path):
     g = write_fasta(tmp_path, name="chr5")
     vcf = write_vcf(tmp_path, [rec(3, "A", "C", chrom="5")], contig="5")
-    with pytest.raises(VcfError, match=r"differ only by the 'chr' prefix.*--rename-chr-prefix.*chr_prefix_rename"):
+    with pytest.raises(VcfError, match=r"differ only by the 'chr' prefix.*pass --rename-chr-prefix.*rename_chr_prefix=True"):
         normalize_vcf(vcf, g)
     rename = chr_prefix_rename(["5", "other", "9"], g.contigs)
     assert rename == {"5": "chr5"}
@@ -251,13 +251,20 @@ def test_real_ref_mismatch_inputs(case):
 
 
 @needs_real
-def test_real_empty_fasta_and_empty_vcf(tmp_path, caplog):
+def test_real_empty_fasta_and_empty_vcf(tmp_path, capsys):
+    """A 0-byte VCF is one clear stop, with or without --rename-chr-prefix (it used to exit 0 without)."""
     folder = REAL / "bad_inputs/ref_mismatch"
     with pytest.raises(GenomeError, match="empty"):
         Genome(folder / "failed_empty_fasta/failed_empty_fasta.fa")
-    with caplog.at_level("WARNING"):
-        v, r = normalize_vcf(folder / "passed_empty_vcf/passed_empty_vcf.vcf", Genome(folder / "passed_empty_vcf/passed_empty_vcf.fa"))
-    assert len(v) == len(r) == 0 and "0 bytes" in caplog.text
+    vcf, fasta = folder / "passed_empty_vcf/passed_empty_vcf.vcf", folder / "passed_empty_vcf/passed_empty_vcf.fa"
+    with pytest.raises(VcfError, match=r"passed_empty_vcf.vcf is empty \(0 bytes"):
+        normalize_vcf(vcf, Genome(fasta))
+    args = ["vcf", "normalize", "--vcf", str(vcf), "--fasta", str(fasta), "--out", str(tmp_path / "v.parquet"),
+            "--rejects", str(tmp_path / "r.parquet")]
+    for extra in ([], ["--rename-chr-prefix"]):
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is empty (0 bytes" in err[0]
 
 
 @needs_real
