@@ -10,4 +10,6 @@ with (rule_context(snakemake),  # noqa: F821
       pulled(shards, params.storage),
       mirrored(f"{params.folder}/scores", params.storage, "none", write=True, fresh=True),
       mirrored(f"{params.folder}/scores.zarr", params.storage, "none", write=True, fresh=True)):
-    merge(snakemake.input.variants, shards, params.folder, snakemake.output.failures, snakemake.output.done)  # noqa: F821
+    merge(snakemake.input.variants, shards, params.folder, snakemake.output.failures, snakemake.output.done,  # noqa: F821
+          shard_dones=list(snakemake.input.shards), cfg=params.get("settings", snakemake.config),  # noqa: F821
+          has_gtf=params.get("has_gtf"), has_pas=params.get("has_pas"))

@@ -1,7 +1,6 @@
 """Rule summarize_variants: per-variant, per-gene and per-sample summaries and figures."""
 from _rule import rule_context
 
-from genotile.atomic import write_text
 from genotile.storage_mirror import pulled, mirrored
 from genotile.variants.steps import summarize
 
@@ -10,5 +9,5 @@ summaries = f"{params.cohort}/summaries"
 with (rule_context(snakemake),  # noqa: F821
       pulled([f"{params.cohort}/scores"], params.storage),
       mirrored(summaries, params.storage, "none", write=True, fresh=True)):
-    summarize(params.settings, snakemake.input.vcf, snakemake.input.variants, params.cohort, summaries)  # noqa: F821
-    write_text(snakemake.output.done, '{"done": true}\n')  # noqa: F821
+    summarize(params.settings, snakemake.input.vcf, snakemake.input.variants, params.cohort, summaries,  # noqa: F821
+              scores_done=snakemake.input.scores, done=snakemake.output.done)  # noqa: F821

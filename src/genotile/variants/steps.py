@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genotile.atomic import write_text
+from genotile.atomic import replace_path, write_text
 from genotile.genome import Genome
 from genotile.progress import say
 from genotile.tables import read_parquet, read_tsv
 from genotile.tiling import tile_contig
-from genotile.variants import outputs, summaries
+from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
 from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
 from genotile.variants.genotypes import dosage_matrix
@@ -165,40 +165,80 @@ def score_shard(
          f"{len(result.failures)} failed (variant, scorer) pairs")
 
 
-def merge(variants_path: str, shard_dirs: list[str], out_dir: str, failures: str, done: str) -> None:
-    """Merge the shards into ``out_dir/scores/``, ``out_dir/scores.zarr`` and ``failures``; ``done`` last."""
-    variants = pd.read_parquet(variants_path)
-    counts = outputs.merge_shards(shard_dirs, out_dir, failures)
-    outputs.write_matrix(out_dir, variants["variant_id"].tolist(), outputs.shard_tracks(shard_dirs))
-    write_text(done, json.dumps({"variants": len(variants), "rows_per_scorer": counts}, indent=1))
+def merge(
+    variants_path: str, shard_dirs: list[str], out_dir: str, failures: str, done: str,
+    shard_dones: list[str] | None = None, cfg: Mapping[str, Any] | None = None,
+    has_gtf: bool | None = None, has_pas: bool | None = None,
+) -> None:
+    """Merge the shards into ``out_dir/scores/``, ``out_dir/scores.zarr`` and ``failures``; ``done`` last.
+
+    ``shard_dones[i]`` is the done-file of ``shard_dirs[i]``: only the files it lists are read.
+    ``cfg`` with ``has_gtf``/``has_pas`` (whether the run has a GTF and a PAS table) gives the
+    scorers the config asks for: the shards must have been scored with exactly those, and a
+    cohort with no variant to score (no shards) still gets an empty table and matrix group for
+    each. ``scores/`` and ``scores.zarr`` then hold exactly the scorers ``done`` lists (with their
+    spec and kind, which is what readers go by); anything an earlier run left there is removed.
+    """
+    variants = read_parquet(variants_path)
+    listings = ([outputs.read_shard_listing(d, f) for d, f in zip(shard_dones, shard_dirs, strict=True)]
+                if shard_dones is not None else None)
+    scored = outputs.shard_scorers(shard_dirs, listings)
+    asked = None
+    if cfg is not None and (has_gtf is not None or not shard_dirs):
+        annotation = cfg.get("annotation") or {}
+        has_gtf = bool(annotation.get("gtf")) if has_gtf is None else has_gtf
+        has_pas = bool(annotation.get("pas")) if has_pas is None else has_pas
+        specs = parse_scorers(cfg["variants"]["scorers"], cfg.get("organism", "human"))  # as score_shard keeps them:
+        asked = [engine.scorer_name(s) for s in specs if (has_gtf or s.scorer not in GENE_SCORERS)
+                 and (has_pas or s.scorer != "Polyadenylation")]
+    if asked is not None and shard_dirs and set(asked) != set(scored):
+        raise outputs.MergeError(
+            f"the shards in {Path(shard_dirs[0]).parent} were scored with {sorted(scored)}, but the config asks for "
+            f"{sorted(asked)}; re-run the score_shard jobs (snakemake --forcerun score_shard)")
+    names = scored if shard_dirs or asked is None else asked
+    include_values = bool((cfg or {}).get("variants", {}).get("include_values"))
+    counts = outputs.merge_shards(shard_dirs, out_dir, failures, listings, names, include_values)
+    tracks = outputs.shard_tracks(shard_dirs, listings)
+    outputs.write_matrix(out_dir, variants["variant_id"].tolist(), tracks, scorers=list(counts))
+    records = sorted((outputs.scorer_record(n) for n in names), key=lambda r: r["slug"])
+    record: dict[str, Any] = {"variants": len(variants), "rows_per_scorer": counts,
+                              "scorers": [{**r, "rows": counts[r["slug"]]} for r in records],
+                              "files": [r["table"] for r in records], "matrix": "scores.zarr",
+                              "matrix_groups": [r["matrix_group"] for r in records]}
+    if variants.empty:
+        record["message"] = summaries.NO_VARIANTS
+        _say(f"{variants_path}: {summaries.NO_VARIANTS} (every record was rejected, or the VCF has none: see rejects.parquet "
+             f"next to it); wrote {len(records)} empty scorer table(s) and matrix group(s)")
+    write_text(done, json.dumps(record, indent=1))
     _say(f"merged {len(shard_dirs)} shard(s): {sum(counts.values()):,} score rows, matrix in {out_dir}/scores.zarr")
 
 
-def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: str, out_dir: str) -> None:
-    v = cfg["variants"]
-    variants = pd.read_parquet(variants_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    top, genes, effects = [], [], {}
-    for path in sorted((Path(scores_dir) / "scores").glob("*.parquet")):
-        table = pd.read_parquet(path)
-        scorer = str(table["scorer"].iloc[0]) if len(table) else path.stem
-        top.append(summaries.per_variant(table, int(v.get("top_k", 5))))
-        kind = path.stem.split(".")[0]
-        if kind in GENE_SCORERS:
-            genes.append(summaries.per_gene(table))
-        effects[scorer] = summaries.variant_effects(table, by_gene=kind in GENE_SCORERS)
-    pd.concat(top, ignore_index=True).to_parquet(out / "summary_variants.parquet", index=False)
-    gene_frame = pd.concat(genes, ignore_index=True) if genes else summaries.per_gene(pd.DataFrame())
-    gene_frame.to_parquet(out / "summary_genes.parquet", index=False)
-    dosage, _missing, samples = dosage_matrix(vcf, variants, v.get("region"))
-    carried, per_sample = summaries.per_sample(
-        variants["variant_id"], dosage, samples, effects, v.get("high_effect_thresholds") or {},
-        float(v.get("high_effect_quantile", 0.9)),
-    )
-    carried.to_parquet(out / "sample_variants.parquet", index=False)
-    per_sample.to_parquet(out / "summary_samples.parquet", index=False)
-    figures = summaries.figures(effects, per_sample, out / "figures")
-    _say(f"summaries of {len(variants):,} variants x {len(samples)} samples in {out} "
-         f"({', '.join(p.name for p in figures)})")
+def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: str, out_dir: str,
+              scores_done: str | None = None, done: str | None = None) -> None:
+    """Summaries and figures of the scorer tables that ``scores_done`` lists into ``out_dir``; ``done`` last.
 
+    The tables come from the merge's done-file (default ``scores_dir/scores.done.json``), never
+    from a glob, and each scorer's kind from its recorded spec. ``out_dir`` is built whole and
+    swapped in, so it holds exactly this run's files; ``done`` lists them.
+    """
+    v = cfg["variants"]
+    variants = read_parquet(variants_path)
+    records = outputs.merged_scorers(scores_done or Path(scores_dir) / "scores.done.json")
+    tables = [summaries.ScorerTable(r["name"], r["kind"], read_parquet(Path(scores_dir) / r["table"]),
+                                    by_gene=r["kind"] in GENE_SCORERS) for r in records]
+    dosage, missing, samples = dosage_matrix(vcf, variants, v.get("region"))
+    files: list[str] = []
+
+    def build(tmp: Path) -> None:
+        files.extend(summaries.write_summaries(
+            tables, variants, dosage, missing, samples, tmp, int(v.get("top_k", 5)),
+            v.get("high_effect_thresholds") or {}, float(v.get("high_effect_quantile", 0.9))))
+
+    out = replace_path(out_dir, build)
+    if variants.empty:
+        _say(f"{variants_path}: {summaries.NO_VARIANTS}; the summaries in {out} are empty")
+    if done is not None:
+        write_text(done, json.dumps({"variants": len(variants), "samples": len(samples),
+                                     "scorers": [r["name"] for r in records], "files": files}, indent=1) + "\n")
+    _say(f"summaries of {len(variants):,} variants x {len(samples)} samples in {out} "
+         f"({', '.join(Path(f).name for f in files if f.endswith('.png'))})")
