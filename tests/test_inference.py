@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from genotile.inference import (
     JUNCTION_ROW_ORDER,
     PredictionError,
     Predictor,
+    flatten_outputs,
     reverse_complement_output,
     select_output_tracks,
 )
@@ -221,3 +224,50 @@ def test_channel_selection_on_the_negative_strand_reads_strand_partners(model, d
     part = predictor.predict(rc, "human", OutputRequest(heads=("rna_seq",), resolutions=(128,), channels=(("rna_seq", (plus, 0)),)), negative_strand=True)
     name = "rna_seq/predictions_128bp"
     np.testing.assert_allclose(part[name], full[name][..., [plus, 0]], rtol=1e-5, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------ output memory (issue 12, item 9)
+
+
+def _eval_shape_elements(predictor, request, length):
+    shapes = jax.eval_shape(
+        predictor._forward(request), predictor.variables,
+        jax.ShapeDtypeStruct((1, length, 4), np.float32), jax.ShapeDtypeStruct((1,), np.int32),
+    )  # fmt: skip
+    return sum(int(np.prod(x.shape)) for x in flatten_outputs(shapes).values())
+
+
+@pytest.mark.slow  # traces the tiny model a few times (no compilation)
+@pytest.mark.parametrize("request_", [
+    OutputRequest(),
+    OutputRequest(heads=("rna_seq", "dnase"), resolutions=(1,), channels=(("rna_seq", (0, 3)),)),
+    OutputRequest(heads=("contact_maps", "splice_sites_junction", "chip_tf"), resolutions=(128,), embeddings=True),
+    OutputRequest(heads=("splice_sites_usage", "atac"), embeddings=True),
+], ids=["all", "channels", "pair-junctions-embeddings", "usage-embeddings"])
+def test_output_size_estimate_matches_the_model(predictor, request_):
+    from genotile.inference import output_elements
+
+    length = 16_384
+    assert sum(output_elements(predictor.config, request_, length).values()) == _eval_shape_elements(predictor, request_, length)
+
+
+def test_a_request_too_big_for_memory_warns_before_running(predictor, dna, monkeypatch):
+    import genotile.inference as inference
+
+    monkeypatch.setattr(inference, "available_memory_bytes", lambda: 10_000_000)  # 10 MB
+    big = OutputRequest(heads=("rna_seq",), resolutions=(1,))
+    with pytest.warns(inference.OutputMemoryWarning, match=r"about .* MB \(rna_seq/1bp .*only 10\.0 MB .*channels="):
+        with pytest.raises(RuntimeError, match="stopped before the forward pass"):
+            monkeypatch.setattr(predictor, "forward", _stop)
+            predictor.predict(dna, request=big)
+    # 768 tracks x 2 (raw, scaled) x S bp x (4 host + 4 device bytes)
+    with pytest.warns(inference.OutputMemoryWarning):
+        assert predictor.check_output_memory(big, 1, 1_048_576) == 768 * 2 * 1_048_576 * 8
+    small = OutputRequest(heads=("rna_seq",), resolutions=(128,), channels=(("rna_seq", (0,)),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert predictor.check_output_memory(small, 1, dna.shape[1]) < 10_000_000
+
+
+def _stop(*args, **kwargs):
+    raise RuntimeError("stopped before the forward pass")

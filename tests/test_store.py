@@ -284,6 +284,19 @@ def test_track_coordinates_position_and_attrs(written):
     assert ds["predictions"].shape == (71, 5)
 
 
+def test_plain_open_of_the_root_says_where_the_arrays_are(written):
+    """xr.open_zarr on the root has no arrays to show: its first attribute says how to open the store."""
+    path, _, _ = written
+    root = xr.open_zarr(path)
+    assert not root.data_vars and next(iter(root.attrs)) == "genotile_open"
+    hint = root.attrs["genotile_open"]
+    assert "genotile.open_tracks(path)" in hint and "xr.open_datatree(path, engine='zarr')" in hint
+    assert "Groups: atac/1bp, dnase/128bp" in hint and "group='atac/1bp/chrA'" in hint
+    assert "genotile_open" in repr(root).split("Attributes:")[1].splitlines()[1]  # the top line of the attributes
+    with pytest.raises(StoreError, match="reserved"):
+        create_store(path.parent / "other.zarr", CONTIGS, _tracksets(), chunk_bp=OWNED_BP, attrs={"genotile_open": 1})
+
+
 # ---------------------------------------------------------------------------------------------- sizes
 
 HG38 = {
@@ -307,6 +320,24 @@ def test_storage_estimate_all_human_tracks_at_1bp():
     assert "24,127,253" in report  # bins at 128 bp: sum of ceil(length / 128)
     assert estimate_bytes(HG38, [TrackSet("all", 128, tracks, dtype="float16")])[("all", 128)] == 24_127_253 * 5_930 * 2
     assert f"{73_254_153_431_720 + 24_127_253 * 5_930 * 2:,}" in report
+
+
+def test_storage_report_sizes_contact_maps_and_junction_tables():
+    """Per-window outputs are not in the track store: the report sizes them from the windows, in words that agree in number."""
+    tracks = pd.DataFrame({"track_index": [0], "name": ["t0"]})
+    windows = plan_windows({"1": 1_500_000}, 1_048_576, 524_288)
+    assert len(windows) == 3
+    report = format_storage_report({"1": 1_500_000}, [TrackSet("dnase", 128, tracks)], windows=windows,
+                                   contact_tracks=28, junction_tissues=367, num_splice_sites=512, junction_min_value=0.1)
+    assert "(1 contig, 1,500,000 bp" in report and "(3 windows; not in the track store)" in report
+    contact = 3 * 512 * 512 * 28 * 4
+    assert f"contact maps (contact_maps.zarr): 512 x 512 bins of 2,048 bp x 28 tracks, float32: 88.1 MB ({contact:,} bytes)" in report
+    rows = 3 * 2 * 512 * 512 * 367
+    assert f"splice junctions (junctions.parquet): at most {rows:,} rows" in report and ">= 0.1 are kept" in report
+    one = format_storage_report({"1": 9_000}, [TrackSet("dnase", 128, tracks)], windows=plan_windows({"1": 9_000}, 16_384, 8_192),
+                                contact_tracks=1)
+    assert "(1 window; not" in one and "8 x 8 bins of 2,048 bp x 1 track," in one and "junctions" not in one
+    assert "Per-window" not in format_storage_report({"1": 9_000}, [TrackSet("dnase", 128, tracks)], windows=windows)
 
 
 # ---------------------------------------------------------------------------------------------- errors and atomicity

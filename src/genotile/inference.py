@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,67 @@ JUNCTION_ROW_ORDER = np.array([2, 3, 0, 1])
 
 class PredictionError(ValueError):
     """A request the predictor cannot serve, with the reason."""
+
+
+class OutputMemoryWarning(ResourceWarning):
+    """A prediction whose outputs will probably not fit in the memory available."""
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the process can still get (psutil when installed, else the free pages); None when unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or failing: fall back to sysconf
+        try:
+            return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            return None
+
+
+def output_bytes(cfg: Any, request: OutputRequest, batch: int, length: int, device_dtype: Any = np.float32) -> dict[str, int]:
+    """Bytes the outputs of ``request`` take for ``batch`` sequences of ``length`` bp, per head/resolution:
+    float32 host arrays plus their device copies in the output dtype."""
+    per = 4 + np.dtype(device_dtype).itemsize
+    return {name: n * per * int(batch) for name, n in output_elements(cfg, request, length).items()}
+
+
+def output_elements(cfg: Any, request: OutputRequest, length: int) -> dict[str, int]:
+    """Values the model returns for one sequence of ``length`` bp, per head/resolution.
+
+    A genome-track head gives raw and scaled predictions; splice heads logits and predictions;
+    junctions predictions and a mask over both strands' tissues. Mirrors
+    :class:`genotile.model.alphagenome.AlphaGenome`'s outputs (``tests/test_inference.py`` checks it
+    against ``jax.eval_shape``).
+    """
+    bins_pair = (length // 2048) ** 2
+
+    def channels(head: str) -> int:
+        chosen = request.channels_for(head)
+        return cfg.tracks(head) if chosen is None else len(chosen)
+
+    sizes: dict[str, int] = {}
+    for head in request.genome_heads:
+        for res in request.head_resolutions(head):
+            sizes[f"{head}/{res}bp"] = 2 * channels(head) * (length // res)
+    if request.needs_pair:
+        sizes["contact_maps"] = bins_pair * channels("contact_maps")
+    if "splice_sites_classification" in request.heads:
+        sizes["splice_sites_classification"] = 2 * length * cfg.tracks("splice_sites_classification")
+    if "splice_sites_usage" in request.heads:
+        sizes["splice_sites_usage"] = 2 * length * channels("splice_sites_usage")
+    if "splice_sites_junction" in request.heads:
+        k = cfg.num_splice_sites
+        sizes["splice_sites_junction"] = 2 * k * k * 2 * cfg.tracks("splice_sites_junction") + 4 * k
+    if request.embeddings:
+        if request.needs_128bp:
+            sizes["embeddings_128bp"] = (length // 128) * 2 * cfg.tower_channels
+        if request.needs_1bp:
+            sizes["embeddings_1bp"] = length * 2 * cfg.embed_channels
+        if request.needs_pair:
+            sizes["embeddings_pair"] = bins_pair * cfg.pair_channels
+    return sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +191,7 @@ class Predictor:
         self.mesh = Mesh(np.array(self.devices), ("batch",))
         self.variables = jax.device_put(model.variables, NamedSharding(self.mesh, PartitionSpec()))
         self._compiled: dict[OutputRequest, Any] = {}
+        self._memory_warned: set[tuple[OutputRequest, int, int]] = set()
         genome_heads = tuple(GENOME_TRACK_RESOLUTIONS)
         if metadata is not None:
             self.track_means = metadata.track_means(genome_heads, self.config.num_organisms)
@@ -182,6 +245,33 @@ class Predictor:
         raw = self._forward(request)(self.variables, dna_device, org_device)
         return jax.tree.map(lambda x: x[:batch], raw) if padded else raw
 
+    def check_output_memory(self, request: OutputRequest, batch: int, length: int, negative_strand: bool = False) -> int:
+        """Warn (:class:`OutputMemoryWarning`) before a call whose outputs will not fit in memory; returns the estimate.
+
+        Why: every head at 1 bp is large (RNA-seq alone: 768 tracks x 1,048,576 bp x 4 bytes = 3.2 GB
+        per window, and each output comes back twice, raw and scaled), so a request for all channels of
+        a few heads on one 1 Mb window needs tens of GB and the process is killed without a word.
+        """
+        sizes = output_bytes(self.config, request, batch, length, self.precision.output)
+        total = sum(sizes.values()) * (2 if negative_strand else 1)  # the reverse complement maps back into copies
+        available = available_memory_bytes()
+        if available is not None and total > 0.8 * available and (request, batch, length) not in self._memory_warned:
+            self._memory_warned.add((request, batch, length))
+            from genotile.store import format_bytes
+
+            top = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
+            parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in top)
+            warnings.warn(
+                f"Predictor.predict: the outputs of this request need about {format_bytes(total)} ({parts}, ...) for "
+                f"{batch} sequence(s) of {length:,} bp, and only {format_bytes(available)} of memory is available; the "
+                "process may be killed. Fix: request only what you need: fewer heads, resolutions=(128,) instead of 1 bp, "
+                "and channels=((head, (i, j, ...)),) in the OutputRequest (genotile.track_selection builds one from "
+                "metadata filters); or pass fewer sequences per call.",
+                OutputMemoryWarning,
+                stacklevel=3,
+            )
+        return total
+
     def first_device_variables(self) -> Any:
         """The parameters' copy on the first device (no new memory), for single-device follow-up calls."""
         return jax.tree.map(lambda x: x.addressable_data(0), self.variables)
@@ -207,6 +297,7 @@ class Predictor:
         if dna.ndim != 3 or dna.shape[-1] != 4:
             raise PredictionError(f"expected one-hot DNA of shape [batch, length, 4], got {list(dna.shape)}")
         validate_length(dna.shape[1])
+        self.check_output_memory(request, dna.shape[0], dna.shape[1], bool(np.any(negative_strand)))
         batch = dna.shape[0]
         org = _organism_array(organisms, batch)
         neg = np.broadcast_to(np.asarray(negative_strand, bool), (batch,))

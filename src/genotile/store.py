@@ -85,7 +85,7 @@ STORE_VERSION = 1
 DATA_NAME = "predictions"
 ZSTD_LEVEL = 3
 TARGET_CHUNK_BYTES = 16 * 2**20
-_RESERVED_ATTRS = ("genotile_store_version", "genotile_layout", "genotile_store")
+_RESERVED_ATTRS = ("genotile_store_version", "genotile_layout", "genotile_store", "genotile_open")
 _RESERVED_COLUMNS = (DATA_NAME, "position", "track")
 
 _doc = __doc__ or ""
@@ -346,6 +346,7 @@ def _build(
     store = zarr.storage.LocalStore(str(root_path))
     chunks = {ts.key: _track_chunk(ts, chunk_bp, track_chunk) for ts in tracksets}
     root_attrs = {
+        "genotile_open": how_to_open(tracksets, contigs),  # first: what `xr.open_zarr(root)` shows at the top
         **user_attrs,
         "genotile_store_version": STORE_VERSION,
         "genotile_layout": LAYOUT,
@@ -643,6 +644,19 @@ def _store_info(path: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # reading
+
+
+def how_to_open(tracksets: Sequence[TrackSet], contigs: Mapping[str, int]) -> str:
+    """The root attribute that tells a reader where the arrays are: the root itself holds none, so a
+    plain ``xr.open_zarr(path)`` returns a Dataset with only attributes (this one shown first)."""
+    groups = ", ".join(ts.group for ts in tracksets)
+    first = f"{tracksets[0].group}/{next(iter(contigs))}" if tracksets and contigs else "<head>/<res>bp/<contig>"
+    return (
+        "genotile track store: the root holds no arrays. Open it with genotile.open_tracks(path) (an xarray.DataTree "
+        f"of every group) or xr.open_datatree(path, engine='zarr'); one array with xr.open_zarr(path, group='{first}'). "
+        f"Groups: {groups}, each with one subgroup per contig."
+    )
+
 
 
 def open_tracks(path: str | os.PathLike[str]) -> Any:
