@@ -124,3 +124,64 @@ def test_export_errors(store, tmp_path):
     with pytest.raises(ExportError, match="no such track store"):
         write_bigwigs(tmp_path / "missing.zarr", tmp_path / "out", CHROM_SIZES)
     assert issubclass(ExportError, ValueError)
+
+
+def _splice_store(tmp_path, with_metadata: bool):
+    """A splice-site class store: 5 channels, the fifth the padding class; with or without metadata strands."""
+    from genotile.track_selection import SPLICE_CLASS_NAMES
+
+    if with_metadata:
+        tracks = pd.DataFrame({"track_index": range(5), "name": ["donor", "acceptor", "donor", "acceptor", "Padding"],
+                               "strand": ["+", "+", "-", "-", "."]})
+    else:
+        tracks = pd.DataFrame({"track_index": range(5), "name": list(SPLICE_CLASS_NAMES)})
+    path = tmp_path / "splice.zarr"
+    ts = TrackSet("splice_sites_classification", 1, tracks)
+    create_store(path, {"chrB": 3_000}, [ts], chunk_bp=OWNED_BP, attrs={}, owned_bp=OWNED_BP)
+    values = np.arange(3_000 * 5, dtype=np.float32).reshape(3_000, 5)
+    from genotile.tiling import Window
+
+    write_window(path, Window("chrB", 0, WINDOW_BP, 0, 3_000), {ts.key: values})
+    return path, values
+
+
+@pytest.mark.parametrize("with_metadata", [True, False], ids=["metadata", "no-metadata"])
+def test_splice_classes_carry_the_strand_and_padding_is_not_exported(tmp_path, with_metadata):
+    path, values = _splice_store(tmp_path, with_metadata)
+    files = write_bigwigs(path, tmp_path / "bw", {"chrB": 3_000})
+    assert [f.name for f in files] == [
+        "splice_sites_classification.1bp.0000.donor.plus.bw",
+        "splice_sites_classification.1bp.0001.acceptor.plus.bw",
+        "splice_sites_classification.1bp.0002.donor.minus.bw",
+        "splice_sites_classification.1bp.0003.acceptor.minus.bw",
+    ]
+    assert sorted(os.listdir(tmp_path / "bw")) == sorted(f.name for f in files)
+    for column, file in enumerate(files):
+        with pyBigWig.open(str(file)) as bw:
+            np.testing.assert_array_equal(bw.values("chrB", 0, 3_000, numpy=True), values[:, column])
+
+
+def test_bigwig_name_strand():
+    assert bigwig_name("cage", 128, 7, "LQhCAGE CL:0000077", "-") == "cage.128bp.0007.LQhCAGE_CL_0000077.minus.bw"
+    assert bigwig_name("cage", 128, 7, "LQhCAGE CL:0000077", ".") == "cage.128bp.0007.LQhCAGE_CL_0000077.bw"
+    assert bigwig_name("splice_sites_classification", 1, 0, "donor+") == "splice_sites_classification.1bp.0000.donor.plus.bw"
+
+
+def test_rerun_removes_stale_bigwigs_and_leftover_temporary_files(store, tmp_path):
+    """What the folder holds is exactly this export: old selections' bigWigs and a killed export's temp files go."""
+    path, _ = store
+    out = tmp_path / "bw"
+    out.mkdir()
+    (out / "rna_seq.128bp.0000.track_0.bw").write_bytes(b"a track the run no longer selects")
+    killed = out / ".dnase.128bp.0042.EFO_0002784_DNase-seq.bw.x1y2.tmp"  # what a SIGKILL mid-export leaves
+    killed.write_bytes(b"half")
+    other_temp = out / ".atac.1bp.0000.UBERON_0000955_ATAC-seq.bw.q9.tmp"
+    other_temp.write_bytes(b"half")
+    (out / "notes.txt").write_text("not genotile's")
+    # a shared folder (prune=False): only the leftovers of the files written go
+    files = write_bigwigs(path, out, CHROM_SIZES, groups=[("dnase", 128)])
+    assert not killed.exists() and other_temp.exists() and (out / "rna_seq.128bp.0000.track_0.bw").exists()
+    messages: list[str] = []
+    files = write_bigwigs(path, out, CHROM_SIZES, groups=[("dnase", 128)], prune=True, progress=messages.append)
+    assert sorted(os.listdir(out)) == sorted([f.name for f in files] + ["notes.txt"])
+    assert any("temporary file" in m for m in messages) and any("no longer selected" in m for m in messages)

@@ -46,3 +46,29 @@ def test_a_changed_chunk_is_reported(tmp_path, capsys):
     assert main(["digest", str(tmp_path / "nope")]) == 2
     with pytest.raises(FileNotFoundError):
         digest_run(tmp_path / "nope")
+
+
+def test_leftover_temporary_files_are_differences(tmp_path, capsys):
+    """A killed export or store write leaves temporary files: never 'identical', and listed when digesting one run."""
+    from genotile.run_digest import compare_runs, leftovers
+
+    a = _run(tmp_path / "a", b"same", 2)
+    b = _run(tmp_path / "b", b"same", 2)
+    assert leftovers(a) == [] and compare_runs(a, b) == []
+    (a / "bigwig").mkdir()
+    (a / "bigwig" / ".dnase.128bp.0000.x.bw.k3j2.tmp").write_bytes(b"half")
+    (a / ".tracks.zarr.tmp-ab12" / "c").mkdir(parents=True)
+    (a / ".tracks.zarr.tmp-ab12" / "c" / "0").write_bytes(b"half")
+    (a / "tracks.zarr" / "c" / "1.0f3a.partial").write_bytes(b"half")
+    (a / "logs" / "y.tmp").write_text("a run record, not a product")
+    assert digest_run(a) == digest_run(b)  # the products are the same ...
+    assert leftovers(a) == [".tracks.zarr.tmp-ab12/", "bigwig/.dnase.128bp.0000.x.bw.k3j2.tmp", "tracks.zarr/c/1.0f3a.partial"]
+    problems = compare_runs(a, b)  # ... but the first run is not clean
+    assert len(problems) == 3 and all(p.startswith("leftover temporary file in the first run: ") for p in problems)
+    assert main(["digest", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "bigwig/.dnase.128bp.0000.x.bw.k3j2.tmp" in out and "identical" not in out
+    assert main(["digest", str(b), str(a), "--products-only"]) == 1
+    assert "in the second run: .tracks.zarr.tmp-ab12/" in capsys.readouterr().out
+    assert main(["digest", str(a)]) == 0
+    assert "warning: leftover temporary file bigwig/.dnase" in capsys.readouterr().err

@@ -59,7 +59,9 @@ def test_demo_outputs(demo_run):
     assert "storage the selection will need" in (run_dir / "logs" / "plan_windows.log").read_text()
     assert (run_dir / "junctions.parquet").is_file() and (run_dir / "junctions.bed").is_file()
     bigwigs = json.loads((run_dir / "bigwig" / "done.json").read_text())["bigwigs"]
-    assert len(bigwigs) == 4 + 4 + 6 + 2 + 5
+    assert len(bigwigs) == 4 + 4 + 6 + 2 + 4  # the fifth splice-site class is padding: not exported
+    assert "splice_sites_classification.1bp.0002.donor.minus.bw" in bigwigs  # splice classes carry their strand
+    assert sorted(p.name for p in (run_dir / "bigwig").iterdir()) == sorted([*bigwigs, "done.json"])  # nothing else
 
 
 def test_variant_scoring_outputs(demo_run):

@@ -191,14 +191,16 @@ def cmd_demo_genome(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     """Print a run's output digests, or compare two runs byte for byte (exit 1 when they differ)."""
-    from genotile.run_digest import compare_digests, digest_run
+    from genotile.run_digest import compare_runs, digest_run, leftovers
 
     first = digest_run(args.run, job_layout=not args.products_only)
     if not args.other:
         for path, digest in first.items():
             print(f"{digest}  {path}")
+        for path in leftovers(args.run):
+            print(f"genotile: warning: leftover temporary file {path} (an interrupted job; rerun the workflow)", file=sys.stderr)
         return 0
-    problems = compare_digests(first, digest_run(args.other, job_layout=not args.products_only))
+    problems = compare_runs(args.run, args.other, job_layout=not args.products_only)
     for line in problems:
         print(line)
     print(f"{len(first)} files compared: " + ("identical" if not problems else f"{len(problems)} difference(s)"))

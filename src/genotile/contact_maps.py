@@ -118,6 +118,22 @@ def create_contact_store(path: str | os.PathLike[str], tracks: pd.DataFrame, att
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_contact_store(path: str | os.PathLike[str]) -> bool:
+    """Remove the contact-map store at ``path`` (when a run's selection no longer has contact maps).
+
+    Moved aside first, then deleted; anything at ``path`` that is not a genotile contact-map store is
+    left alone. Returns whether a store was removed. (``create_contact_store`` replaces a whole
+    existing store, so windows of an earlier selection never survive a new one.)
+    """
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir() or not _is_contact_store(path):
+        return False
+    aside = temporary_sibling(path, "old", ContactMapError)
+    os.replace(path, aside / path.name)
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
+
+
 def write_window_contacts(path: str | os.PathLike[str], window: Window, array: np.ndarray) -> None:
     """Store one window's full contact map ``[P, P, C]`` at ``<contig>/<window.start>`` (atomically, see module doc).
 

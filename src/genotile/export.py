@@ -20,11 +20,20 @@ What a file holds
 * The last bin of a contig whose length is not a multiple of ``res`` is clipped at the
   contig end: a bigWig entry must not pass the chromosome end (the store keeps the whole
   bin, whose tail the model saw as N padding).
-* Name: ``<head>.<res>bp.<track_index:04d>.<sanitised track name>.bw``
-  (``bigwig_name``), unique per (head, resolution, head channel).
+* Name: ``<head>.<res>bp.<track_index:04d>.<sanitised track name>[.plus|.minus].bw``
+  (``bigwig_name``), unique per (head, resolution, head channel). Stranded tracks (metadata
+  strand ``+``/``-``, or a genotile name ending in ``+``/``-`` such as the splice-site classes
+  ``donor+`` of a run without metadata) carry the strand as the last field: the official
+  metadata gives both strands of a track the same name (``donor`` on ``+`` and on ``-``).
+* Padding channels (the metadata's ``Padding`` tracks, and the fifth splice-site class, which
+  the metadata calls Padding) are not exported: they hold no data.
 
-Files are written under temporary names in ``out_dir`` and renamed when complete, so a
-crashed export never leaves a truncated file under a final name.
+Files are written under temporary names (``.<name>.XXXX.tmp``) in ``out_dir`` and renamed when
+complete, so a crashed export never leaves a truncated file under a final name; the next export
+into the folder removes such leftovers first. With ``prune=True`` (what the workflow does:
+``<run>/bigwig/`` is genotile's output folder) every other ``*.bw`` in the folder, i.e. files of
+tracks the run no longer selects, is removed too, so the folder holds exactly the run's tracks.
+Files that are neither bigWigs nor genotile's temporary files are never touched.
 
 Memory and open files: each contig is read in blocks of positions (``block_bp`` bases,
 a few million, aligned to the store's chunks) for a batch of tracks at once, since reading
@@ -58,17 +67,59 @@ class ExportError(ValueError):
     """A track store or an export request that cannot be turned into bigWig files."""
 
 
-def bigwig_name(head: str, res: int, track_index: int, name: str) -> str:
+STRAND_FIELDS = {"+": "plus", "-": "minus"}
+PADDING_NAME = "padding"  # the official metadata names its padding channels "Padding"
+SPLICE_CLASSES_HEAD, SPLICE_PADDING_CLASS = "splice_sites_classification", 4
+
+
+def bigwig_name(head: str, res: int, track_index: int, name: str, strand: str | None = None) -> str:
     """File name of one track's bigWig, e.g. ``dnase.128bp.0042.EFO_0002784_DNase-seq.bw``.
 
     Track names hold characters that are unsafe or awkward in file names (``:``, ``/``,
     spaces); every run of characters other than letters, digits, ``.``, ``_`` and ``-`` becomes
     one ``_``. The head channel (``track_index``) keeps names unique even when two sanitised
-    track names coincide.
+    track names coincide. A stranded track (``strand`` ``+``/``-``, or no strand and a name
+    ending in ``+``/``-``) ends in ``.plus``/``.minus``:
+    ``splice_sites_classification.1bp.0002.donor.minus.bw``.
     """
     if isinstance(track_index, bool) or int(track_index) != track_index or track_index < 0:
         raise ExportError(f"track_index must be a non-negative integer, got {track_index!r}")
-    return f"{_sanitise(str(head), 'output')}.{int(res)}bp.{int(track_index):04d}.{_sanitise(str(name), 'track')}.bw"
+    name = str(name)
+    if strand not in STRAND_FIELDS and name.strip()[-1:] in STRAND_FIELDS:
+        name, strand = name.strip()[:-1], name.strip()[-1]
+    suffix = f".{STRAND_FIELDS[strand]}" if strand in STRAND_FIELDS else ""
+    return f"{_sanitise(str(head), 'output')}.{int(res)}bp.{int(track_index):04d}.{_sanitise(name, 'track')}{suffix}.bw"
+
+
+def is_padding(head: str, track_index: int, name: str) -> bool:
+    """Whether a stored channel is padding (no data): the metadata's ``Padding`` tracks, the fifth splice class."""
+    return str(name).strip().lower() == PADDING_NAME or (head == SPLICE_CLASSES_HEAD and int(track_index) == SPLICE_PADDING_CLASS)
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of the export's temporary files (``.<file>.bw.XXXX.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp") and ".bw." in name
+
+
+def sweep(out_dir: str | os.PathLike[str], keep: Sequence[str] | None = None, of: Sequence[str] | None = None) -> list[str]:
+    """Remove the export's leftover temporary files in ``out_dir``; with ``keep``, also every ``*.bw`` not in it.
+
+    ``of`` limits the temporary files to those of the given final names. Returns the removed
+    names. Other files are left alone.
+    """
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        return []
+    kept = None if keep is None else set(keep)
+    prefixes = None if of is None else tuple(f".{name}." for name in of)
+    removed = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        temporary = is_temporary(entry.name) and (prefixes is None or entry.name.startswith(prefixes))
+        stale_bw = kept is not None and entry.name.endswith(".bw") and entry.name not in kept
+        if (temporary or stale_bw) and (entry.is_file() or entry.is_symlink()):
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
 
 
 def _sanitise(text: str, fallback: str) -> str:
@@ -85,6 +136,7 @@ def write_bigwigs(
     *,
     block_bp: int = DEFAULT_BLOCK_BP,
     max_open: int = DEFAULT_MAX_OPEN,
+    prune: bool = False,
 ) -> list[Path]:
     """Export every stored track of the chosen (head, resolution) groups as a bigWig in ``out_dir``.
 
@@ -92,7 +144,10 @@ def write_bigwigs(
     it must contain every contig of the store with the same length (a mismatch means the
     store was made from another genome). ``groups`` defaults to all groups of the store.
     ``progress`` receives one message per group and contig. Returns the written paths, in
-    group order then stored-track order. Existing files of the same names are replaced.
+    group order then stored-track order (padding channels are skipped). Existing files of the same
+    names are replaced; leftover temporary files of an interrupted export are removed first.
+    ``prune=True`` also removes every other ``*.bw`` in ``out_dir`` (the folder then holds exactly
+    this export); only for a folder that belongs to the export, as ``<run>/bigwig`` does.
     """
     import pyBigWig
     import zarr
@@ -113,6 +168,8 @@ def write_bigwigs(
     except OSError as exc:
         raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc}); choose a writable folder") from None
     say = progress or (lambda message: None)
+    if prune:  # the folder is the export's own: every leftover temporary file goes
+        _say_swept(say, out_dir, sweep(out_dir))
     root = zarr.open_group(zarr.storage.LocalStore(str(store_path), read_only=True), mode="r")
     # contigs in header order: bigWig entries must follow the header's chromosome order
     contigs = [c for c in header if c in store_contigs]
@@ -122,8 +179,15 @@ def write_bigwigs(
         ts = tracksets[key]
         group = str(ts["group"])
         res = key[1]
-        indices, names = _track_table(store_path, root, group, int(ts["n_tracks"]))
-        paths = [out_dir / bigwig_name(key[0], res, i, n) for i, n in zip(indices, names)]
+        indices, names, strands = _track_table(store_path, root, group, int(ts["n_tracks"]))
+        columns = [j for j, (i, n) in enumerate(zip(indices, names)) if not is_padding(key[0], i, n)]
+        if len(columns) < len(indices):
+            say(f"{group}: {len(indices) - len(columns)} padding channel(s) not exported")
+        paths = [out_dir / bigwig_name(key[0], res, indices[j], names[j], strands[j]) for j in columns]
+        if not prune:  # a shared folder: only the leftovers of the files about to be written
+            _say_swept(say, out_dir, sweep(out_dir, of=[p.name for p in paths]))
+        if not paths:
+            continue
         clash = [name for name, n in Counter(p.name for p in paths).items() if n > 1]
         if clash:
             raise ExportError(f"{store_path}: {group} has duplicate track_index values ({sorted(clash)[:3]}); the store is damaged")
@@ -136,9 +200,19 @@ def write_bigwigs(
             if len(paths) > batch:
                 say(f"{group}: tracks {first + 1:,}-{last:,} of {len(paths):,}")
             _export_batch(pyBigWig, store_path, group, res, header, contigs, store_contigs, arrays,
-                          first, last, paths[first:last], int(block_bp), say)
+                          columns[first:last], paths[first:last], int(block_bp), say)
         written.extend(paths)
+    if prune:
+        stale = sweep(out_dir, keep=[p.name for p in written])
+        if stale:
+            say(f"removed {len(stale):,} bigWig(s) of tracks no longer selected from {out_dir}: {', '.join(stale[:5])}"
+                + (" ..." if len(stale) > 5 else ""))
     return written
+
+
+def _say_swept(say: Callable[[str], None], out_dir: Path, removed: list[str]) -> None:
+    if removed:
+        say(f"removed {len(removed):,} temporary file(s) of an interrupted export from {out_dir}")
 
 
 def _export_batch(
@@ -150,13 +224,12 @@ def _export_batch(
     contigs: list[str],
     store_contigs: dict[str, int],
     arrays: dict[str, Any],
-    first: int,
-    last: int,
+    columns: list[int],
     paths: list[Path],
     block_bp: int,
     say: Callable[[str], None],
 ) -> None:
-    """Write tracks ``[first, last)`` of a group: one pass over the store, all files open at once."""
+    """Write the tracks at store ``columns`` of a group: one pass over the store, all files open at once."""
     temps: list[Path] = []
     handles: list[Any] = []
     try:
@@ -174,10 +247,11 @@ def _export_batch(
             array = arrays[contig]
             length = store_contigs[contig]
             n_rows = int(array.shape[0])
+            first, last = columns[0], columns[-1] + 1  # a contiguous read; padding columns inside are dropped
             rows = _block_rows(block_bp, res, int(array.chunks[0]), last - first, array.dtype.itemsize)
             for r0 in range(0, n_rows, rows):
                 r1 = min(r0 + rows, n_rows)
-                block = np.asarray(array[r0:r1, first:last])
+                block = np.asarray(array[r0:r1, first:last])[:, [c - first for c in columns]]
                 # float32 per track, contiguous: what pyBigWig stores, exactly
                 block = np.ascontiguousarray(block.T, dtype=np.float32)
                 for handle, values in zip(handles, block):
@@ -299,7 +373,7 @@ def _choose_groups(
     return chosen
 
 
-def _track_table(store_path: Path, root: Any, group: str, n_tracks: int) -> tuple[list[int], list[str]]:
+def _track_table(store_path: Path, root: Any, group: str, n_tracks: int) -> tuple[list[int], list[str], list[str | None]]:
     try:
         indices = [int(i) for i in np.asarray(root[f"{group}/track_index"][...]).tolist()]
         names = [str(n) for n in np.asarray(root[f"{group}/name"][...]).tolist()]
@@ -307,4 +381,8 @@ def _track_table(store_path: Path, root: Any, group: str, n_tracks: int) -> tupl
         raise ExportError(f"{store_path}: {group} lacks its track_index/name arrays; the store is damaged, recreate it") from None
     if len(indices) != n_tracks or len(names) != n_tracks:
         raise ExportError(f"{store_path}: {group} track table has {len(indices)} entries, expected {n_tracks}; the store is damaged")
-    return indices, names
+    try:
+        strands: list[str | None] = [str(s) for s in np.asarray(root[f"{group}/strand"][...]).tolist()]
+    except KeyError:  # no metadata: no strand column
+        strands = [None] * n_tracks
+    return indices, names, strands

@@ -8,6 +8,11 @@ own runs, and the tests use it to check it on ours.
 Only run records are left out: ``logs/`` (timings, host names), per-shard ``stats.json`` (timings)
 and Snakemake's ``.snakemake_timestamp`` markers. Every other file, including zarr chunks and their
 metadata, bigWigs, Parquet tables, figures and done-files, is compared byte for byte.
+
+Temporary files and folders (what a killed job leaves: ``*.tmp``, ``.<name>.tmp-*/``, zarr's
+``*.partial``, ...; :data:`TEMPORARY`) are not products, so they are not digested, but a run that
+holds any is not clean: :func:`leftovers` lists them and :func:`compare_runs` reports each one as a
+difference, so ``genotile digest A B`` never calls a run with half-written files "identical".
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["JOB_LAYOUT", "READER_CACHES", "RUN_RECORDS", "compare_digests", "digest_run"]
+__all__ = ["JOB_LAYOUT", "READER_CACHES", "RUN_RECORDS", "TEMPORARY", "compare_digests", "compare_runs", "digest_run",
+           "leftovers"]
 
 #: File or folder names that record how a run went rather than what it produced.
 RUN_RECORDS = frozenset({"logs", "stats.json", ".snakemake_timestamp"})
@@ -28,6 +35,17 @@ READER_CACHES = (".fai",)
 #: Files that describe how the work was cut into jobs (windows per batch, variants per shard): they
 #: differ when those settings do, while the products they add up to must not.
 JOB_LAYOUT = ("windows.tsv", "storage_report.txt", "batches/*", "variants/*/shards.tsv", "variants/*/shards/*")
+#: Names of the temporary files and folders genotile and zarr write before renaming into place
+#: (genotile.atomic, the exporters' ``mkstemp`` files, storage-mirror pulls, zarr's chunk writes).
+TEMPORARY = re.compile(
+    r"""(\.tmp$)                         # windows.tsv.tmp, .x.bw.abc123.tmp, .junctions.parquet.abc.tmp
+      | (^\..+\.tmp\d+$)                  # .done.json.tmp1234 (genotile.atomic.write_text)
+      | (^\..+\.(tmp|old|new)-[^/]+$)      # .tracks.zarr.tmp-abc/ (genotile.atomic.temporary_sibling)
+      | (^\.genotile-index-)               # a FASTA index being built
+      | (\.(partial|pull)$)                # zarr's chunk writes, storage-mirror downloads
+    """,
+    re.VERBOSE,
+)
 
 
 def digest_run(run_dir: str | os.PathLike[str], job_layout: bool = True) -> dict[str, str]:
@@ -36,20 +54,52 @@ def digest_run(run_dir: str | os.PathLike[str], job_layout: bool = True) -> dict
     ``job_layout=False`` also leaves out the per-job intermediates (:data:`JOB_LAYOUT`), to compare
     runs that cut the same work into different jobs.
     """
-    root = Path(run_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run folder (expected <results>/<run>/)")
+    root = _run_folder(run_dir)
     digests: dict[str, str] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in RUN_RECORDS)
+        dirs[:] = sorted(d for d in dirs if d not in RUN_RECORDS and not TEMPORARY.search(d))
         for name in sorted(files):
-            if name in RUN_RECORDS or name.endswith((".tmp", *READER_CACHES)):
+            if name in RUN_RECORDS or name.endswith(READER_CACHES) or TEMPORARY.search(name):
                 continue
             path = Path(folder) / name
             relative = path.relative_to(root).as_posix()
             if job_layout or not _is_job_layout(relative):
                 digests[relative] = _sha256(path)
     return digests
+
+
+def leftovers(run_dir: str | os.PathLike[str]) -> list[str]:
+    """Temporary files and folders anywhere in the run (run-relative; folders end in ``/``).
+
+    A finished, clean run has none: every job renames its outputs into place and removes its
+    temporary files. Any found were left by a killed job that was not resumed (or whose resume
+    did not clean them); rerun the workflow, or delete them.
+    """
+    root = _run_folder(run_dir)
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in [d for d in dirs if TEMPORARY.search(d)]:
+            found.append((Path(folder) / name).relative_to(root).as_posix() + "/")
+        dirs[:] = [d for d in dirs if d not in RUN_RECORDS and not TEMPORARY.search(d)]
+        found += [(Path(folder) / n).relative_to(root).as_posix() for n in sorted(files) if TEMPORARY.search(n)]
+    return sorted(found)
+
+
+def compare_runs(first: str | os.PathLike[str], second: str | os.PathLike[str], job_layout: bool = True) -> list[str]:
+    """Differences between two runs' products (:func:`compare_digests`) plus every leftover temporary file of either."""
+    problems = compare_digests(digest_run(first, job_layout), digest_run(second, job_layout))
+    for label, run in (("first", first), ("second", second)):
+        problems += [f"leftover temporary file in the {label} run: {p} (from an interrupted job; rerun the workflow or "
+                     f"delete it)" for p in leftovers(run)]
+    return problems
+
+
+def _run_folder(run_dir: str | os.PathLike[str]) -> Path:
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder (expected <results>/<run>/)")
+    return root
 
 
 def _is_job_layout(relative: str) -> bool:

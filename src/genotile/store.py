@@ -23,6 +23,14 @@ One Zarr v3 group per run, e.g. ``results/<run>/tracks.zarr``, with consolidated
           attrs: contig, length, resolution
           predictions                 array, dims ("position", "track"),
                                       shape (ceil(length / res), n_tracks)
+      n_mask/                         where the model saw no sequence (present when the store was
+                                      created with the genome's N runs, as the workflow does)
+        <contig>/mask                 bool array, dims ("position",), 1 bp, shape (length,), chunks
+                                      (chunk_bp,): True on every base that is not A/C/G/T (N, n,
+                                      IUPAC codes: all-zero one-hot rows). Chunks without an N are
+                                      never written (fill False), so the mask costs a few bytes per
+                                      gap; ``genotile.store.read_n_mask`` reads a range. The same
+                                      runs are in ``<run>/n_runs.bed``.
 
 * Position index ``i`` covers bases ``[i * res, (i + 1) * res)`` of the contig (0-based,
   half-open). When the contig length is not a multiple of ``res`` the last bin reaches past
@@ -47,6 +55,10 @@ One Zarr v3 group per run, e.g. ``results/<run>/tracks.zarr``, with consolidated
   the data): ``open_tracks`` and ``open_track_array`` add it as an index backed by a
   ``pandas.RangeIndex``, which is never materialised; ``.sel(position=slice(a, b))`` selects
   the bins starting in ``[a, b]`` (label slices include both ends).
+* N runs: predictions over N runs are ordinary finite numbers unless the store was written with
+  ``mask_n_runs`` (config ``store.mask_n_runs``), which writes NaN over every bin made only of
+  N bases (a bin with any real base keeps its value). ``genotile_store.n_mask`` records
+  ``{group, resolution, n_runs, masked}``.
 * Not in this store: contact maps (2,048-bp pair maps) and splice junctions, which are kept
   per window.
 
@@ -278,8 +290,14 @@ def create_store(
     *,
     owned_bp: int | None = None,
     track_chunk: int | None = None,
+    n_runs: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    mask_n_runs: bool = False,
 ) -> None:
     """Pre-allocate the store at ``path`` for ``contigs`` x ``tracksets`` (metadata only; no data written).
+
+    ``n_runs`` (``{contig: (starts, ends)}``, e.g. ``genotile.n_runs.runs_by_contig``) adds the
+    ``n_mask`` group: the N bases as a 1-bp boolean mask (see the layout); ``mask_n_runs`` records
+    that the predictions written into the store are NaN over those runs (the writer does it).
 
     Built at a temporary sibling ``<path>.tmp-XXXX`` and renamed into place, so a crashed
     creation never looks complete. An existing genotile store at ``path`` is replaced; any
@@ -326,6 +344,8 @@ def create_store(
     tmp = temporary_sibling(path, "tmp", StoreError)
     try:
         _build(tmp, contigs, tracksets, chunk_bp, user_attrs, track_chunk)
+        if n_runs is not None:
+            _write_n_mask(tmp, contigs, chunk_bp, n_runs, bool(mask_n_runs))
         swap_into_place(tmp, path, StoreError)
     finally:
         if tmp.exists():
@@ -409,6 +429,92 @@ def _build(
             zarr.consolidate_metadata(store)
     except OSError as exc:
         raise StoreError(f"{root_path}: cannot write the store ({exc})") from None
+
+
+N_MASK_GROUP = "n_mask"
+N_MASK_NAME = "mask"
+
+
+def _write_n_mask(
+    root_path: Path, contigs: dict[str, int], chunk_bp: int, n_runs: Mapping[str, tuple[np.ndarray, np.ndarray]], masked: bool
+) -> None:
+    """Add ``n_mask/<contig>/mask`` (1 bp, True = N) to a freshly built store and record it in the root attrs.
+
+    Only chunks holding an N are written (the fill value is False), so a genome's mask costs a
+    few bytes per assembly gap.
+    """
+    import zarr
+    from zarr.core.group import GroupMetadata
+
+    unknown = sorted(set(map(str, n_runs)) - set(contigs))
+    if unknown:
+        raise StoreError(f"N runs given for contig(s) {unknown[:5]} that the store does not have (it has {_preview(contigs)})")
+    checked = {contig: _check_runs(contig, length, *n_runs.get(contig, (np.empty(0), np.empty(0))))
+               for contig, length in contigs.items()}
+    store = zarr.storage.LocalStore(str(root_path))
+    nodes: dict[str, Any] = {N_MASK_GROUP: GroupMetadata(attributes={"resolution": 1, "meaning": "True = not A/C/G/T (N)"},
+                                                          zarr_format=3)}
+    for contig, length in contigs.items():
+        nodes[f"{N_MASK_GROUP}/{contig}"] = GroupMetadata(attributes={"contig": contig, "length": length, "resolution": 1},
+                                                          zarr_format=3)
+        nodes[f"{N_MASK_GROUP}/{contig}/{N_MASK_NAME}"] = _array_metadata(
+            shape=(length,), dtype=np.dtype(bool), chunks=(chunk_bp,), dims=("position",)
+        )
+    try:
+        for _ in zarr.create_hierarchy(store=store, nodes=nodes):
+            pass
+        for contig, (starts, ends) in checked.items():
+            if len(starts):
+                _write_mask_chunks(zarr.open_array(store, path=f"{N_MASK_GROUP}/{contig}/{N_MASK_NAME}", mode="r+"),
+                                   contigs[contig], chunk_bp, starts, ends)
+        root = zarr.open_group(store, mode="r+")
+        info = dict(root.attrs["genotile_store"])
+        info["n_mask"] = {"group": N_MASK_GROUP, "resolution": 1, "n_runs": int(sum(len(s) for s, _ in checked.values())),
+                          "masked": masked}
+        root.attrs["genotile_store"] = info
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+            zarr.consolidate_metadata(store)
+    except OSError as exc:
+        raise StoreError(f"{root_path}: cannot write the N mask ({exc})") from None
+
+
+def _check_runs(contig: str, length: int, starts: Any, ends: Any) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    ok = (starts.shape == ends.shape and starts.ndim == 1 and bool(np.all(starts < ends))
+          and bool(np.all(starts[1:] >= ends[:-1])) and (len(starts) == 0 or (starts[0] >= 0 and ends[-1] <= length)))
+    if not ok:
+        raise StoreError(f"N runs of {contig} must be sorted, disjoint, non-empty [start, end) intervals inside 0-{length:,}")
+    return starts, ends
+
+
+def _write_mask_chunks(array: Any, length: int, chunk_bp: int, starts: np.ndarray, ends: np.ndarray) -> None:
+    """Write each chunk that holds an N once (whole chunks: no read-modify-write)."""
+    first, last = starts // chunk_bp, (ends - 1) // chunk_bp
+    chunk_ids = np.unique(np.concatenate([np.arange(f, l + 1) for f, l in zip(first.tolist(), last.tolist())]))
+    for c in chunk_ids.tolist():
+        c0, c1 = c * chunk_bp, min((c + 1) * chunk_bp, length)
+        buffer = np.zeros(c1 - c0, dtype=bool)
+        i0, i1 = np.searchsorted(ends, c0, side="right"), np.searchsorted(starts, c1, side="left")
+        for s, e in zip(starts[i0:i1].tolist(), ends[i0:i1].tolist()):
+            buffer[max(s, c0) - c0 : min(e, c1) - c0] = True
+        array[c0:c1] = buffer
+
+
+def read_n_mask(path: str | os.PathLike[str], contig: str, start: int = 0, end: int | None = None) -> np.ndarray:
+    """The 1-bp N mask of ``contig[start:end]`` from a store (True = not A/C/G/T); see the layout."""
+    import zarr
+
+    path = Path(path)
+    info = _store_info(path)
+    if not info.get("n_mask"):
+        raise StoreError(f"{path}: the store has no N mask (created without the genome's N runs); recreate it with the workflow")
+    if contig not in info["contigs"]:
+        raise StoreError(f"{path}: no contig {contig!r} in the store (it has {_preview(info['contigs'])})")
+    array = zarr.open_array(zarr.storage.LocalStore(str(path), read_only=True), path=f"{N_MASK_GROUP}/{contig}/{N_MASK_NAME}",
+                            mode="r")
+    return np.asarray(array[start:end], dtype=bool)
 
 
 def _array_metadata(shape: tuple[int, ...], dtype: np.dtype, chunks: tuple[int, ...], dims: tuple[str, ...]) -> Any:
@@ -519,6 +625,21 @@ def _check_replaceable(path: Path) -> None:
     raise StoreError(
         f"{path} exists and is not a genotile track store; remove it or choose another path (refusing to overwrite it)"
     )
+
+
+def remove_store(path: str | os.PathLike[str]) -> bool:
+    """Remove the genotile track store at ``path`` (when a run's selection no longer has 1-D tracks).
+
+    Moved aside first, then deleted, so a reader never sees half a store. Anything at ``path`` that is
+    not a genotile track store is left alone. Returns whether a store was removed.
+    """
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir() or not _is_store(path):
+        return False
+    aside = temporary_sibling(path, "old", StoreError)
+    os.replace(path, aside / path.name)
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

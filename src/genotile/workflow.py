@@ -27,6 +27,7 @@ import pandas as pd
 from genotile import __version__
 from genotile.atomic import write_text
 from genotile.genome import Genome, reverse_complement_one_hot
+from genotile.n_runs import unknown_bases
 from genotile.progress import Progress as ProgressReporter
 from genotile.progress import say
 from genotile.store import plural
@@ -174,24 +175,43 @@ def provenance(config: Mapping[str, Any], fasta: str, fasta_name: str | None = N
 
 
 def init_stores(config: Mapping[str, Any], fasta: str, tracks_zarr: str, contacts_zarr: str, marker: str,
-                fasta_name: str | None = None) -> None:
+                fasta_name: str | None = None, *, n_runs_bed: str | None = None, mask_n_runs: bool | None = None,
+                junction_outputs: tuple[str, ...] = ()) -> None:
     """Pre-allocate the track store (and the per-window contact store when contact maps are selected).
 
-    ``fasta_name`` is the genome path as configured, recorded in the stores' provenance.
+    ``fasta_name`` is the genome path as configured, recorded in the stores' provenance. The track
+    store gets the selected contigs' N runs as its ``n_mask`` group, and ``n_runs_bed`` (when given)
+    the same runs as BED3. ``mask_n_runs`` (None: the config's ``store.mask_n_runs``) is recorded in
+    the store. A store the selection no longer asks for is removed, and so are the run's junction
+    tables (``junction_outputs``) when it has no junctions (merge_junctions rewrites them when it
+    has): a run leaves exactly what its config asks for.
     """
-    from genotile.store import create_store
+    from genotile.n_runs import genome_n_runs, runs_by_contig, write_n_runs_bed
+    from genotile.store import create_store, remove_store
 
     selection = _selection_without_weights(config)
     genome = Genome(fasta)
     tiling = config["tiling"]
     contigs = select_contigs(genome.contigs, tiling.get("contigs") or None, tiling.get("contig_regex") or None)
     attrs = provenance(config, fasta, fasta_name)
+    runs = genome_n_runs(genome, contigs)
+    if n_runs_bed is not None:
+        write_n_runs_bed(runs, n_runs_bed)
+    mask = _mask_n_runs(config, mask_n_runs)
     if selection.tracksets:
-        create_store(tracks_zarr, contigs, selection.tracksets, config["store"]["chunk_bp"], attrs, owned_bp=tiling["owned_bp"])
-    if selection.contact_tracks is not None:
-        from genotile.contact_maps import create_contact_store
+        create_store(tracks_zarr, contigs, selection.tracksets, config["store"]["chunk_bp"], attrs, owned_bp=tiling["owned_bp"],
+                     n_runs=runs_by_contig(runs), mask_n_runs=mask)
+    else:
+        remove_store(tracks_zarr)
+    from genotile.contact_maps import create_contact_store, remove_contact_store
 
+    if selection.contact_tracks is not None:
         create_contact_store(contacts_zarr, selection.contact_tracks, attrs)
+    else:
+        remove_contact_store(contacts_zarr)
+    if selection.junction_tissues is None:
+        for path in junction_outputs:
+            Path(path).unlink(missing_ok=True)
     write_atomically(marker, json.dumps({"tracks": tracks_zarr, "contacts": contacts_zarr}) + "\n")
 
 
@@ -208,11 +228,13 @@ def predict_batch(
     junctions_parquet: str,
     done: str,
     windows_per_pass: int = 1,
+    mask_n_runs: bool | None = None,
 ) -> None:
     """Predict one batch of windows and write their owned regions; the done-file is written last.
 
     ``config`` needs only the settings the values depend on (:func:`genotile.provenance.rule_settings`);
-    ``windows_per_pass`` changes speed and memory, never the bytes written.
+    ``windows_per_pass`` changes speed and memory, never the bytes written. ``mask_n_runs`` (None:
+    the config's ``store.mask_n_runs``, default false) writes NaN over bins made only of N bases.
     """
     from genotile.model.metadata import organism_index
     from genotile.store import crop_to_owned, write_window
@@ -228,6 +250,7 @@ def predict_batch(
     organism = organism_index(config.get("organism", "human"))
     per_pass = max(1, int(windows_per_pass))
     average = bool(config["inference"].get("average_strands", False))
+    mask_n = _mask_n_runs(config, mask_n_runs)
     log(f"batch {batch}: {len(rows)} window(s) to predict, {len(skipped)} all-N skipped; model ready in "
         f"{time.perf_counter() - t0:.1f} s")
     junction_frames = []
@@ -241,15 +264,20 @@ def predict_batch(
             reverse = predictor.predict(reverse_complement_one_hot(dna), organism, request, negative_strand=True)
             outputs = _average_strands(outputs, reverse)
         for row, window in enumerate(group):
+            unknown = unknown_bases(dna[row])  # the bases the model saw as N (all-zero rows)
             arrays = selection.extract(outputs, row)
-            write_window(tracks_zarr, window, {key: crop_to_owned(window, value, key[1]) for key, value in arrays.items()})
+            owned = {key: crop_to_owned(window, value, key[1]) for key, value in arrays.items()}
+            if mask_n:
+                owned = {key: _nan_over_n(window, value, key[1], unknown) for key, value in owned.items()}
+            if owned:
+                write_window(tracks_zarr, window, owned)
             if selection.contact_tracks is not None:
                 from genotile.contact_maps import write_window_contacts
 
                 keep = _contact_columns(request, selection)
                 write_window_contacts(contacts_zarr, window, outputs["contact_maps/predictions"][row][..., keep])
             if selection.junction_tissues is not None:
-                junction_frames.append(_junctions(window, outputs, row, selection, genome, config))
+                junction_frames.append(_junctions(window, outputs, row, selection, genome, config, unknown))
         progress.advance(len(group))
     if selection.junction_tissues is not None:
         from genotile.junctions import write_junctions
@@ -278,7 +306,25 @@ def _contact_columns(request, selection) -> np.ndarray:
     return np.array([position[int(c)] for c in selection.contact_tracks["track_index"]])
 
 
-def _junctions(window: Window, outputs, row: int, selection, genome: Genome, config: Mapping[str, Any]) -> pd.DataFrame:
+def _mask_n_runs(config: Mapping[str, Any], mask_n_runs: bool | None) -> bool:
+    """The caller's choice, else the config's ``store.mask_n_runs`` (default false: predictions unchanged)."""
+    return bool((config.get("store") or {}).get("mask_n_runs", False)) if mask_n_runs is None else bool(mask_n_runs)
+
+
+def _nan_over_n(window: Window, owned: np.ndarray, res: int, unknown: np.ndarray) -> np.ndarray:
+    """``owned`` (the window's owned bins at ``res``) with NaN in every bin whose bases are all N."""
+    from genotile.n_runs import bin_mask
+
+    masked = bin_mask(unknown[window.own_start - window.start : window.own_end - window.start], res)
+    if not masked.any():
+        return owned
+    result = np.array(owned, copy=True)
+    result[masked[: len(result)]] = np.nan
+    return result
+
+
+def _junctions(window: Window, outputs, row: int, selection, genome: Genome, config: Mapping[str, Any],
+               unknown: np.ndarray | None = None) -> pd.DataFrame:
     from genotile.junctions import window_junctions
 
     tissues = selection.junction_tissues
@@ -290,6 +336,7 @@ def _junctions(window: Window, outputs, row: int, selection, genome: Genome, con
         tissues=list(tissues["track_index"]),
         min_value=float(config["export"]["junction_min_value"]),
         contig_length=genome.contigs[window.contig],
+        n_mask=unknown,
     )
 
 
