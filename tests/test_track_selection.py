@@ -91,5 +91,28 @@ def test_dnase_in_gm12878_at_128bp_is_one_entry(metadata):
 def test_metadata_filters_exclude_padding_and_report_no_match(metadata):
     sel = resolve_selection([{"output": "rna_seq", "resolutions": [1], "strand": "+"}], TINY, metadata, 0)
     assert set(sel.tracksets[0].tracks["strand"]) == {"+"} and sel.tracksets[0].n_tracks == 271
-    with pytest.raises(TrackSelectionError, match="matches no track; biosample names include"):
+    with pytest.raises(TrackSelectionError, match="biosample_name='no such cell' matches none of the .* dnase tracks"):
         resolve_selection([{"output": "dnase", "biosample_name": "no such cell"}], TINY, metadata, 0)
+
+
+@needs_metadata
+def test_an_empty_selection_names_the_filter_that_emptied_it(metadata):
+    """A valid biosample with a wrong-case name_regex: the message is about name_regex, not the biosample."""
+    entry = {"output": "dnase", "biosample_name": "GM12878", "name_regex": "dnase"}
+    with pytest.raises(TrackSelectionError) as error:
+        resolve_selection([entry], TINY, metadata, 0)
+    text = str(error.value)
+    assert "name_regex='dnase' matches none of the 1 dnase tracks left by biosample_name='GM12878'" in text
+    assert "case-sensitive; ignoring case it matches 1 track(s), e.g. 'EFO:0002784 DNase-seq'" in text and "(?i)" in text
+    assert "biosample names include" not in text
+    with pytest.raises(TrackSelectionError, match=r"biosample_name='gm12878' .*did you mean 'GM12878'\?"):
+        resolve_selection([{"output": "dnase", "biosample_name": "gm12878"}], TINY, metadata, 0)
+    with pytest.raises(TrackSelectionError, match=r"biosample_name='K-562' .*Close matches: 'K562'"):
+        resolve_selection([{"output": "dnase", "biosample_name": "K-562"}], TINY, metadata, 0)
+    with pytest.raises(TrackSelectionError, match=r"assay='dnase-seq' matches none of the .* rna_seq tracks"):
+        resolve_selection([{"output": "rna_seq", "assay": "dnase-seq"}], TINY, metadata, 0)
+    # the filters are applied in the entry's order: here the biosample comes second and is reported
+    with pytest.raises(TrackSelectionError, match=r"biosample_name='nowhere' matches none of the .* left by name_regex="):
+        resolve_selection([{"output": "dnase", "name_regex": "DNase", "biosample_name": "nowhere"}], TINY, metadata, 0)
+    sel = resolve_selection([{"output": "dnase", "biosample_name": "GM12878", "name_regex": "(?i)dnase"}], TINY, metadata, 0)
+    assert sel.tracksets[0].n_tracks == 1

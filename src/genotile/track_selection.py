@@ -120,7 +120,7 @@ def _frame_without_metadata(head: str, cfg: ModelConfig) -> pd.DataFrame:
 
 
 def _choose(head: str, entry: Mapping[str, Any], frame: pd.DataFrame, has_metadata: bool) -> pd.DataFrame:
-    filters = {k: entry[k] for k in FILTER_KEYS if entry.get(k) is not None}
+    filters = {k: entry[k] for k in entry if k in FILTER_KEYS and entry[k] is not None}  # in the entry's order
     indices = entry.get("indices")
     if indices is not None and filters:
         raise TrackSelectionError(f"tracks entry for {head}: give either 'indices' or metadata filters, not both")
@@ -139,12 +139,65 @@ def _choose(head: str, entry: Mapping[str, Any], frame: pd.DataFrame, has_metada
         return frame  # the five classes are not tracks in the metadata sense (the fifth is named Padding)
     index = select_tracks(frame, **filters)
     if len(index) == 0:
-        hint = ""
-        if "biosample_name" in filters and "biosample_name" in frame:
-            examples = ", ".join(sorted(frame["biosample_name"].dropna().astype(str).unique())[:8])
-            hint = f"; biosample names include: {examples}"
-        raise TrackSelectionError(f"tracks entry for {head} with {filters} matches no track{hint}")
+        raise TrackSelectionError(_why_nothing_matches(head, filters, frame))
     return frame.iloc[index]
+
+
+_FILTER_COLUMNS = {"ontology_curie": "ontology_curie", "biosample_name": "biosample_name", "assay": "assay_title",
+                   "strand": "strand", "name_regex": "name"}
+
+
+def _why_nothing_matches(head: str, filters: Mapping[str, Any], frame: pd.DataFrame) -> str:
+    """Name the filter that emptied the selection, with close matches among the tracks the others left.
+
+    Why: the filters are ANDed, so "matches no track" alone sends the user to the wrong filter (a
+    wrong-case ``name_regex`` next to a valid biosample is not a biosample problem). They are applied
+    one by one in the entry's order; the first that leaves nothing is the one reported.
+    """
+    applied: dict[str, Any] = {}
+    for key, wanted in filters.items():
+        before = frame.iloc[np.flatnonzero(np.isin(frame["index"], select_tracks(frame, **applied)))]
+        applied[key] = wanted
+        if len(select_tracks(frame, **applied)) == 0:
+            after = f" left by {_describe(applied, key)}" if len(applied) > 1 else ""
+            return (f"tracks entry for {head}: {key}={wanted!r} matches none of the {len(before):,} {head} tracks{after}"
+                    f"{_close_matches(key, wanted, before)}")
+    return f"tracks entry for {head} with {dict(filters)} matches no track"  # pragma: no cover (some filter empties it)
+
+
+def _describe(applied: Mapping[str, Any], last: str) -> str:
+    return " and ".join(f"{k}={v!r}" for k, v in applied.items() if k != last)
+
+
+def _close_matches(key: str, wanted: Any, rows: pd.DataFrame) -> str:
+    """Suggestions for a filter value that matched nothing: case-insensitive hits, else similar values."""
+    import difflib
+    import re
+
+    column = _FILTER_COLUMNS[key]
+    values = sorted(rows[column].dropna().astype(str).unique()) if column in rows else []
+    wanted_list = [wanted] if isinstance(wanted, str) else list(wanted)
+    if key == "name_regex":
+        hits = []
+        for pattern in wanted_list:
+            try:
+                folded = re.compile(str(pattern), re.IGNORECASE)
+            except re.error:
+                continue
+            hits += [v for v in values if folded.search(v)]
+        if hits:
+            shown = ", ".join(map(repr, sorted(set(hits))[:5]))
+            return (f". name_regex is case-sensitive; ignoring case it matches {len(set(hits)):,} track(s), e.g. {shown}. "
+                    "Fix: correct the case, or start the pattern with (?i)")
+        return f". Track names look like: {', '.join(map(repr, values[:5]))}" if values else ""
+    lower = {v.lower(): v for v in values}
+    folded_hits = sorted({lower[str(w).lower()] for w in wanted_list if str(w).lower() in lower})
+    if folded_hits:
+        return f". Values are case-sensitive; did you mean {', '.join(map(repr, folded_hits))}?"
+    similar = list(dict.fromkeys(m for w in wanted_list for m in difflib.get_close_matches(str(w), values, n=5, cutoff=0.6)))
+    if similar:
+        return f". Close matches: {', '.join(map(repr, similar))}"
+    return f". Values include: {', '.join(map(repr, values[:8]))}{' ...' if len(values) > 8 else ''}" if values else ""
 
 
 def _tracks_table(chosen: pd.DataFrame) -> pd.DataFrame:
