@@ -185,3 +185,32 @@ def test_rerun_removes_stale_bigwigs_and_leftover_temporary_files(store, tmp_pat
     files = write_bigwigs(path, out, CHROM_SIZES, groups=[("dnase", 128)], prune=True, progress=messages.append)
     assert sorted(os.listdir(out)) == sorted([f.name for f in files] + ["notes.txt"])
     assert any("temporary file" in m for m in messages) and any("no longer selected" in m for m in messages)
+
+
+def test_a_killed_export_leaves_temp_files_that_the_next_export_removes(store, tmp_path):
+    """SIGKILL in the middle of an export (no cleanup runs), then the workflow's export into the same folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from genotile.run_digest import leftovers
+
+    path, _ = store
+    out = tmp_path / "run" / "bigwig"
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from genotile.export import write_bigwigs\n"
+        f"write_bigwigs({str(path)!r}, {str(out)!r}, {CHROM_SIZES!r}, block_bp=4096, progress=lambda m: time.sleep(0.5))"
+    )])  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and any(p.name.endswith(".tmp") for p in out.iterdir())):
+            assert child.poll() is None and time.monotonic() < deadline, "the export ended before it could be killed"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+    left = leftovers(tmp_path / "run")
+    assert left and all(p.startswith("bigwig/.") and p.endswith(".tmp") for p in left)
+    files = write_bigwigs(path, out, CHROM_SIZES, prune=True)
+    assert sorted(os.listdir(out)) == sorted(f.name for f in files) and leftovers(tmp_path / "run") == []
