@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = score.add_mutually_exclusive_group(required=True)
     source.add_argument("--vcf", help="VCF/BCF to normalise and score (rejects are written too)")
     source.add_argument("--variants", help="variants already normalised by `genotile vcf normalize` (.parquet)")
+    score.add_argument("--rename-chr-prefix", action="store_true",
+                       help="with --vcf: map VCF contigs to FASTA contigs that differ only by a 'chr' prefix (1 <-> chr1)")
     score.add_argument("--fasta", required=True)
     score.add_argument("--out", required=True, help="output folder: scores/<scorer>.parquet, scores.zarr, failures.parquet")
     score.add_argument("--gtf", help="GENCODE/Ensembl GTF (gene scorers)")
@@ -349,7 +351,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     out = Path(args.out)
     genome = Genome(args.fasta)
     if args.vcf:
-        variants, rejects = normalize_vcf(args.vcf, genome)
+        variants, rejects = normalize_vcf(args.vcf, genome, rename_chr_prefix=args.rename_chr_prefix)
+        for note in variants.attrs.get("warnings", []):
+            _log(f"warning: {note}")
         out.mkdir(parents=True, exist_ok=True)
         variants.to_parquet(out / "variants.parquet", index=False)
         rejects.to_parquet(out / "rejects.parquet", index=False)
@@ -389,34 +393,23 @@ def cmd_vcf_normalize(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    import cyvcf2
-
     from genotile.genome import Genome
-    from genotile.variants.normalize import REJECT_REASONS, chr_prefix_rename, normalize_vcf
+    from genotile.variants.normalize import REJECT_REASONS, normalize_vcf
 
     outputs = [Path(args.out), Path(args.rejects)]
     if outputs[0].resolve() == outputs[1].resolve():
         raise ValueError(f"--out and --rejects are the same file ({args.out}); give two different paths")
     genome = Genome(args.fasta)
-    rename = None
-    if args.rename_chr_prefix:
-        from genotile.variants.normalize import _sniff
-
-        _sniff(Path(args.vcf))
-        try:
-            reader = cyvcf2.VCF(str(args.vcf), lazy=True)
-            names = set(reader.seqnames)
-            if not names:  # no ##contig lines and no index: look at the records
-                names = {rec.CHROM for rec in reader}
-            reader.close()
-        except Exception:
-            names = set()  # normalize_vcf reports the problem properly
-        rename = chr_prefix_rename(sorted(names), genome.contigs)
-        _log(f"renaming {len(rename)} contig(s) by the 'chr' prefix" + (f" (e.g. {next(iter(rename))} -> {next(iter(rename.values()))})" if rename else ""))
     variants, rejects = normalize_vcf(
         args.vcf, genome, max_indel_length=args.max_indel_length,
-        max_ref_mismatch_fraction=args.max_ref_mismatch_fraction, contig_rename=rename, region=args.region,
+        max_ref_mismatch_fraction=args.max_ref_mismatch_fraction, region=args.region,
+        rename_chr_prefix=args.rename_chr_prefix,  # record by record: the rule the workflow uses too
     )
+    for note in variants.attrs.get("warnings", []):
+        print(f"genotile: warning: {note}", file=sys.stderr)
+    if args.rename_chr_prefix:
+        rename = variants.attrs.get("renamed", {})
+        _log(f"renamed {len(rename)} contig(s) by the 'chr' prefix" + (f" (e.g. {next(iter(rename))} -> {next(iter(rename.values()))})" if rename else ""))
     for frame, path in ((variants, outputs[0]), (rejects, outputs[1])):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

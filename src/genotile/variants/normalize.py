@@ -266,7 +266,8 @@ def normalize_vcf(
     workflow (``variants.rename_chr_prefix``) use, so neither depends on ``##contig`` lines or an index.
     ``region`` (``'chr1:1,000-2,000'`` or a contig name, in the VCF's or the FASTA's names) needs a
     tabix/CSI index. ``option_names`` (:data:`CLI_OPTIONS` by default, :data:`WORKFLOW_OPTIONS` in the
-    workflow) names the knobs in messages. Input need not be sorted. A VCF with a header and no records
+    workflow) names the knobs in messages; ``variants.attrs['warnings']`` (when there are any) lists what the
+    user should be told (blank lines skipped, no records); ``attrs['renamed']`` the contigs renamed. Input need not be sorted. A VCF with a header and no records
     gives two empty tables and a logged warning. Raises :class:`VcfError` for unusable files (a 0-byte
     file included), contig names that differ from the FASTA's only by a ``chr`` prefix (when no rename is
     asked for), a VCF sharing no contig with the FASTA, and likely build mismatches.
@@ -300,8 +301,9 @@ def normalize_vcf(
         ) from None
     try:
         query = None if region is None else region_query(reader, path, region, rename)
-        records = read_records(reader, path, kind, n_header_lines, query)
-        return _normalize(reader, records, path, genome, rename, rename_chr_prefix, region, names,
+        notes: list[str] = []
+        records = read_records(reader, path, kind, n_header_lines, query, notes)
+        return _normalize(notes, reader, records, path, genome, rename, rename_chr_prefix, region, names,
                           max_indel_length, max_ref_mismatch_fraction)
     finally:
         reader.close()
@@ -370,14 +372,17 @@ def _open_text(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def read_records(reader, path: Path, kind: str, n_header_lines: int, query: str | None = None) -> Iterator[tuple]:
+def read_records(
+    reader, path: Path, kind: str, n_header_lines: int, query: str | None = None, notes: list[str] | None = None
+) -> Iterator[tuple]:
     """Yield ``(index, line, record | None, problem | None)`` for every record of ``reader``.
 
     ``index`` counts records from 0 (blank lines are not records); ``line`` is the 1-based line number
     (0 when unknown: BCF, region queries); ``record`` is None when the line is unusable, with
     ``problem`` saying why. A text VCF is read in lockstep with :func:`_check_line` over the same lines,
     so no half-parsed record ever reaches Python (module docstring); ``query`` (from
-    :func:`region_query`) restricts both to a region. Raises :class:`VcfError` if htslib and the text
+    :func:`region_query`) restricts both to a region; warnings for the user (blank lines skipped) are
+    appended to ``notes`` as well as logged. Raises :class:`VcfError` if htslib and the text
     ever disagree on a record's position (a damaged file), rather than attach data to the wrong record.
     """
     iterator = iter(reader if query is None else reader(query))
@@ -459,7 +464,10 @@ def read_records(reader, path: Path, kind: str, n_header_lines: int, query: str 
                        "Fix: re-export it (e.g. `bcftools view`).")
     if blank:
         shown = ", ".join(f"{n:,}" for n in blank[:5]) + (", ..." if len(blank) > 5 else "")
-        log.warning("VCF %s: %d blank line(s) skipped (line %s); blank lines are not records", path, len(blank), shown)
+        note = f"VCF {path}: {len(blank):,} blank line(s) skipped (line {shown}); blank lines are not records"
+        log.warning("%s", note)
+        if notes is not None:
+            notes.append(note)
 
 
 def _skip(pull, path: Path, number: int):
@@ -528,7 +536,7 @@ def _genotype_problem(rec, n_alts: int, samples: list[str]) -> tuple[str, str] |
     )
 
 
-def _normalize(reader, records, path, genome, rename, rename_chr_prefix, region, names, max_indel_length, max_fraction):
+def _normalize(notes, reader, records, path, genome, rename, rename_chr_prefix, region, names, max_indel_length, max_fraction):
     cache = _RefCache(genome)
     lengths = cache.lengths
     order = {name: i for i, name in enumerate(lengths)}
@@ -646,7 +654,8 @@ def _normalize(reader, records, path, genome, rename, rename_chr_prefix, region,
             f"or lift the VCF over; raise {names['max_ref_mismatch_fraction']} only if a few bad records are expected."
         )
     if n_records == 0:
-        log.warning("VCF %s has no records%s; there is nothing to normalise", path, f" in region {region}" if region else "")
+        notes.append(f"VCF {path} has no records{f' in region {region}' if region else ''}; there is nothing to normalise")
+        log.warning("%s", notes[-1])
 
     variants, reject_frame = _empty_tables()
     if rows:
@@ -668,7 +677,9 @@ def _normalize(reader, records, path, genome, rename, rename_chr_prefix, region,
     renamed = {k: v for k, v in renamed.items() if k != v}
     if rename_chr_prefix:
         log.info("renamed %d contig(s) by the 'chr' prefix%s", len(renamed), f" (e.g. {next(iter(renamed.items()))})" if renamed else "")
-    variants.attrs.update(records=n_records, alleles=n_alleles, checked=checked, ref_mismatches=mismatched, renamed=renamed)
+    variants.attrs.update(records=n_records, alleles=n_alleles, checked=checked, ref_mismatches=mismatched)
+    # only when there is something to say: the attrs are stored in the Parquet file, which good input keeps as it was
+    variants.attrs.update({k: v for k, v in (("renamed", renamed), ("warnings", notes)) if v})
     return variants, reject_frame
 
 

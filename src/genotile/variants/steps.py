@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
 from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
 from genotile.variants.genotypes import dosage_matrix
-from genotile.variants.normalize import chr_prefix_rename, normalize_vcf
+from genotile.variants.normalize import WORKFLOW_OPTIONS, compress_plain_vcf, normalize_vcf
 from genotile.variants.predict import VariantModel
 
 __all__ = ["merge", "normalize", "score_shard", "shard", "summarize", "compress_vcf", "GENE_SCORERS"]
@@ -41,29 +40,29 @@ def _say(message: str) -> None:
 
 
 def compress_vcf(plain: str, out_gz: str) -> None:
-    """bgzip + tabix a plain-text VCF (pysam/htslib), so it can be queried by region."""
-    import pysam
-
-    tmp = out_gz + ".tmp"
-    pysam.tabix_compress(plain, tmp, force=True)
-    os.replace(tmp, out_gz)
-    pysam.tabix_index(out_gz, preset="vcf", force=True)
+    """bgzip + tabix a plain-text VCF (pysam/htslib), so it can be queried by region; an unsorted one is
+    sorted first, as the CLI accepts it (:func:`genotile.variants.normalize.compress_plain_vcf`)."""
+    counts = compress_plain_vcf(plain, out_gz)
+    notes = ["sorted by position (the input was not)" if counts["sorted"] else "",
+             f"{counts['blank']:,} blank line(s) skipped" if counts["blank"] else "",
+             f"{counts['dropped']:,} unusable line(s) kept for the rejects table" if counts["dropped"] else ""]
+    _say(f"{plain}: {counts['records']:,} records -> {out_gz}" + "".join(f"; {n}" for n in notes if n))
 
 
 def normalize(cfg: Mapping[str, Any], vcf: str, fasta: str, variants_out: str, rejects_out: str) -> None:
+    """The workflow's normalisation: the CLI's rules (one shared function), messages naming config keys.
+
+    A cohort with no records still writes both tables, empty with their columns and types.
+    """
     v = cfg["variants"]
     genome = Genome(fasta)
-    rename = None
-    if v.get("rename_chr_prefix"):
-        import cyvcf2
-
-        reader = cyvcf2.VCF(vcf, lazy=True)
-        rename = chr_prefix_rename(reader.seqnames, genome.contigs)
-        reader.close()
     variants, rejects = normalize_vcf(
         vcf, genome, max_indel_length=int(v["max_indel_length"]),
-        max_ref_mismatch_fraction=float(v["max_ref_mismatch_fraction"]), contig_rename=rename, region=v.get("region"),
+        max_ref_mismatch_fraction=float(v["max_ref_mismatch_fraction"]), region=v.get("region"),
+        rename_chr_prefix=bool(v.get("rename_chr_prefix")), option_names=WORKFLOW_OPTIONS,
     )
+    for note in variants.attrs.get("warnings", []):
+        _say(f"warning: {note}")
     Path(variants_out).parent.mkdir(parents=True, exist_ok=True)
     variants.to_parquet(variants_out, index=False)
     rejects.to_parquet(rejects_out, index=False)
