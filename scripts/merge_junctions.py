@@ -1,11 +1,11 @@
 """Rule merge_junctions: the batches' junction tables as one Parquet file and one BED file."""
 import os
 
-import pandas as pd
 from _rule import rule_context
 
 from genotile.junctions import write_junctions
+from genotile.tables import read_parquet
 
 with rule_context(snakemake):  # noqa: F821
-    frames = [pd.read_parquet(f) for f in snakemake.input.batches if os.path.getsize(f) > 0]
+    frames = [read_parquet(f) for f in snakemake.input.batches if os.path.getsize(f) > 0]
     write_junctions(frames, snakemake.output.parquet, snakemake.output.bed)

@@ -23,16 +23,16 @@ class FakeClock:
 
 def test_progress_lines_at_a_steady_interval_with_rate_and_eta():
     clock, out = FakeClock(), io.StringIO()
-    progress = Progress(100, "variants", "shard 3", interval=30, clock=clock, streams=[out])
-    for _ in range(10):  # 10 variants every 10 s: a line every 30 s, and one at the end
+    progress = Progress(100, "variants", "shard 3", verb="scored", interval=30, clock=clock, streams=[out])
+    for _ in range(10):  # 10 variants every 10 s: the first step, then a line every 30 s, and one at the end
         clock.now += 10
         progress.advance(10)
     lines = out.getvalue().splitlines()
     assert len(lines) == 4 and lines == progress.lines
-    assert re.fullmatch(r"\[genotile \d\d:\d\d:\d\d\] shard 3: 30/100 variants \(30%\), 1\.00 variants/s, "
-                        r"elapsed 30 s, ETA 1 min 10 s", lines[0]), lines[0]
-    assert "60/100" in lines[1] and "90/100" in lines[2] and "ETA 10 s" in lines[2]
-    assert lines[3].endswith("100/100 variants (100%), 1.00 variants/s, elapsed 1 min 40 s, ETA 0 s")
+    assert re.fullmatch(r"\[genotile \d\d:\d\d:\d\d\] shard 3: 10/100 variants scored \(10%\), 1\.00 variants/s, "
+                        r"elapsed 10 s, ETA 1 min 30 s", lines[0]), lines[0]
+    assert "40/100" in lines[1] and "70/100" in lines[2] and "ETA 30 s" in lines[2]
+    assert lines[3].endswith("100/100 variants scored (100%), 1.00 variants/s, elapsed 1 min 40 s, ETA 0 s")
 
 
 def test_progress_interval_zero_reports_every_step_and_slow_steps_are_not_hidden():
@@ -42,11 +42,11 @@ def test_progress_interval_zero_reports_every_step_and_slow_steps_are_not_hidden
         clock.now += 2
         progress.advance()
     assert [line.split("] ")[1].split(",")[0] for line in progress.lines] == [
-        "batch 0: 1/3 windows (33%)", "batch 0: 2/3 windows (67%)", "batch 0: 3/3 windows (100%)"]
+        "batch 0: 1/3 windows done (33%)", "batch 0: 2/3 windows done (67%)", "batch 0: 3/3 windows done (100%)"]
     slow = Progress(2, "windows", "b", interval=30, clock=clock, streams=[out])
     clock.now += 3600  # one step longer than the interval: reported as soon as it ends
     slow.advance()
-    assert "1/2 windows (50%), 0.00 windows/s, elapsed 1 h 00 min, ETA 1 h 00 min" in slow.lines[-1]
+    assert "1/2 windows done (50%), 0.00 windows/s, elapsed 1 h 00 min, ETA 1 h 00 min" in slow.lines[-1]
 
 
 def test_interval_from_the_environment(monkeypatch):
@@ -112,6 +112,6 @@ def test_score_shard_reports_progress_on_numeric_contigs(tmp_path, capsys, monke
     score_shard(cfg, load_predictor(model), str(tmp_path / "variants.parquet"), str(tmp_path / "shards.tsv"), 0,
                 str(fasta), None, None, str(tmp_path / "shard_0"), batch_size=2, done=str(tmp_path / "shard_0.done"))
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if re.search(r"shard 0: \d/3 variants", line)]
-    assert len(lines) >= 2 and "3/3 variants (100%)" in lines[-1] and "variants/s" in lines[-1] and "ETA" in lines[-1]
+    lines = [line for line in err.splitlines() if re.search(r"shard 0: \d/3 variants scored", line)]
+    assert len(lines) >= 2 and "3/3 variants scored (100%)" in lines[-1] and "variants/s" in lines[-1] and "ETA" in lines[-1]
     assert "shard 0: 3 variants (20:100-20:8000)" in err and (tmp_path / "shard_0.done").exists()

@@ -44,3 +44,12 @@ def test_read_parquet_repairs_numeric_contig_columns(tmp_path):
     assert read["chrom"].tolist() == ["1", "20"] and read["pos"].tolist() == [5, 6]
     pd.DataFrame({"contig": ["20", "MT"]}).to_parquet(tmp_path / "j.parquet")
     assert read_parquet(tmp_path / "j.parquet", columns=["contig"])["contig"].tolist() == ["20", "MT"]
+
+
+def test_a_pas_parquet_with_numeric_chromosomes_reads_as_text(tmp_path):
+    from genotile.variants.annotation import read_pas_table
+
+    pd.DataFrame({"Chromosome": [20, 20], "Start": [10, 50], "End": [11, 51], "pas_strand": ["+", "-"],
+                  "gene_id": ["ENSG1.2", "ENSG1.2"]}).to_parquet(tmp_path / "pas.parquet")
+    table = read_pas_table(tmp_path / "pas.parquet")
+    assert table.by_gene["ENSG1"]["Chromosome"].tolist() == ["20", "20"]

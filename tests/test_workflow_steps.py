@@ -106,8 +106,8 @@ def test_plan_then_predict_batch_with_numeric_contig_names(tmp_path, capsys, mon
         values = open_track_array(tracks, "dnase", 128, contig).values
         assert np.isfinite(values).all(), contig
     # progress lines: done/total, rate and ETA (interval 0: one per pass)
-    lines = [line for line in err.splitlines() if "batch 0:" in line and "/4 windows" in line]
-    assert len(lines) == 4 and "4/4 windows (100%)" in lines[-1] and "windows/s" in lines[-1] and "ETA" in lines[-1]
+    lines = [line for line in err.splitlines() if "batch 0:" in line and "/4 windows written" in line]
+    assert len(lines) == 4 and "4/4 windows written (100%)" in lines[-1] and "windows/s" in lines[-1] and "ETA" in lines[-1]
 
 
 def test_a_number_for_a_contig_name_says_so(tmp_path):

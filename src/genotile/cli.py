@@ -362,7 +362,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         path = Path(args.variants)
         if not path.is_file():
             raise ValueError(f"--variants {path} does not exist; make it with `genotile vcf normalize`")
-        variants = pd.read_parquet(path)
+        from genotile.tables import read_parquet
+
+        variants = read_parquet(path)  # contig names as text even if the table stores them as numbers
         missing = [c for c in ("variant_id", "chrom", "pos", "ref", "alt") if c not in variants.columns]
         if missing:
             raise ValueError(f"--variants {path} lacks column(s) {missing}; make it with `genotile vcf normalize`")

@@ -63,11 +63,12 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Counts work done and reports ``label: done/total unit (pct), rate unit/s, ETA ...`` every ``interval`` s.
+    """Counts work done and reports ``label: done/total unit verb (pct), rate unit/s, ETA ...`` every ``interval`` s.
 
-    ``advance(n)`` after each step; a line is written when ``interval`` seconds have passed since
-    the last one, and always when ``done`` reaches ``total``. ``clock`` (monotonic seconds) and
-    ``streams`` are injectable for tests.
+    ``advance(n)`` after each step; a line is written after the first step (the first rate and ETA,
+    and proof the job is moving), then whenever ``interval`` seconds have passed since the last
+    line, and always when ``done`` reaches ``total``. ``clock`` (monotonic seconds) and ``streams``
+    are injectable for tests.
     """
 
     def __init__(
@@ -76,11 +77,12 @@ class Progress:
         unit: str,
         label: str,
         *,
+        verb: str = "done",
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         streams: Sequence[TextIO] | None = None,
     ) -> None:
-        self.total, self.unit, self.label = max(0, int(total)), unit, label
+        self.total, self.unit, self.label, self.verb = max(0, int(total)), unit, label, verb
         self.interval = interval_seconds() if interval is None else float(interval)
         self.clock, self.streams = clock, streams
         self.done = 0
@@ -91,7 +93,7 @@ class Progress:
         """Record ``n`` more units done; report if the interval has passed or the work is complete."""
         self.done = min(self.total, self.done + int(n)) if self.total else self.done + int(n)
         now = self.clock()
-        if now - self.last >= self.interval or (self.total and self.done >= self.total):
+        if not self.lines or now - self.last >= self.interval or (self.total and self.done >= self.total):
             self.report(now)
 
     def report(self, now: float | None = None) -> str:
@@ -104,7 +106,7 @@ class Progress:
         eta = 0.0 if left <= 0 else (left / rate if rate > 0 else float("inf"))
         pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         rate_text = f"{rate:,.2f} {self.unit}/s" if math.isfinite(rate) else f"? {self.unit}/s"
-        message = (f"{self.label}: {self.done:,}/{self.total:,} {self.unit}{pct}, {rate_text}, "
+        message = (f"{self.label}: {self.done:,}/{self.total:,} {self.unit} {self.verb}{pct}, {rate_text}, "
                    f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}")
         line = say(message, self.streams)
         self.lines.append(line)

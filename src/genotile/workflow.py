@@ -255,7 +255,7 @@ def predict_batch(
         f"{time.perf_counter() - t0:.1f} s")
     junction_frames = []
     windows = [Window(r.contig, r.start, r.end, r.own_start, r.own_end) for r in rows.itertuples()]
-    progress = ProgressReporter(len(windows), "windows", f"batch {batch}")
+    progress = ProgressReporter(len(windows), "windows", f"batch {batch}", verb="written")
     for first in range(0, len(windows), per_pass):
         group = windows[first : first + per_pass]
         dna = np.stack([genome.fetch_one_hot(w.contig, w.start, w.end) for w in group])

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from genotile.tables import contigs_as_text
 from genotile.variants.scorers import MAX_GENES, MAX_PAS, pas_window_masks
 
 __all__ = [
@@ -274,9 +275,9 @@ def read_pas_table(path: str | os.PathLike[str]) -> PasTable:
         raise AnnotationError(f"PAS table {p} does not exist. Fix: set annotation.pas to a table with columns {', '.join(PAS_COLUMNS)}")
     try:
         if p.suffix == ".parquet":
-            table = pd.read_parquet(p)
+            table = contigs_as_text(pd.read_parquet(p))  # Ensembl names (1, 20) may be stored as numbers
         elif p.suffix == ".feather":
-            table = pd.read_feather(p)
+            table = contigs_as_text(pd.read_feather(p))
         else:
             table = pd.read_csv(p, sep="," if p.suffix == ".csv" else "\t", dtype={"Chromosome": str, "gene_id": str})
     except Exception as err:  # pandas/pyarrow raise many types for unreadable files

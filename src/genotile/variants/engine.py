@@ -353,7 +353,7 @@ def score_variants(
         raise ScoringError(f"the model was set up without outputs {missing_outputs} that the scorers read")
     tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
     failures: list[tuple] = []
-    progress = Progress(len(variants), "variants", progress_label)
+    progress = Progress(len(variants), "variants", progress_label, verb="scored")
     t0 = time.perf_counter()
     passes = 0
 
