@@ -74,6 +74,30 @@ def scorer_name(spec: S.ScorerSpec) -> str:
     return f"{spec.scorer}|{spec.output}|{width}|{spec.aggregation or ''}"
 
 
+GENE_SCORERS = frozenset({"GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation", "SpliceJunction"})
+
+
+def scorers_for_annotation(specs: Sequence[S.ScorerSpec], has_gtf: bool, has_pas: bool) -> tuple[tuple[S.ScorerSpec, ...], list[str]]:
+    """The scorers a run without a GTF (or PAS table) can still use, and one note per skipped kind.
+
+    Why skip rather than stop: the ``recommended`` set mixes annotation-free scorers (centre masks,
+    contact maps) with gene scorers, and a user without a GTF still wants the former. Scorers listed
+    explicitly are checked up front instead (:mod:`genotile.config_checks`), so only the preset's
+    reach this.
+    """
+    notes = []
+    kept = tuple(specs)
+    if not has_gtf:
+        skipped = sorted({s.scorer for s in kept if s.scorer in GENE_SCORERS})
+        if skipped:
+            notes.append(f"no gene annotation (annotation.gtf): the {', '.join(skipped)} scorer(s) are skipped")
+        kept = tuple(s for s in kept if s.scorer not in GENE_SCORERS)
+    elif not has_pas and any(s.scorer == "Polyadenylation" for s in kept):
+        notes.append("no PAS table (annotation.pas): the Polyadenylation scorer is skipped")
+        kept = tuple(s for s in kept if s.scorer != "Polyadenylation")
+    return kept, notes
+
+
 def parse_scorers(entries: Sequence[str | Mapping[str, Any]], organism: str = "human") -> tuple[S.ScorerSpec, ...]:
     """Config scorer entries -> specs. ``'recommended'`` expands to the official set.
 
@@ -342,9 +366,8 @@ def score_variants(
     or one window with too many genes for a gene scorer, must not stop a cohort; each such
     (variant, scorer) goes to ``failures`` with the reason, and everything else is scored.
     """
-    needs_genes = {"GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation", "SpliceJunction"}
-    if annotation is None and any(s.scorer in needs_genes for s in specs):
-        missing = sorted({s.scorer for s in specs if s.scorer in needs_genes})
+    if annotation is None and any(s.scorer in GENE_SCORERS for s in specs):
+        missing = sorted({s.scorer for s in specs if s.scorer in GENE_SCORERS})
         raise ScoringError(f"scorers {missing} need gene annotation: set annotation.gtf in the config (or --gtf), or drop them")
     if pas is None and any(s.scorer == "Polyadenylation" for s in specs):
         raise ScoringError("the Polyadenylation scorer needs a PAS table: set annotation.pas (or --pas), or drop it")

@@ -24,7 +24,7 @@ from genotile.tables import read_parquet, read_tsv
 from genotile.tiling import tile_contig
 from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
-from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
+from genotile.variants.engine import GENE_SCORERS, ScoringOptions, parse_scorers, score_variants, scorers_for_annotation
 from genotile.variants.genotypes import dosage_matrix
 from genotile.variants.normalize import WORKFLOW_OPTIONS, compress_plain_vcf, normalize_vcf
 from genotile.variants.predict import VariantModel
@@ -32,7 +32,6 @@ from genotile.variants.predict import VariantModel
 __all__ = ["merge", "normalize", "score_shard", "shard", "summarize", "compress_vcf", "GENE_SCORERS"]
 
 log = logging.getLogger(__name__)
-GENE_SCORERS = frozenset({"GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation", "SpliceJunction"})
 
 
 def _say(message: str) -> None:
@@ -128,13 +127,12 @@ def _annotation(cfg: Mapping[str, Any], gtf: str | None, pas: str | None, genome
     return annotation, pas_table
 
 
-def _specs(cfg: Mapping[str, Any], has_pas: bool):
+def _specs(cfg: Mapping[str, Any], has_gtf: bool, has_pas: bool):
+    """The configured scorers less those the run's annotation cannot serve (each skip said in the log)."""
     specs = parse_scorers(cfg["variants"]["scorers"], cfg.get("organism", "human"))
-    if not has_pas:  # the recommended set's polyadenylation scorer needs a PAS table; say so, then skip it
-        dropped = [s for s in specs if s.scorer == "Polyadenylation"]
-        if dropped:
-            _say("no PAS table (annotation.pas): the Polyadenylation scorer is skipped")
-        specs = tuple(s for s in specs if s.scorer != "Polyadenylation")
+    specs, notes = scorers_for_annotation(specs, has_gtf, has_pas)
+    for note in notes:
+        _say(note)
     return specs
 
 
@@ -151,7 +149,7 @@ def score_shard(
     row = table.loc[table["shard"] == shard_id].iloc[0]
     variants = read_parquet(variants_path).iloc[int(row.first_row) : int(row.end_row)]
     genome = Genome(fasta)
-    specs = _specs(cfg, bool(pas))
+    specs = _specs(cfg, bool(gtf), bool(pas))
     annotation, pas_table = _annotation(cfg, gtf, pas, genome, specs)
     model = VariantModel(predictor, {s.output for s in specs}, cfg.get("organism", "human"))
     say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {cfg['variants']['mode']}")
