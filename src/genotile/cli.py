@@ -181,6 +181,26 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifest(args: argparse.Namespace) -> int:
+    """Write a checkpoint's per-array checksums once, so later loads and `model verify` catch damage."""
+    from genotile.model.checkpoints import write_manifest
+    from genotile.remote_inputs import checkpoint_path
+
+    path, count = write_manifest(checkpoint_path(args.dir), args.out)
+    print(f"wrote checksums of {count:,} arrays to {path}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check every array of a checkpoint against its checksums: exit 0 with counts, 2 naming the first bad one."""
+    from genotile.model.checkpoints import verify_checkpoint
+    from genotile.remote_inputs import checkpoint_path
+
+    result = verify_checkpoint(checkpoint_path(args.dir), args.manifest)
+    print(f"ok: {result.arrays:,} arrays ({result.values:,} values) match the checksums in {result.source}")
+    return 0
+
+
 def cmd_demo_genome(args: argparse.Namespace) -> int:
     from genotile.demo import write_demo_genome
 
@@ -222,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--official", action="store_true", help="write the official (params, state) layout instead")
     init.add_argument("--out", required=True)
     init.set_defaults(func=cmd_init)
+    manifest = model.add_parser("manifest", help="write a checkpoint's per-array checksums (once, after download)")
+    manifest.add_argument("dir", help="checkpoint folder (official or genotile)")
+    manifest.add_argument("--out", help="manifest file (default: DIR/genotile-manifest.json)")
+    manifest.set_defaults(func=cmd_manifest)
+    verify = model.add_parser("verify", help="check every array of a checkpoint against its checksums")
+    verify.add_argument("dir", help="checkpoint folder (official or genotile)")
+    verify.add_argument("--manifest", help="checksums from `genotile model manifest` (default: a genotile "
+                        "checkpoint's built-in ones, else DIR/genotile-manifest.json)")
+    verify.set_defaults(func=cmd_verify)
 
     demo = sub.add_parser("demo-genome", help="write the seeded demo genome FASTA")
     demo.add_argument("--out", required=True)

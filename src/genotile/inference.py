@@ -105,6 +105,10 @@ def output_elements(cfg: Any, request: OutputRequest, length: int) -> dict[str, 
     return sizes
 
 
+class NonFiniteOutputError(PredictionError):
+    """A forward pass produced inf/NaN where the model cannot (damaged weights): the job must stop."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrackMetadata:
     """Per-organism track tables for every head (``None`` where no metadata was given)."""
@@ -192,6 +196,7 @@ class Predictor:
         self.variables = jax.device_put(model.variables, NamedSharding(self.mesh, PartitionSpec()))
         self._compiled: dict[OutputRequest, Any] = {}
         self._memory_warned: set[tuple[OutputRequest, int, int]] = set()
+        self._nonfinite_counters: dict[OutputRequest, Any] = {}
         genome_heads = tuple(GENOME_TRACK_RESOLUTIONS)
         if metadata is not None:
             self.track_means = metadata.track_means(genome_heads, self.config.num_organisms)
@@ -243,7 +248,58 @@ class Predictor:
         dna_device = jax.device_put(np.asarray(dna, np.float32), rows)
         org_device = jax.device_put(np.asarray(org, np.int32), rows)
         raw = self._forward(request)(self.variables, dna_device, org_device)
+        self._check_finite(request, raw, org_device, batch)
         return jax.tree.map(lambda x: x[:batch], raw) if padded else raw
+
+    def _nonfinite_counter(self, request: OutputRequest):
+        """A jitted ``(raw, org) -> {output name: [B] int32}`` count of inf/NaN values per row, on the device.
+
+        A separate computation from the forward (which stays exactly as compiled, so outputs are
+        bit-identical), reading each output once and returning only a few integers. Padding tracks
+        are NaN on purpose (their ``nonzero_mean`` is NaN): in ``predictions_*`` outputs the channels
+        whose mean is not finite for the row's organism are not counted.
+        """
+        if request not in self._nonfinite_counters:
+            finite_means = {}
+            for head in request.genome_heads:
+                means = self.track_means[head]
+                channels = request.channels_for(head)
+                finite_means[head] = np.isfinite(means if channels is None else means[..., channels])
+
+            def count(raw, org):
+                counts = {}
+                for name, x in flatten_outputs(raw).items():
+                    if not jax.numpy.issubdtype(x.dtype, jax.numpy.floating):
+                        continue
+                    head, _, field = name.partition("/")
+                    bad = ~jax.numpy.isfinite(x)
+                    if head in finite_means and field.startswith("predictions_"):
+                        real = jax.numpy.asarray(finite_means[head])[org]  # [B, C]: not a padding track
+                        bad = bad & real.reshape(real.shape[0], *([1] * (x.ndim - 2)), real.shape[1])
+                    counts[name] = jax.numpy.sum(bad.reshape(bad.shape[0], -1), axis=1, dtype=jax.numpy.int32)
+                return counts
+
+            self._nonfinite_counters[request] = jax.jit(count)
+        return self._nonfinite_counters[request]
+
+    def _check_finite(self, request: OutputRequest, raw: Any, org: jax.Array, batch: int) -> None:
+        """Stop with the head named when real rows of ``raw`` hold inf/NaN (only a few integers reach the host)."""
+        counts = jax.device_get(self._nonfinite_counter(request)(raw, org))
+        per_head: dict[str, int] = {}
+        for name, rows in counts.items():
+            per_head[name.split("/")[0]] = per_head.get(name.split("/")[0], 0) + int(np.asarray(rows)[:batch].sum())
+        bad = {head: n for head, n in per_head.items() if n}
+        if not bad:
+            return
+        head, n = next(iter(bad.items()))
+        others = ", ".join(f"{h}: {c:,}" for h, c in list(bad.items())[1:])
+        where = self.model.identity.partition(":")[2]
+        folder = where if self.model.source in ("genotile", "official") else "<checkpoint dir>"
+        raise NonFiniteOutputError(
+            f"head {head} produced {n:,} non-finite values (inf/NaN)"
+            + (f" (other heads too: {others})" if others else "")
+            + f": the weights are probably corrupted; run `genotile model verify {folder}`"
+        )
 
     def check_output_memory(self, request: OutputRequest, batch: int, length: int, negative_strand: bool = False) -> int:
         """Warn (:class:`OutputMemoryWarning`) before a call whose outputs will not fit in memory; returns the estimate.
