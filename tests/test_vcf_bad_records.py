@@ -308,3 +308,19 @@ def test_real_vcf_without_contig_lines_through_the_workflow_steps(tmp_path):
     workflow = pd.read_parquet(tmp_path / "v.parquet")
     cli = normalize_vcf(source, Genome(ref), rename_chr_prefix=True)[0]
     assert workflow.variant_id.tolist() == cli.variant_id.tolist() == ["chr3:81262:G>A"]
+
+
+def test_region_query_with_csi_index_and_fasta_contig_names(tmp_path):
+    """A region in the FASTA's names (chr1) on a VCF named 1, CSI-indexed: normalisation and dosages agree."""
+    import pysam
+
+    ref = fasta(tmp_path, names=("chr1",))
+    body = (row("1", 3, ".", "A", "C", ".", ".", ".", "GT", "0/1") + row("1", 10, ".", "C", "T", ".", ".", ".", "GT", "1/1")
+            + row("1", 20, ".", "A", "G", ".", ".", ".", "GT", "./1"))
+    plain = vcf(tmp_path, "r.vcf", body, contigs=["1"], samples=["s"])
+    pysam.tabix_compress(str(plain), f"{plain}.gz")
+    pysam.tabix_index(f"{plain}.gz", preset="vcf", csi=True)
+    v, _ = normalize_vcf(f"{plain}.gz", Genome(ref), region="chr1:5-30", rename_chr_prefix=True)
+    assert v.variant_id.tolist() == ["chr1:10:C>T", "chr1:20:A>G"] and v.record_index.tolist() == [0, 1]
+    dosage, missing, _ = dosage_matrix(f"{plain}.gz", v, "chr1:5-30")
+    assert dosage.tolist() == [[2], [1]] and missing.tolist() == [[False], [True]]

@@ -352,7 +352,8 @@ def _text_lines(path: Path, n_header_lines: int, query: str | None) -> Iterator[
     if query is not None:
         import pysam
 
-        tabix = pysam.TabixFile(str(path), encoding="latin-1")
+        index = next(f"{path}{suffix}" for suffix in (".tbi", ".csi") if Path(f"{path}{suffix}").exists())
+        tabix = pysam.TabixFile(str(path), index=index, encoding="latin-1")
         try:
             yield n_header_lines, tabix.header[-1].encode("latin-1") if tabix.header else b""
             for line in tabix.fetch(region=query):
