@@ -326,7 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--products-only", action="store_true",
                         help="leave out the job-layout files (batches/, shards/, windows.tsv, storage_report.txt): compare runs cut into different jobs")
     digest.set_defaults(func=cmd_digest)
+
+    unlock = sub.add_parser("unlock-stale", help="remove a Snakemake lock left by a killed run (only if no Snakemake of this host runs there)")
+    unlock.add_argument("workdir", nargs="?", default=".", help="the workflow folder (default: the current one)")
+    unlock.set_defaults(func=cmd_unlock_stale)
     return parser
+
+
+def cmd_unlock_stale(args: argparse.Namespace) -> int:
+    """Local runs only (``make demo``): a cluster's Snakemake may run on another host (README: --unlock)."""
+    from genotile.run_lock import unlock_stale
+
+    print(f"genotile: {unlock_stale(args.workdir)}", file=sys.stderr)
+    return 0
 
 
 def parse_scorer_option(text: str) -> str | dict:
@@ -373,7 +385,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from genotile.inference import Predictor
     from genotile.variants import outputs
     from genotile.variants.annotation import read_gtf, read_pas_table
-    from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
+    from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants, scorers_for_annotation
     from genotile.variants.normalize import normalize_vcf
     from genotile.variants.predict import VariantModel
 
@@ -398,9 +410,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"--variants {path} lacks column(s) {missing}; make it with `genotile vcf normalize`")
     specs = parse_scorers([parse_scorer_option(s) for s in (args.scorer or ["recommended"])], args.organism)
-    if not args.pas and any(s.scorer == "Polyadenylation" for s in specs) and args.scorer is None:
-        _log("no --pas: the recommended set's Polyadenylation scorer is skipped")
-        specs = tuple(s for s in specs if s.scorer != "Polyadenylation")
+    if args.scorer is None:  # the recommended set scores what the annotation given allows, and says what it skips
+        specs, notes = scorers_for_annotation(specs, bool(args.gtf), bool(args.pas))
+        for note in notes:
+            _log(note.replace("annotation.gtf", "--gtf").replace("annotation.pas", "--pas"))
     annotation = read_gtf(args.gtf, contigs=list(genome.contigs)) if args.gtf else None
     pas = read_pas_table(args.pas) if args.pas else None
     predictor = Predictor(_load_model(args), args.metadata, precision=args.precision)
