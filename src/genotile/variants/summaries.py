@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from genotile.variants.genotypes import call_rates as genotype_call_rates
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -114,17 +116,16 @@ def _called_dosage(dosage: np.ndarray, missing: np.ndarray | None) -> np.ndarray
 
 
 def call_rates(variant_ids: pd.Series, dosage: np.ndarray, missing: np.ndarray, samples: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(per sample, per variant)`` call rates from the ``[V, N]`` dosage and missing-call matrices.
+    """``(per sample, per variant)`` call-rate tables from the ``[V, N]`` dosage and missing-call matrices.
 
+    The rates are :func:`genotile.variants.genotypes.call_rates`; the tables add the counts behind them.
     Columns: ``sample``/``variant_id``, ``called_variants``/``called_samples`` (calls made),
     ``missing_calls``/``missing_samples``, ``call_rate`` (NaN when there is nothing to call),
     ``carried_variants``/``carriers`` (called with at least one ALT copy) and ``alt_copies``.
     """
     called = ~missing
     d = _called_dosage(dosage, missing).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sample_rate = called.sum(axis=0) / missing.shape[0]
-        variant_rate = called.sum(axis=1) / missing.shape[1]
+    sample_rate, variant_rate = genotype_call_rates(missing)
     per_sample = pd.DataFrame({
         "sample": np.asarray(samples, dtype=object), "called_variants": called.sum(axis=0).astype(np.int64),
         "missing_calls": missing.sum(axis=0).astype(np.int64), "call_rate": sample_rate.astype(np.float64),
@@ -167,8 +168,7 @@ def per_sample(
     carried = pd.DataFrame({
         "sample": names[s_idx], "variant_id": ids.to_numpy()[v_idx], "dosage": d_all[v_idx, s_idx].astype(np.int8),
     })
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sample_rate = (~missing).sum(axis=0) / missing.shape[0]
+    sample_rate, _ = genotype_call_rates(missing)
     parts = []
     for scorer, eff in effects.items():
         if eff.empty:
