@@ -2,12 +2,11 @@
 import os
 import sys
 
-import pandas as pd
-
 from genotile.config_checks import config_notes, config_problems
 from genotile.provenance import rule_settings
 from genotile.remote_inputs import index_of, input_problems, is_url
 from genotile.storage_mirror import remote_root
+from genotile.tables import read_tsv
 
 RUN = f"{config['results']}/{config['run']}"
 GENOME = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"  # as configured (a path or an s3:// / gs:// URL)
@@ -27,7 +26,7 @@ def batch_done_files(wildcards):
     """One done-file per batch; known only after tiling (checkpoint)."""
     # .open(): with a storage plugin (cloud profiles) the checkpoint's table is fetched first.
     with checkpoints.plan_windows.get().output.windows.open() as handle:
-        table = pd.read_csv(handle, sep="\t")
+        table = read_tsv(handle)
     return [f"{RUN}/batches/batch_{b}.done" for b in sorted(table["batch"].unique())]
 
 
@@ -93,7 +92,7 @@ def cohort_index(wildcards):
 
 def shard_done_files(wildcards):
     with checkpoints.shard_variants.get(cohort=wildcards.cohort).output.shards.open() as handle:
-        table = pd.read_csv(handle, sep="\t")
+        table = read_tsv(handle)
     return [f"{variant_dir(wildcards.cohort)}/shards/shard_{s}.done" for s in table["shard"]]
 
 
