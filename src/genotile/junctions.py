@@ -42,8 +42,8 @@ dropped when ``contig_length`` is given.
 N runs (assembly gaps)
 ----------------------
 
-The head scores pairs inside N runs like any others (1,176 rows inside the 100 kb gap of the
-GRCh37 chr22 test slice), so each row carries ``touches_n_run``: True when any base from the
+The head scores pairs inside N runs like any others (issue 12 counted 1,176 rows inside the
+100 kb gap of the GRCh37 chr22 test slice), so each row carries ``touches_n_run``: True when any base from the
 junction's first splice site to its last (``min(donor, acceptor)`` to ``max(donor, acceptor)``,
 both sites and the intron) is unknown to the model (not A/C/G/T, see ``genotile.n_runs``). Such
 a junction's sites or intron were not seen. Rows are kept, not dropped: filter on the column.
