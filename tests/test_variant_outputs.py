@@ -213,7 +213,7 @@ def test_an_empty_cohort_gets_empty_tables_and_matrix_groups(tmp_path, capsys):
                                     {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"}]}}
     record = _merge(tmp_path, [], [], cfg=cfg)
     assert record["message"] == "no variants to score" and record["rows_per_scorer"] == {CM_SLUG: 0, LFC_SLUG: 0}
-    assert "no variants to score" in capsys.readouterr().out
+    assert "no variants to score" in capsys.readouterr().err
     table = outputs.read_scores(tmp_path / "cohort", LFC)
     assert table.empty and list(table.columns) == list(SCORE_COLUMNS)
     ds = xr.open_zarr(tmp_path / "cohort" / "scores.zarr", group=CM_SLUG)

@@ -173,7 +173,7 @@ def test_summarize_reads_the_done_file_and_leaves_only_its_own_files(tmp_path, n
     rates = pd.read_parquet(out / "sample_call_rates.parquet")
     assert rates["missing_calls"].tolist() == [0, n_variants]  # sample b is ./. everywhere
     if not n_variants:
-        assert "no variants to score" in capsys.readouterr().out
+        assert "no variants to score" in capsys.readouterr().err
 
 
 def test_summarize_refuses_a_done_file_without_a_listing(tmp_path):

@@ -204,10 +204,10 @@ def merge(
                               "matrix_groups": [r["matrix_group"] for r in records]}
     if variants.empty:
         record["message"] = summaries.NO_VARIANTS
-        _say(f"{variants_path}: {summaries.NO_VARIANTS} (every record was rejected, or the VCF has none: see rejects.parquet "
+        say(f"{variants_path}: {summaries.NO_VARIANTS} (every record was rejected, or the VCF has none: see rejects.parquet "
              f"next to it); wrote {len(records)} empty scorer table(s) and matrix group(s)")
     write_text(done, json.dumps(record, indent=1))
-    _say(f"merged {len(shard_dirs)} shard(s): {sum(counts.values()):,} score rows, matrix in {out_dir}/scores.zarr")
+    say(f"merged {len(shard_dirs)} shard(s): {sum(counts.values()):,} score rows, matrix in {out_dir}/scores.zarr")
 
 
 def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: str, out_dir: str,
@@ -233,9 +233,9 @@ def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: 
 
     out = replace_path(out_dir, build)
     if variants.empty:
-        _say(f"{variants_path}: {summaries.NO_VARIANTS}; the summaries in {out} are empty")
+        say(f"{variants_path}: {summaries.NO_VARIANTS}; the summaries in {out} are empty")
     if done is not None:
         write_text(done, json.dumps({"variants": len(variants), "samples": len(samples),
                                      "scorers": [r["name"] for r in records], "files": files}, indent=1) + "\n")
-    _say(f"summaries of {len(variants):,} variants x {len(samples)} samples in {out} "
+    say(f"summaries of {len(variants):,} variants x {len(samples)} samples in {out} "
          f"({', '.join(Path(f).name for f in files if f.endswith('.png'))})")
