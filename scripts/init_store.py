@@ -9,4 +9,5 @@ with (rule_context(snakemake),  # noqa: F821
       mirrored(params.tracks, params.storage, "none", write=True, fresh=True),
       mirrored(params.contacts, params.storage, "none", write=True, fresh=True)):
     init_stores(snakemake.params.settings, snakemake.input.fasta, snakemake.params.tracks,
-                snakemake.params.contacts, snakemake.output.marker, fasta_name=params.genome)
+                snakemake.params.contacts, snakemake.output.marker, fasta_name=params.genome,  # noqa: F821
+                n_runs_bed=snakemake.output.n_runs, junction_outputs=tuple(params.junction_outputs))  # noqa: F821

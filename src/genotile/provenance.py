@@ -36,7 +36,7 @@ _MODEL: Final = ("organism", "model.checkpoint", "model.size", "model.seed", "mo
 _TRACK_CONTENT: Final = (
     *_MODEL,
     "tiling.window_bp", "tiling.owned_bp", "tiling.contigs", "tiling.contig_regex", "tiling.regions_bed",
-    "tracks", "store.chunk_bp", "store.dtype", "inference.average_strands",
+    "tracks", "store.chunk_bp", "store.dtype", "store.mask_n_runs", "inference.average_strands",
 )
 _SCORE_CONTENT: Final = (
     *_MODEL, "variants.scorers", "variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.include_values",

@@ -9,11 +9,13 @@ rule init_store:
         windows=f"{RUN}/windows.tsv",
     output:
         marker=f"{RUN}/store.created",
+        n_runs=f"{RUN}/n_runs.bed",
     params:
         settings=rule_settings(config, "init_store"),
         genome=lambda wildcards: GENOME,  # as configured, for provenance (the input may be a job-local copy)
         tracks=TRACKS_ZARR,
         contacts=CONTACTS_ZARR,
+        junction_outputs=[f"{RUN}/junctions.parquet", f"{RUN}/junctions.bed"],  # removed when the selection has none
         storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/init_store.log",
