@@ -51,6 +51,7 @@ RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
                            "variants.rename_chr_prefix", "variants.region"),
     "shard_variants": ("variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.variants_per_shard"),
     "score_shard": _SCORE_CONTENT,
+    "merge_scores": ("organism", "variants.scorers", "variants.include_values"),
     "summarize_variants": ("organism", "variants.top_k", "variants.high_effect_quantile",
                            "variants.high_effect_thresholds", "variants.region"),
 }

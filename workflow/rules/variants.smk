@@ -114,6 +114,9 @@ rule merge_scores:
     params:
         folder=lambda wildcards: variant_dir(wildcards.cohort),
         shard_dones=shard_done_files,  # run-relative (the mirrored shard folders sit beside them)
+        settings=rule_settings(config, "merge_scores"),
+        has_gtf=gtf_path() is not None,  # which scorers score_shard kept (engine.scorers_for_annotation)
+        has_pas=pas_path() is not None,
         storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/merge_scores_{{cohort}}.log",

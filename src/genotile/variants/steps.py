@@ -185,9 +185,8 @@ def merge(
         annotation = cfg.get("annotation") or {}
         has_gtf = bool(annotation.get("gtf")) if has_gtf is None else has_gtf
         has_pas = bool(annotation.get("pas")) if has_pas is None else has_pas
-        specs = parse_scorers(cfg["variants"]["scorers"], cfg.get("organism", "human"))  # as score_shard keeps them:
-        asked = [engine.scorer_name(s) for s in specs if (has_gtf or s.scorer not in GENE_SCORERS)
-                 and (has_pas or s.scorer != "Polyadenylation")]
+        specs = parse_scorers(cfg["variants"]["scorers"], cfg.get("organism", "human"))
+        asked = [engine.scorer_name(s) for s in scorers_for_annotation(specs, has_gtf, has_pas)[0]]  # as score_shard keeps them
     if asked is not None and shard_dirs and set(asked) != set(scored):
         raise outputs.MergeError(
             f"the shards in {Path(shard_dirs[0]).parent} were scored with {sorted(scored)}, but the config asks for "
