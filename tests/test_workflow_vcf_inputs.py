@@ -4,7 +4,6 @@ only bgzip_vcf + normalize_variants (no model, no scoring) on an unsorted plain-
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest

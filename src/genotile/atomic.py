@@ -41,6 +41,13 @@ def swap_into_place(built: Path, path: Path, error: type[Exception] = OSError) -
         shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_aside(path: Path, error: type[Exception] = OSError) -> None:
+    """Delete the folder ``path``, moving it aside first so no reader ever sees half of it."""
+    aside = temporary_sibling(path, "old", error)
+    os.replace(path, aside / path.name)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write a small text file atomically."""
     path = Path(path)

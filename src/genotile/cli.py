@@ -379,7 +379,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    import pandas as pd
 
     from genotile.genome import Genome
     from genotile.inference import Predictor

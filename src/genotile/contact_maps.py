@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genotile.atomic import swap_into_place, temporary_sibling
+from genotile.atomic import remove_aside, swap_into_place, temporary_sibling
 from genotile.store import has_root_attribute
 
 if TYPE_CHECKING:
@@ -128,9 +128,7 @@ def remove_contact_store(path: str | os.PathLike[str]) -> bool:
     path = Path(path)
     if path.is_symlink() or not path.is_dir() or not _is_contact_store(path):
         return False
-    aside = temporary_sibling(path, "old", ContactMapError)
-    os.replace(path, aside / path.name)
-    shutil.rmtree(aside, ignore_errors=True)
+    remove_aside(path, ContactMapError)
     return True
 
 

@@ -85,7 +85,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genotile.atomic import swap_into_place, temporary_sibling
+from genotile.atomic import remove_aside, swap_into_place, temporary_sibling
 
 if TYPE_CHECKING:  # kept light: ``import genotile`` imports this module (pandas, zarr, xarray load on use)
     import pandas as pd
@@ -636,9 +636,7 @@ def remove_store(path: str | os.PathLike[str]) -> bool:
     path = Path(path)
     if path.is_symlink() or not path.is_dir() or not _is_store(path):
         return False
-    aside = temporary_sibling(path, "old", StoreError)
-    os.replace(path, aside / path.name)
-    shutil.rmtree(aside, ignore_errors=True)
+    remove_aside(path, StoreError)
     return True
 
 
