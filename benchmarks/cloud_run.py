@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import BIN, cloud_style_run, copy_workflow, snakemake_env  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
-from genotile.run_digest import compare_digests, digest_run  # noqa: E402
+from genotile.runtime.run_digest import compare_digests, digest_run  # noqa: E402
 
 RULE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):", re.M)
 PULLED = re.compile(r"genotile: pulled (\d+) file")

@@ -28,7 +28,7 @@ from machine import describe_machine  # noqa: E402
 CHILD = r"""
 import hashlib, json, sys, time
 import jax, numpy as np
-from genotile.inference import Predictor
+from genotile.model.predictor import Predictor
 from genotile.model.checkpoints import synthetic_model
 from genotile.model.alphagenome import OutputRequest
 size, length, per_pass, passes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

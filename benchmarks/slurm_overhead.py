@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine  # noqa: E402
 from workflow_bench import copy_workflow  # noqa: E402
 
-from genotile.slurm_jobs import jobs_of_run, rule_of
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the Slurm job helpers live beside the tests
+from helpers.slurm_jobs import jobs_of_run, rule_of  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

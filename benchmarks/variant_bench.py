@@ -34,7 +34,7 @@ SHARED = ROOT.parent / "shared/realdata/grch37_chr20_1Mb"
 def ingest(vcf: Path, fasta: Path, repeats: int) -> str:
     import cyvcf2
 
-    from genotile.genome import Genome
+    from genotile.sequence.fasta import Genome
     from genotile.variants.normalize import normalize_vcf
 
     genome = Genome(fasta)
@@ -69,9 +69,9 @@ def modes(n_variants: int, window_bp: int) -> str:
     import numpy as np
     import pandas as pd
 
-    from genotile.demo import write_demo_annotation, write_demo_genome
-    from genotile.genome import Genome
-    from genotile.inference import Predictor
+    from genotile.sequence.demo import write_demo_annotation, write_demo_genome
+    from genotile.sequence.fasta import Genome
+    from genotile.model.predictor import Predictor
     from genotile.model.checkpoints import synthetic_model
     from genotile.variants.annotation import read_gtf, read_pas_table
     from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants

@@ -19,7 +19,7 @@ Three measurements, each selectable by flag (all three when none is given):
     ``snakemake -n`` of the whole-genome DAG for hg38's primary contigs (chr1..chr22, chrX, chrY,
     chrM; lengths below) in a temporary copy of the workflow. The FASTA is a stub whose ``.fai``
     lists the real lengths; the checkpoint's outputs (``windows.tsv``, ``storage_report.txt``)
-    are generated here with ``genotile.tiling.plan_windows`` + ``windows_table`` and made newer
+    are generated here with ``genotile.tracks.tiling.plan_windows`` + ``windows_table`` and made newer
     than the FASTA, so the dry run expands every batch. Reports the wall time, jobs per rule (the
     dry run's job stats), windows, batches, and the files the run would create.
 
@@ -170,8 +170,8 @@ def stitch_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from genotile.store import ZSTD_LEVEL, TrackSet, create_store, crop_to_owned, estimate_bytes, write_window
-    from genotile.tiling import plan_windows
+    from genotile.tracks.store import ZSTD_LEVEL, TrackSet, create_store, crop_to_owned, estimate_bytes, write_window
+    from genotile.tracks.tiling import plan_windows
 
     contigs = {f"bench{i + 1}": int(args.contig_bp) for i in range(args.contigs)}
     windows = plan_windows(contigs, args.window_bp, args.owned_bp)
@@ -357,7 +357,7 @@ def format_stitch(r: dict[str, Any]) -> list[str]:
 
 
 def copy_workflow(target: Path) -> Path:
-    """As tests/test_workflow.py: Snakefile, workflow/, config/, envs/ and scripts/ into a fresh folder."""
+    """As tests/workflow/test_workflow.py: Snakefile, workflow/, config/, envs/ and scripts/ into a fresh folder."""
     target.mkdir(parents=True)
     shutil.copy2(ROOT / "Snakefile", target / "Snakefile")
     for folder in ("workflow", "config", "envs", "scripts"):
@@ -414,12 +414,12 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import numpy as np
     import yaml
 
-    from genotile.store import TARGET_CHUNK_BYTES, create_store, estimate_bytes, n_bins
-    from genotile.tiling import plan_windows, windows_table
+    from genotile.tracks.store import TARGET_CHUNK_BYTES, create_store, estimate_bytes, n_bins
+    from genotile.tracks.tiling import plan_windows, windows_table
     from genotile.model.config import get_config
     from genotile.model.metadata import organism_index
-    from genotile.track_selection import resolve_selection
-    from genotile.workflow import storage_report
+    from genotile.tracks.selection import resolve_selection
+    from genotile.tracks.steps import storage_report
 
     base = tmp / "dag"
     workdir = copy_workflow(base / "wf")
@@ -621,7 +621,8 @@ def windows_child(length: int, n: int, seed: int) -> dict[str, Any]:
     import numpy as np
     import yaml
 
-    from genotile.workflow import load_predictor, selection_for
+    from genotile.model.loading import load_predictor
+    from genotile.tracks.steps import selection_for
 
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     t0 = time.perf_counter()
@@ -713,7 +714,7 @@ def format_windows(results: list[dict[str, Any]], dag: dict[str, Any] | None) ->
         "## 3. Tiny model windows per second (CPU)",
         "",
         "Seeded synthetic tiny weights (the demo config's `model:`), the demo's track selection "
-        f"(`tracks:` resolved by `genotile.workflow.selection_for`): {selection}. One window per call "
+        f"(`tracks:` resolved by `genotile.tracks.steps.selection_for`): {selection}. One window per call "
         "(`Predictor.predict` + `Selection.extract`, random DNA), float32. `first` is the first call (trace + XLA compile + "
         "one run); `compile` is first minus the mean of the timed windows; the mean is over N windows after the first. "
         "Each length ran in its own process; peak RSS is its `VmHWM` (weights included).",

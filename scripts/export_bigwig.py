@@ -1,7 +1,7 @@
 """Rule export_bigwig: one bigWig per stored track and resolution, listed in done.json.
 
 The folder is genotile's output: bigWigs of tracks the run no longer selects, and temporary files of
-an interrupted export, are removed (genotile.export.write_bigwigs, prune=True). A run whose selection
+an interrupted export, are removed (genotile.tracks.bigwig.write_bigwigs, prune=True). A run whose selection
 has no 1-D tracks (no track store) leaves the folder with no bigWig.
 """
 import json
@@ -9,10 +9,10 @@ from pathlib import Path
 
 from _rule import rule_context
 
-from genotile.export import sweep, write_bigwigs
-from genotile.genome import Genome
-from genotile.storage_mirror import mirrored
-from genotile.workflow import log, write_atomically
+from genotile.tracks.bigwig import sweep, write_bigwigs
+from genotile.sequence.fasta import Genome
+from genotile.runtime.storage_mirror import mirrored
+from genotile.tracks.steps import log, write_atomically
 
 params = snakemake.params  # noqa: F821
 with (rule_context(snakemake),  # noqa: F821

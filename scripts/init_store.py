@@ -1,8 +1,8 @@
 """Rule init_store: pre-allocate the track store (and contact-map store)."""
 from _rule import rule_context
 
-from genotile.storage_mirror import mirrored
-from genotile.workflow import init_stores
+from genotile.runtime.storage_mirror import mirrored
+from genotile.tracks.steps import init_stores
 
 params = snakemake.params  # noqa: F821
 with (rule_context(snakemake),  # noqa: F821

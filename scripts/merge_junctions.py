@@ -3,8 +3,8 @@ import os
 
 from _rule import rule_context
 
-from genotile.junctions import write_junctions
-from genotile.tables import read_parquet
+from genotile.tracks.junctions import write_junctions
+from genotile.runtime.tables import read_parquet
 
 with rule_context(snakemake):  # noqa: F821
     frames = [read_parquet(f) for f in snakemake.input.batches if os.path.getsize(f) > 0]

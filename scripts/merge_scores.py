@@ -1,7 +1,7 @@
 """Rule merge_scores: stream shard scores into one Parquet per scorer and the variant x track Zarr matrix."""
 from _rule import rule_context
 
-from genotile.storage_mirror import mirrored, pulled
+from genotile.runtime.storage_mirror import mirrored, pulled
 from genotile.variants.steps import merge
 
 params = snakemake.params  # noqa: F821

@@ -1,8 +1,8 @@
 """Rule predict_batch: predict one batch of windows into the store."""
 from _rule import rule_context
 
-from genotile.storage_mirror import mirrored
-from genotile.workflow import predict_batch
+from genotile.runtime.storage_mirror import mirrored
+from genotile.tracks.steps import predict_batch
 
 params = snakemake.params  # noqa: F821
 with (rule_context(snakemake),  # noqa: F821

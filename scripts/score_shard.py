@@ -1,9 +1,9 @@
 """Rule score_shard: score one shard of variants with every configured scorer."""
 from _rule import rule_context
 
-from genotile.storage_mirror import mirrored
+from genotile.runtime.storage_mirror import mirrored
 from genotile.variants.steps import score_shard
-from genotile.workflow import load_predictor
+from genotile.model.loading import load_predictor
 
 params = snakemake.params  # noqa: F821
 with rule_context(snakemake), mirrored(params.folder, params.storage, "none", write=True, fresh=True):  # noqa: F821

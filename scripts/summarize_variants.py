@@ -1,7 +1,7 @@
 """Rule summarize_variants: per-variant, per-gene and per-sample summaries and figures."""
 from _rule import rule_context
 
-from genotile.storage_mirror import pulled, mirrored
+from genotile.runtime.storage_mirror import pulled, mirrored
 from genotile.variants.steps import summarize
 
 params = snakemake.params  # noqa: F821

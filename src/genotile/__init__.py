@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from genotile.store import open_tracks  # noqa: E402
+from genotile.tracks.store import open_tracks  # noqa: E402
 
 __all__ = ["__version__", "open_tracks"]

@@ -52,7 +52,7 @@ def type_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[st
 
 
 def _tiling_problems(config: Mapping[str, Any]) -> list[str]:
-    from genotile.tiling import TilingError, validate_sizes
+    from genotile.tracks.tiling import TilingError, validate_sizes
 
     problems = []
     sizes = [("tiling", config["tiling"]["window_bp"], config["tiling"]["owned_bp"], "owned_bp")]
@@ -73,7 +73,7 @@ def _track_problems(config: Mapping[str, Any]) -> list[str]:
     """Resolve the track selection as ``plan_windows`` will (metadata, no weights)."""
     if not config["tracks"]:
         return []
-    from genotile.workflow import _selection_without_weights
+    from genotile.tracks.steps import _selection_without_weights
 
     try:
         _selection_without_weights(config)

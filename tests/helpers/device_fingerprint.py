@@ -1,7 +1,7 @@
 """Print digests of a predictor's outputs and of variant scores, on however many devices JAX sees.
 
 Run twice, once with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``: the digests must match
-(``tests/test_multi_device.py``). A separate process because the device count is fixed when JAX starts.
+(``tests/model/test_multi_device.py``). A separate process because the device count is fixed when JAX starts.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import jax
 import numpy as np
 import pandas as pd
 
-from genotile.demo import write_demo_annotation, write_demo_genome
-from genotile.genome import Genome
-from genotile.inference import Predictor
+from genotile.sequence.demo import write_demo_annotation, write_demo_genome
+from genotile.sequence.fasta import Genome
+from genotile.model.predictor import Predictor
 from genotile.model.checkpoints import synthetic_model
 from genotile.variants.annotation import read_gtf, read_pas_table
 from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants

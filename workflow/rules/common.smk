@@ -3,10 +3,10 @@ import os
 import sys
 
 from genotile.config_checks import config_notes, config_problems
-from genotile.provenance import rule_settings
-from genotile.remote_inputs import index_of, input_problems, is_url
-from genotile.storage_mirror import remote_root
-from genotile.tables import read_tsv
+from genotile.runtime.provenance import rule_settings
+from genotile.runtime.remote_inputs import index_of, input_problems, is_url
+from genotile.runtime.storage_mirror import remote_root
+from genotile.runtime.tables import read_tsv
 
 RUN = f"{config['results']}/{config['run']}"
 GENOME = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"  # as configured (a path or an s3:// / gs:// URL)
@@ -15,7 +15,7 @@ GENOTILE_ENV = "../../envs/genotile.yaml"
 # Folders (the Zarr stores, written in place by many jobs; bigWig, score and summary folders) are not
 # declared outputs: rules declare done-files. With a default storage provider (cloud profiles: no shared
 # filesystem) jobs mirror the folders to where the storage plugin keeps the run's declared files
-# (genotile.storage_mirror); on a shared filesystem STORAGE_ROOT is None and nothing is mirrored.
+# (genotile.runtime.storage_mirror); on a shared filesystem STORAGE_ROOT is None and nothing is mirrored.
 STORAGE_ROOT = remote_root(workflow.storage_settings.default_storage_provider,
                            workflow.storage_settings.default_storage_prefix)
 TRACKS_ZARR = f"{RUN}/tracks.zarr"
@@ -100,7 +100,7 @@ def variant_outputs():
     return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
 
 
-# Inputs given as s3:// or gs:// URLs are fetched by the storage plugins (genotile.remote_inputs).
+# Inputs given as s3:// or gs:// URLs are fetched by the storage plugins (genotile.runtime.remote_inputs).
 def input_file(path):
     """A configured input as declared by the rules, i.e. a URL through storage() and a path as is."""
     return storage(path) if is_url(path) else path

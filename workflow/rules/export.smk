@@ -10,7 +10,7 @@ rule export_bigwig:
         done=f"{RUN}/bigwig/done.json",
     params:
         tracks=TRACKS_ZARR,
-        # run-relative on purpose, not derived from the output: genotile.storage_mirror moves the folder
+        # run-relative on purpose, not derived from the output: genotile.runtime.storage_mirror moves the folder
         folder=lambda wildcards: f"{RUN}/bigwig",
         storage=STORAGE_ROOT,
     log:

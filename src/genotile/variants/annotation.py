@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from genotile.tables import contigs_as_text
+from genotile.runtime.tables import contigs_as_text
 from genotile.variants.scorers import MAX_GENES, MAX_PAS, pas_window_masks
 
 __all__ = [

@@ -6,7 +6,7 @@ Two modes (the ``mode`` option):
   REF span (:func:`genotile.variants.sequences.variant_window`), and its own REF and ALT
   passes. Use it for exact parity with the official ``score_variant``.
 * ``tiled`` -- the genome is tiled into windows of ``window_bp`` whose central
-  ``tile_owned_bp`` (default half) partition each contig (:func:`genotile.tiling.tile_contig`);
+  ``tile_owned_bp`` (default half) partition each contig (:func:`genotile.tracks.tiling.tile_contig`);
   each variant is scored in the window that owns its position. The REF pass of a window is
   run once and shared by all its variants; only ALT passes are per variant (batched). A
   variant is then up to ``tile_owned_bp / 2`` off the window centre, so its long-range
@@ -32,9 +32,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from genotile.genome import Genome, one_hot
-from genotile.progress import Progress
-from genotile.tiling import Window, tile_contig
+from genotile.sequence.fasta import Genome
+from genotile.sequence.encoding import one_hot
+from genotile.runtime.progress import Progress
+from genotile.tracks.tiling import Window, tile_contig
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable, pas_masks
 from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
@@ -360,7 +361,7 @@ def score_variants(
     """Score every variant of a normalised table (``chrom, pos, ref, alt, variant_id``) with ``specs``.
 
     Progress (variants done/total, rate, ETA) goes to stderr and the terminal every
-    ``GENOTILE_PROGRESS_SECONDS`` (:class:`genotile.progress.Progress`), as ``progress_label: ...``.
+    ``GENOTILE_PROGRESS_SECONDS`` (:class:`genotile.runtime.progress.Progress`), as ``progress_label: ...``.
 
     Why failures are collected instead of raised: one variant whose window cannot hold its indel,
     or one window with too many genes for a gene scorer, must not stop a cohort; each such

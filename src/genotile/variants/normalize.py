@@ -47,7 +47,7 @@ from typing import Final
 
 import pandas as pd
 
-from genotile.genome import Genome, parse_region
+from genotile.sequence.fasta import Genome, parse_region
 
 __all__ = [
     "CLI_OPTIONS", "REJECT_REASONS", "REJECT_COLUMNS", "VARIANT_COLUMNS", "WORKFLOW_OPTIONS", "VcfError",

@@ -31,8 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genotile.atomic import replace_path
-from genotile.tables import read_parquet
+from genotile.runtime.atomic import replace_path
+from genotile.runtime.tables import read_parquet
 from genotile.variants.engine import FAILURE_COLUMNS, ScoringResult, _empty_scores
 
 __all__ = [

@@ -11,7 +11,7 @@ What the scorers need from the model, per window:
   computed once both alleles' passes exist (and, in tiled mode, once per variant even
   though the REF pass is shared).
 
-The forward itself is the :class:`genotile.inference.Predictor`'s compiled function, so a
+The forward itself is the :class:`genotile.model.predictor.Predictor`'s compiled function, so a
 window's outputs are bit-identical whether it runs alone or batched (rows are mapped one by
 one), which is what makes tiled and centred scoring agree exactly.
 """
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from genotile.inference import Predictor, _to_host
+from genotile.model.predictor import Predictor, _to_host
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS
 from genotile.model.metadata import organism_index

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from genotile.genome import reverse_complement
+from genotile.sequence.encoding import reverse_complement
 
 __all__ = [
     "VALID_VARIANT_BASES", "IndelAlignment", "align_alternate", "indel_alignment",
@@ -172,7 +172,7 @@ def ref_alt_sequences(
       mapped back to forward coordinates later).
 
     ``genome_sequence_fn(chrom, start, end)`` must return the forward-strand sequence and
-    pad with ``N`` past contig ends (``genotile.genome.Genome.sequence`` does).
+    pad with ``N`` past contig ends (``genotile.sequence.fasta.Genome.sequence`` does).
     """
     _check_position(pos_1based)
     _check_alleles(ref, alt)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genotile.atomic import replace_path, write_text
-from genotile.genome import Genome
-from genotile.progress import say
-from genotile.tables import read_parquet, read_tsv
-from genotile.tiling import tile_contig
+from genotile.runtime.atomic import replace_path, write_text
+from genotile.sequence.fasta import Genome
+from genotile.runtime.progress import say
+from genotile.runtime.tables import read_parquet, read_tsv
+from genotile.tracks.tiling import tile_contig
 from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
 from genotile.variants.engine import GENE_SCORERS, ScoringOptions, parse_scorers, score_variants, scorers_for_annotation
@@ -143,7 +143,7 @@ def score_shard(
     """Score one shard into the folder ``out_dir`` (written whole or not at all), then write ``done``.
 
     The done-file lists the folder's files: the workflow declares it instead of the folder, which
-    object-storage plugins do not handle reliably (genotile.storage_mirror moves the folder).
+    object-storage plugins do not handle reliably (genotile.runtime.storage_mirror moves the folder).
     """
     table = read_tsv(shards_path)  # the span column names contigs: keep them text
     row = table.loc[table["shard"] == shard_id].iloc[0]

@@ -1,0 +1,1 @@
+"""The ``genotile`` command line."""

@@ -1,0 +1,129 @@
+"""The workflow's steps as plain functions (fast; the Snakemake runs are in test_workflow.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from genotile.sequence.demo import write_demo_genome
+from genotile.tracks.tiling import ALIGN
+from genotile.tracks.steps import _average_strands, plan
+
+CONFIG = {
+    "run": "t",
+    "organism": "human",
+    "model": {"size": "tiny", "seed": 0, "metadata": None, "checkpoint": None, "precision": "float32"},
+    "tiling": {"window_bp": 16384, "owned_bp": 8192, "contigs": [], "contig_regex": None, "regions_bed": None,
+               "windows_per_batch": 3},
+    "store": {"chunk_bp": 8192, "dtype": "float32"},
+    "tracks": [{"output": "dnase", "resolutions": [128], "indices": [0, 1]}],
+}  # fmt: skip
+
+
+def test_plan_writes_windows_and_storage_report(tmp_path, capsys):
+    fasta = write_demo_genome(tmp_path / "g.fa")
+    table = plan(CONFIG, str(fasta), str(tmp_path / "w.tsv"), str(tmp_path / "r.txt"))
+    read = pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    assert list(read.columns) == ["window", "contig", "start", "end", "own_start", "own_end", "pad_right", "batch", "all_n"]
+    assert read.equals(table)
+    assert (read["start"] % ALIGN == 0).all() and read["batch"].max() == (len(read) - 1) // 3
+    gap = read[read["all_n"]]
+    assert len(gap) >= 1 and set(gap["contig"]) == {"demo3"}  # the demo genome's long N gap
+    report = (tmp_path / "r.txt").read_text()
+    assert "1 all-N window will be skipped" in report and "dnase" in report and "128 bp" in report
+    assert "windows of 16,384 bp (owned 8,192 bp, " in report and "at contig ends" in report and "5 batches" in report
+    assert "storage the selection will need" in capsys.readouterr().err
+    assert not (tmp_path / "w.tsv.tmp").exists()
+
+
+def test_plan_regex_selection(tmp_path):
+    fasta = write_demo_genome(tmp_path / "g.fa")
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["tiling"]["contig_regex"] = "demo[12]"
+    table = plan(config, str(fasta), str(tmp_path / "w.tsv"), str(tmp_path / "r.txt"))
+    assert set(table["contig"]) == {"demo1", "demo2"}
+
+
+def test_strand_averaging_keeps_junctions_forward_only():
+    forward = {"dnase/predictions_1bp": np.array([[1.0, 3.0]], np.float32),
+               "splice_sites_junction/predictions": np.array([1.0], np.float32),
+               "splice_sites_junction/splice_site_positions": np.array([[5]], np.int32)}
+    reverse = {"dnase/predictions_1bp": np.array([[3.0, 5.0]], np.float32),
+               "splice_sites_junction/predictions": np.array([9.0], np.float32),
+               "splice_sites_junction/splice_site_positions": np.array([[7]], np.int32)}  # fmt: skip
+    averaged = _average_strands(forward, reverse)
+    np.testing.assert_array_equal(averaged["dnase/predictions_1bp"], [[2.0, 4.0]])
+    assert averaged["splice_sites_junction/predictions"][0] == 1.0
+    assert averaged["splice_sites_junction/splice_site_positions"][0, 0] == 5
+
+
+def test_plan_reports_a_missing_contig(tmp_path):
+    fasta = write_demo_genome(tmp_path / "g.fa")
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["tiling"]["contigs"] = ["chr1"]
+    with pytest.raises(ValueError, match="not in the FASTA"):
+        plan(config, str(fasta), str(tmp_path / "w.tsv"), str(tmp_path / "r.txt"))
+
+
+# ------------------------------------------------------------------ numeric (Ensembl/GRCh37-style) contig names
+
+
+def _numeric_fasta(path, lengths=None):
+    """A FASTA whose contigs are named like GRCh37/Ensembl's ('1', '20', 'MT'), with seeded bases."""
+    rng = np.random.default_rng(0)
+    lengths = lengths or {"1": 12_000, "20": 20_000, "MT": 5_000}
+    with open(path, "w") as handle:
+        for name, length in lengths.items():
+            bases = "".join(rng.choice(list("ACGT"), length))
+            handle.write(f">{name}\n" + "\n".join(bases[i : i + 60] for i in range(0, length, 60)) + "\n")
+    return path
+
+
+@pytest.mark.slow  # loads and compiles the tiny model (about 20 s)
+def test_plan_then_predict_batch_with_numeric_contig_names(tmp_path, capsys, monkeypatch):
+    """Contigs named 1, 20, MT survive windows.tsv (pandas would read them back as integers)."""
+    from genotile.tracks.store import open_track_array
+    from genotile.tracks.steps import init_stores, predict_batch
+
+    monkeypatch.setenv("GENOTILE_PROGRESS_SECONDS", "0")
+    fasta = str(_numeric_fasta(tmp_path / "ensembl.fa"))
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["tiling"]["windows_per_batch"] = 8
+    config["inference"] = {"average_strands": False}
+    config["export"] = {"junction_min_value": 0.1}
+    table = plan(config, fasta, str(tmp_path / "w.tsv"), str(tmp_path / "r.txt"))
+    assert list(dict.fromkeys(table["contig"])) == ["1", "20", "MT"] and table["batch"].nunique() == 1
+    tracks, contacts = str(tmp_path / "tracks.zarr"), str(tmp_path / "contacts.zarr")
+    init_stores(config, fasta, tracks, contacts, str(tmp_path / "store.created"))
+    capsys.readouterr()
+    predict_batch(config, fasta, str(tmp_path / "w.tsv"), 0, tracks, contacts, str(tmp_path / "j.parquet"),
+                  str(tmp_path / "batch_0.done"))
+    err = capsys.readouterr().err
+    assert (tmp_path / "batch_0.done").exists()
+    for contig in ("1", "20", "MT"):
+        values = open_track_array(tracks, "dnase", 128, contig).values
+        assert np.isfinite(values).all(), contig
+    # progress lines: done/total, rate and ETA (interval 0: one per pass)
+    lines = [line for line in err.splitlines() if "batch 0:" in line and "/4 windows written" in line]
+    assert len(lines) == 4 and "4/4 windows written (100%)" in lines[-1] and "windows/s" in lines[-1] and "ETA" in lines[-1]
+
+
+def test_a_number_for_a_contig_name_says_so(tmp_path):
+    from genotile.sequence.fasta import Genome, GenomeError
+
+    genome = Genome(_numeric_fasta(tmp_path / "ensembl.fa"))
+    with pytest.raises(GenomeError, match=r"contig 20 is a int, not a name: FASTA .* has the contig '20' \(text\).*Fix"):
+        genome.sequence(20, 0, 10)
+    assert genome.sequence("20", 0, 4) and "20" in genome
+
+
+def test_plan_stops_on_digits_in_sequence_lines(tmp_path):
+    """pyfaidx counts every character as a base; a digit must stop the run with the file, contig and position."""
+    path = _numeric_fasta(tmp_path / "broken.fa", {"1": 9_000})
+    text = path.read_text().splitlines()
+    text[3] = text[3][:10] + "7" + text[3][11:]  # line 4 = bases 121-180: position 131
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError, match=r"broken\.fa: contig '1' has '7' at position 131 \(1-based\).*Fix:"):
+        plan(CONFIG, str(path), str(tmp_path / "w.tsv"), str(tmp_path / "r.txt"))
