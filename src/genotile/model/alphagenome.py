@@ -1,4 +1,4 @@
-"""The AlphaGenome network as one Flax Linen module (spec §3).
+"""The AlphaGenome network as one Flax Linen module (the reference's ``alphagenome`` module tree).
 
 Why Linen rather than NNX: a Linen variable tree is a plain nested dict that
 is *the same tree* as the reference's Haiku checkpoint once module paths are

@@ -16,7 +16,7 @@ from typing import Literal
 
 import jax.numpy as jnp
 
-#: Padded channel count of every head (same for both organisms), spec §4.1.
+#: Padded channel count of every head (same for both organisms), as counted in the official track metadata.
 HEAD_TRACKS: Mapping[str, int] = {
     "atac": 256,
     "dnase": 384,

@@ -1,4 +1,4 @@
-"""Output embedders and the 11 heads (spec §3.5, §4).
+"""Output embedders and the 11 heads (the reference's ``output_embedder*`` and ``head/<name>`` modules).
 
 Heads take the organism index and read their organism's slice of every
 weight. Genome-track heads also need each track's ``nonzero_mean`` (from the

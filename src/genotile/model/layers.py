@@ -1,4 +1,4 @@
-"""Building blocks of the AlphaGenome architecture (spec §2), in Flax Linen.
+"""Building blocks of the AlphaGenome architecture (the reference's layer maths, reproduced exactly), in Flax Linen.
 
 Parameter and state names are those of the reference's Haiku checkpoint
 (``w``/``b`` rather than Flax's ``kernel``/``bias``, ``var_ema`` in a
@@ -50,7 +50,7 @@ def dot_bf16_f32(equation: str, a: Array, b: Array) -> Array:
     same. XLA:CPU does not honour the preset in the reference's jitted model:
     its f32 run matches a plain float32-accumulated dot to ~1e-6, and a
     rounded one only to ~1e-3 (measured, see tests/golden/README.md). The
-    preset also fails in some CPU emitters (spec §8), so on CPU the plain
+    preset also fails in some CPU emitters (XLA:CPU's ElementalIrEmitter rejects ALG_DOT_BF16_BF16_F32), so on CPU the plain
     float32-accumulated dot is what reproduces the reference there.
     """
     if jax.default_backend() == "cpu":

@@ -94,7 +94,7 @@ PROTO_OUTPUT_TYPES: Final[Mapping[str, str]] = {
     t: f"OUTPUT_TYPE_{t.upper()}" for t in OUTPUT_TYPES
 }
 
-#: Metadata rows per output type (same for both organisms; spec §4.1). For
+#: Metadata rows per output type (same for both organisms; counted in the official metadata textprotos). For
 #: ``splice_junctions`` this is the number of *tissues*: the head has
 #: ``JUNCTION_STRANDS`` times as many channels (see :func:`head_channels`).
 PADDED_CHANNELS: Final[Mapping[str, int]] = {

@@ -1,4 +1,4 @@
-"""Splice-site position extraction for the junction head (spec §4.7).
+"""Splice-site position extraction for the junction head (the reference's ``splice_sites_junction`` head).
 
 The junction head scores donor x acceptor pairs only at a fixed number of
 candidate sites per class; which sites is decided here from the splice-site

@@ -1,4 +1,4 @@
-"""Transformer tower over 128-bp tokens with a 2,048-bp pair representation (spec §3.3).
+"""Transformer tower over 128-bp tokens with a 2,048-bp pair representation (the reference's ``alphagenome/transformer_tower``).
 
 Nine layers of multi-query attention (8 query heads, one shared K/V head,
 RoPE, tanh soft-cap 5) whose additive bias comes from a pair map that five
@@ -36,7 +36,7 @@ def apply_rope(x: Array, positions: Array, max_position: int) -> Array:
 
     Positions and the inverse frequencies are used in x's dtype: in bf16 the
     8,192 token positions collapse to 897 distinct values, as in the trained
-    model (spec §8); the junction head passes integer positions and float32 x.
+    model (the reference computes RoPE in bf16); the junction head passes integer positions and float32 x.
     """
     num_freq = x.shape[-1] // 2
     inv_freq = 1.0 / (jnp.arange(num_freq) + jnp.geomspace(1, max_position - num_freq + 1, num_freq)).astype(x.dtype)

@@ -1,8 +1,8 @@
-"""The convolutional U-Net halves: 1 bp -> 128 bp encoder and 128 bp -> 1 bp decoder (spec §3.1, §3.4).
+"""The convolutional U-Net halves: 1 bp -> 128 bp encoder and 128 bp -> 1 bp decoder (the reference's ``sequence_encoder`` and ``sequence_decoder``).
 
 The encoder keeps the pre-pool activation of every block as a U-Net skip;
 the decoder consumes them from coarse to fine. Encoder residuals *zero-pad*
-channels, decoder residuals *truncate* them (spec §11 item 7).
+channels, decoder residuals *truncate* them (as the reference does; an easy detail to get wrong).
 """
 
 from __future__ import annotations

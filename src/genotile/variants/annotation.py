@@ -3,7 +3,7 @@
 The reference scorers read a GENCODE GTF (as a pyranges-style table: 0-based ``Start``,
 ``End`` as in the GTF) and, for polyadenylation, a PAS table. This module reads both with
 pandas and answers the four queries the scorers make, with the reference's exact rules
-(``alphagenome_research/model/variant_scoring/gene_mask_extractor.py``; spec §7.4):
+(``alphagenome_research/model/variant_scoring/gene_mask_extractor.py``):
 
 * :meth:`GeneAnnotation.exon_masks` -- GeneMaskLFC / GeneMaskActive: every transcript whose
   TSS lies in the window (TSS = ``Start`` on +, ``End`` on −, i.e. one past the last base,
@@ -268,7 +268,7 @@ def read_pas_table(path: str | os.PathLike[str]) -> PasTable:
 
     Why those columns: they are the reference's PolyADB-derived table's (0-based ``Start``;
     ``pas_strand``; ``gene_id`` with or without version). Rows keep file order -- it matters
-    (spec §11 item 20).
+    (a quirk of the reference's polyadenylation scorer, kept for parity).
     """
     p = Path(path)
     if not p.is_file():

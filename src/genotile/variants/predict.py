@@ -2,7 +2,7 @@
 
 What the scorers need from the model, per window:
 
-* the non-padding tracks of every output type a scorer reads (spec §7.4's resolutions:
+* the non-padding tracks of every output type a scorer reads (at the resolutions the reference scorers read:
   1 bp except ChIP at 128 bp and contact maps at 2,048 bp), moved to the host as float32;
 * for the junction scorer, the 1-bp embeddings and splice-site probabilities, which stay on
   the device: the reference scores REF *and* ALT junctions on one shared candidate set, the

@@ -1,12 +1,12 @@
 """Variant scorers: pure numpy reductions of REF/ALT predictions of one window.
 
 Reproduces the maths of the reference AlphaGenome scorers
-(``alphagenome_research/model/variant_scoring/*.py``; spec §7.4). Every function takes
+(``alphagenome_research/model/variant_scoring/*.py``). Every function takes
 predictions already mapped to forward genomic coordinates. Where the reference aligns
 indels (gene-mask scorers, polyadenylation, junctions) the *caller* must pass ALT already
 aligned with :func:`genotile.variants.sequences.align_alternate`; the centre-mask and
-contact-map scorers compare ALT and REF position-by-position even for indels (spec §11
-item 18), so their ALT must *not* be aligned.
+contact-map scorers compare ALT and REF position-by-position even for indels (as the reference
+does), so their ALT must *not* be aligned.
 
 Numerics: the reference runs these reductions in JAX on float32 inputs, so accumulation
 here is float32 as well (``dtype=np.float32``) and the outputs are float32 (junction
@@ -48,7 +48,7 @@ class Aggregation(str, enum.Enum):
     DIFF_LOG2_SUM = "DIFF_LOG2_SUM"
 
 
-#: Output resolution in bp of the tensor each scorer reads (spec §7.4 first line).
+#: Output resolution in bp of the tensor each scorer reads (the reference scorers' settings classes).
 _RESOLUTION = {"CHIP_HISTONE": 128, "CHIP_TF": 128, "CONTACT_MAPS": 2048}
 
 
@@ -223,7 +223,7 @@ def gene_mask_splicing(
     Why: the reference computes ``max(|A - R| * mask)`` over *all* positions, so an empty
     gene mask gives 0 (not -inf) and a NaN anywhere in a track makes that track NaN
     (``NaN * 0 = NaN``); this reproduces both. ALT indel-aligned by the caller. The
-    scorer's ``width`` setting is ignored by the reference (spec §11 item 21).
+    scorer's ``width`` setting is ignored by the reference.
     """
     d = np.abs(np.asarray(alt, dtype=F32) - np.asarray(ref, dtype=F32))  # [S, T]
     m = np.asarray(body_mask, dtype=bool)
@@ -269,8 +269,8 @@ def pas_window_masks(
     Why: each PAS ``p`` (0-based genomic Start) gets the 400 bp ending at it on the +
     strand (``[p - 399, p + 1)``) or starting at it on the − strand (``[p, p + 400)``),
     clipped to the window. The reference computes these window starts from the PAS table
-    *before* sorting it by Start and then zips them with the sorted rows (spec §11 item
-    20), so slot ``i`` holds the window of the ``i``-th PAS in the table's original order.
+    *before* sorting it by Start and then zips them with the sorted rows (kept for parity),
+    so slot ``i`` holds the window of the ``i``-th PAS in the table's original order.
     With ``reference_order_quirk=True`` (default, matches the reference) slots follow the
     given order; ``False`` sorts by Start first (what the code evidently intended). The
     two agree whenever the table is already sorted.
@@ -381,7 +381,7 @@ def unstack_junctions(
     −), tissue ``t``; + junctions are donor-major pairs of the valid + donors/acceptors,
     − junctions likewise with − donors/acceptors; junctions with ``Start >= End`` or
     ``Start <= 0`` are dropped. ``max_sites`` keeps only the first 256 sites per class as
-    the junction scorer does (spec §11 item 21); padding is always at the end of a row.
+    the junction scorer does (it reads the first 256 of 512 sites per class); padding is always at the end of a row.
     """
     p = np.asarray(pred)
     pos = np.asarray(positions)
@@ -468,7 +468,7 @@ def _center(output: str, width: int) -> tuple[ScorerSpec, ...]:
     )
 
 
-#: The official recommended scorer set (``get_recommended_scorers``; spec §7.4).
+#: The official recommended scorer set (``get_recommended_scorers``).
 RECOMMENDED: tuple[ScorerSpec, ...] = (
     *_center("ATAC", 501),
     *_center("DNASE", 501),

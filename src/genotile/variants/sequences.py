@@ -10,7 +10,7 @@ Reproduces the reference AlphaGenome implementation (``alphagenome_research``):
 
 Indel alignment is used by the gene-mask scorers, the polyadenylation scorer and the
 junction path; the centre-mask and contact-map scorers compare ALT and REF
-position-by-position even for indels (spec §7.4, §11 item 18), so they must *not* call it.
+position-by-position even for indels (as in the reference: only gene, polyadenylation and junction scorers align), so they must *not* call it.
 
 Coordinates: ``pos_1based`` is the VCF position; ``start = pos_1based - 1`` is 0-based and
 the REF allele covers ``[start, start + len(REF))``. Windows are 0-based half-open.
