@@ -9,7 +9,7 @@ ifeq ($(UV),)
 UV := $(HOME)/.local/bin/uv
 endif
 VENV := .venv
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=30
 
 .PHONY: demo test venv clean
 

@@ -224,6 +224,22 @@ def planned_jobs(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
     return jobs
 
 
+SLOW_TEST_SECONDS = float(os.environ.get("GENOTILE_SLOW_TEST_SECONDS", 60))
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG.append(config)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Name each test that took a minute or more as it finishes (setup included: the session's demo run),
+    so a CI run stopped by its time limit still shows where the time went (--durations prints only at the end)."""
+    terminal = _CONFIG[0].pluginmanager.getplugin("terminalreporter") if _CONFIG else None
+    if terminal is not None and report.when in ("setup", "call") and report.duration >= SLOW_TEST_SECONDS:
+        terminal.write_line(f"[{report.duration:.0f} s {report.when}] {report.nodeid}")
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """One full local run of the demo config (tracks and variant scoring): (workdir, run folder, result)."""

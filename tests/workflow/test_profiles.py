@@ -48,7 +48,6 @@ def test_profile_parses_with_its_executor_plugin(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 @pytest.mark.parametrize("name", ["slurm", "slurm-local"])
 def test_slurm_dry_run_gives_gpus_to_the_model_jobs_only(demo_run, name):
     """Every job of the demo DAG with the resources Slurm would be asked for (dry runs of a finished run)."""

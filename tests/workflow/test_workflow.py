@@ -17,7 +17,7 @@ import pytest
 
 from conftest import BIN, DEMO_CONFIG, ROOT, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 CONFIG = DEMO_CONFIG
 BAD_VCF = ROOT.parent / "shared/realdata/bad_inputs/vcf/test-invalid-header.vcf"

@@ -16,7 +16,7 @@ import pytest
 from conftest import BIN, WORKFLOW_INSTALLED, cloud_style_run, report
 from genotile.runtime.run_digest import compare_digests, digest_run
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 if not WORKFLOW_INSTALLED:  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)

@@ -13,7 +13,7 @@ import yaml
 
 from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 if not WORKFLOW_INSTALLED:  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)

@@ -20,7 +20,7 @@ from conftest import (BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, plann
 from genotile.runtime.run_digest import compare_digests, digest_run
 from helpers.slurm_jobs import jobs_of_run, rule_of
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 if not WORKFLOW_INSTALLED:  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import edit_config, report, snakemake
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 CENTER = [{"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_LOG2_SUM"},
           {"scorer": "CenterMask", "output": "ATAC", "width": 501, "aggregation": "ACTIVE_SUM"}]
