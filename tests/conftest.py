@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,13 @@ BIN = Path(sys.executable).parent
 DEMO_CONFIG_FILE = "config/demo.yaml"  # the demo is one config among others: runs name it with --configfile
 DEMO_CONFIG = yaml.safe_load((ROOT / DEMO_CONFIG_FILE).read_text())
 WORKFLOW_INSTALLED = (BIN / "snakemake").exists() and (BIN / "genotile").exists()
+
+# One persistent XLA compilation cache for the test session and every Snakemake job it starts: the tiny model
+# is compiled once per program instead of once per prediction/scoring job (most of a workflow test's time).
+# Only a speed-up: a cached executable is the same program, so outputs are the same bytes. A size limit turns
+# on JAX's file lock, so two jobs writing the same entry at once cannot hand a third a half-written file.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "genotile-tests-xla-cache"))
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 * 2**30))
 
 
 def copy_workflow(target: Path) -> Path:
