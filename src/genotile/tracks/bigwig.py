@@ -44,16 +44,18 @@ thousands of tracks are exported in several passes over the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from genotile.runtime.atomic import writing
 
 DATA_NAME = "predictions"  # genotile.tracks.store.DATA_NAME
 STORE_VERSION = 1  # genotile.tracks.store.STORE_VERSION
@@ -230,49 +232,41 @@ def _export_batch(
     say: Callable[[str], None],
 ) -> None:
     """Write the tracks at store ``columns`` of a group: one pass over the store, all files open at once."""
-    temps: list[Path] = []
     handles: list[Any] = []
     try:
-        for path in paths:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            temps.append(Path(name))
-            handle = pyBigWig.open(name, "w")
-            if handle is None:
-                raise ExportError(f"{name}: pyBigWig cannot open the file for writing; check the folder's permissions and free space")
-            handles.append(handle)
-            handle.addHeader(list(header.items()))
-        for contig in contigs:
-            say(f"{group}: {contig}")
-            array = arrays[contig]
-            length = store_contigs[contig]
-            n_rows = int(array.shape[0])
-            first, last = columns[0], columns[-1] + 1  # a contiguous read; padding columns inside are dropped
-            rows = _block_rows(block_bp, res, int(array.chunks[0]), last - first, array.dtype.itemsize)
-            for r0 in range(0, n_rows, rows):
-                r1 = min(r0 + rows, n_rows)
-                block = np.asarray(array[r0:r1, first:last])[:, [c - first for c in columns]]
-                # float32 per track, contiguous: what pyBigWig stores, exactly
-                block = np.ascontiguousarray(block.T, dtype=np.float32)
-                for handle, values in zip(handles, block):
-                    _add_runs(handle, contig, length, res, r0, values)
-        for handle in handles:
-            handle.close()
-        handles.clear()
-        for temp, path in zip(temps, paths):
-            os.chmod(temp, 0o666 & ~_umask())
-            os.replace(temp, path)
-        temps.clear()
+        with contextlib.ExitStack() as files:  # every file renamed into place only when all are complete
+            for path in paths:
+                name = str(files.enter_context(writing(path)))
+                handle = pyBigWig.open(name, "w")
+                if handle is None:
+                    raise ExportError(f"{name}: pyBigWig cannot open the file for writing; check the folder's permissions and free space")
+                handles.append(handle)
+                handle.addHeader(list(header.items()))
+            for contig in contigs:
+                say(f"{group}: {contig}")
+                array = arrays[contig]
+                length = store_contigs[contig]
+                n_rows = int(array.shape[0])
+                first, last = columns[0], columns[-1] + 1  # a contiguous read; padding columns inside are dropped
+                rows = _block_rows(block_bp, res, int(array.chunks[0]), last - first, array.dtype.itemsize)
+                for r0 in range(0, n_rows, rows):
+                    r1 = min(r0 + rows, n_rows)
+                    block = np.asarray(array[r0:r1, first:last])[:, [c - first for c in columns]]
+                    # float32 per track, contiguous: what pyBigWig stores, exactly
+                    block = np.ascontiguousarray(block.T, dtype=np.float32)
+                    for handle, values in zip(handles, block):
+                        _add_runs(handle, contig, length, res, r0, values)
+            for handle in handles:
+                handle.close()
+            handles.clear()
     except OSError as exc:
         raise ExportError(f"{store_path}: exporting {group} to {paths[0].parent} failed ({exc}); check free space and permissions") from None
     finally:
         for handle in handles:
             try:
                 handle.close()
-            except Exception:  # noqa: BLE001 - already failing; the temp file is removed below
+            except Exception:  # noqa: BLE001 - already failing; writing() removes the temporary file
                 pass
-        for temp in temps:
-            temp.unlink(missing_ok=True)
 
 
 def _add_runs(handle: Any, contig: str, length: int, res: int, row0: int, values: np.ndarray) -> None:
@@ -307,12 +301,6 @@ def _batch_size(n_tracks: int, max_open: int, track_chunk: int) -> int:
     if track_chunk <= max_open:
         return max_open // track_chunk * track_chunk
     return max_open
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _store_info(path: Path) -> dict[str, Any]:

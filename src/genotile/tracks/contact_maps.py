@@ -46,14 +46,13 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling
+from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling, write_text
 from genotile.tracks.store import has_root_attribute
 
 if TYPE_CHECKING:
@@ -312,17 +311,4 @@ def _ensure_contig_group(path: Path, contig: str) -> None:
         return
     meta.parent.mkdir(exist_ok=True)
     body = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"contig": contig}}, indent=2)
-    fd, name = tempfile.mkstemp(prefix=".zarr.json.", suffix=".tmp", dir=meta.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
-        os.chmod(name, 0o666 & ~_umask())
-        os.replace(name, meta)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_text(meta, body)
