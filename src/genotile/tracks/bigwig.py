@@ -45,7 +45,6 @@ thousands of tracks are exported in several passes over the store.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections import Counter
@@ -56,9 +55,8 @@ from typing import Any
 import numpy as np
 
 from genotile.runtime.atomic import writing
+from genotile.tracks.store_format import DATA_NAME, store_info
 
-DATA_NAME = "predictions"  # genotile.tracks.store.DATA_NAME
-STORE_VERSION = 1  # genotile.tracks.store.STORE_VERSION
 DEFAULT_BLOCK_BP = 4_194_304
 DEFAULT_MAX_OPEN = 256
 MAX_BLOCK_BYTES = 256 * 2**20
@@ -156,7 +154,7 @@ def write_bigwigs(
 
     store_path = Path(store_path)
     out_dir = Path(out_dir)
-    info = _store_info(store_path)
+    info = store_info(store_path, ExportError, "check the path (run the prediction first)")
     store_contigs: dict[str, int] = {str(k): int(v) for k, v in info["contigs"].items()}
     header = _check_header(store_path, chrom_sizes, store_contigs)
     tracksets = {(str(t["head"]), int(t["resolution"])): t for t in info["tracksets"]}
@@ -301,22 +299,6 @@ def _batch_size(n_tracks: int, max_open: int, track_chunk: int) -> int:
     if track_chunk <= max_open:
         return max_open // track_chunk * track_chunk
     return max_open
-
-
-def _store_info(path: Path) -> dict[str, Any]:
-    """The ``genotile_store`` root attribute of a track store (see genotile.tracks.store)."""
-    if not path.exists():
-        raise ExportError(f"{path}: no such track store; check the path (run the prediction first)")
-    try:
-        attrs = json.loads((path / "zarr.json").read_text())["attributes"]
-        version = attrs["genotile_store_version"]
-        info = attrs["genotile_store"]
-        info["contigs"], info["tracksets"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ExportError(f"{path} is not a genotile track store (no genotile_store_version in its zarr.json)") from None
-    if version != STORE_VERSION:
-        raise ExportError(f"{path}: track store version {version} is not supported (this genotile reads version {STORE_VERSION})")
-    return info
 
 
 def _check_header(store_path: Path, chrom_sizes: Mapping[str, int], store_contigs: dict[str, int]) -> dict[str, int]:
