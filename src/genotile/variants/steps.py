@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _say(message: str) -> None:
-    print(f"genotile: {message}", flush=True)
+    say(message)  # the one logger: the job's log and the terminal
 
 
 def compress_vcf(plain: str, out_gz: str) -> None:
