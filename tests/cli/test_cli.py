@@ -84,7 +84,7 @@ def _error_line(capsys) -> str:
     errors = [line for line in lines if line.startswith("genotile: error: ")]
     assert len(errors) == 1, captured.err
     assert lines[-1] == errors[0]
-    assert all(line.startswith("[genotile] ") for line in lines[:-1]), captured.err
+    assert all(line.startswith("[genotile ") for line in lines[:-1]), captured.err
     return errors[0]
 
 

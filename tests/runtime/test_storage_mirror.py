@@ -70,7 +70,7 @@ def test_push_sends_only_new_or_changed_files_and_pull_metadata_fetches_zarr_jso
     reader = tmp_path / "job3" / "tracks.zarr"
     assert pull(reader, str(bucket), "all") == 5
     assert (reader / "dnase" / "c" / "1" / "0").read_text() == "chunk-b"
-    assert not [p for p in reader.rglob("*") if p.name.endswith(".pull")]  # no temporaries left behind
+    assert not [p for p in reader.rglob("*") if p.name.endswith((".pull", ".tmp"))]  # no temporaries left behind
 
 
 def test_pull_of_a_missing_store_copies_nothing(tmp_path, capsys):

@@ -154,7 +154,9 @@ def test_store_grid_is_the_tiling_grid():
     import genotile.tracks.store
     import genotile.tracks.tiling
 
-    assert genotile.tracks.store.ALIGN == genotile.tracks.tiling.ALIGN
+    from genotile.sequence.encoding import GRID_BP
+
+    assert genotile.tracks.store.GRID_BP is genotile.tracks.tiling.GRID_BP is GRID_BP  # one constant, imported
     assert genotile.open_tracks is open_tracks
 
 

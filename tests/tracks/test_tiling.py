@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from genotile.sequence.encoding import GRID_BP
 from genotile.tracks.tiling import (
-    ALIGN,
     TilingError,
     plan_windows,
     read_bed,
@@ -18,7 +18,7 @@ from genotile.tracks.tiling import (
     windows_table,
 )
 
-sizes = st.tuples(st.integers(1, 64), st.integers(0, 32)).map(lambda t: (ALIGN * (t[0] + 2 * t[1]), ALIGN * t[0]))
+sizes = st.tuples(st.integers(1, 64), st.integers(0, 32)).map(lambda t: (GRID_BP * (t[0] + 2 * t[1]), GRID_BP * t[0]))
 
 
 @settings(max_examples=300, deadline=None)
@@ -32,18 +32,18 @@ def test_every_base_owned_exactly_once_and_aligned(length, wo):
         assert before.start < after.start  # no window predicted twice
     for w in windows:
         assert w.end - w.start == window_bp
-        assert w.start % ALIGN == 0 and w.start >= 0
-        assert w.own_start % ALIGN == 0
-        assert w.own_end % ALIGN == 0 or w.own_end == length
+        assert w.start % GRID_BP == 0 and w.start >= 0
+        assert w.own_start % GRID_BP == 0
+        assert w.own_end % GRID_BP == 0 or w.own_end == length
         assert w.start <= w.own_start < w.own_end <= w.end
         if length >= window_bp:
-            assert w.end - length < ALIGN  # shifted inward: at most 2,047 bp of N padding
+            assert w.end - length < GRID_BP  # shifted inward: at most 2,047 bp of N padding
         else:
             assert (w.start, w.end) == (0, window_bp)
 
 
 @settings(max_examples=100, deadline=None)
-@given(blocks=st.integers(3, 40), extra=st.integers(0, 2 * ALIGN), wo=sizes)
+@given(blocks=st.integers(3, 40), extra=st.integers(0, 2 * GRID_BP), wo=sizes)
 def test_interior_owned_regions_are_centred(blocks, extra, wo):
     window_bp, owned_bp = wo
     length = blocks * max(window_bp, owned_bp) + extra
@@ -114,4 +114,4 @@ def test_windows_table_batches_and_padding():
     assert list(table["window"]) == list(range(len(windows)))
     assert list(table["batch"]) == [i // 2 for i in range(len(windows))]
     assert table.loc[table.contig == "b", "pad_right"].item() == 1_048_576 - 100_000
-    assert (table.loc[table.contig == "a", "pad_right"] < ALIGN).all()
+    assert (table.loc[table.contig == "a", "pad_right"] < GRID_BP).all()

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from genotile.sequence.demo import write_demo_genome
-from genotile.tracks.tiling import ALIGN
+from genotile.sequence.encoding import GRID_BP
 from genotile.tracks.steps import _average_strands, plan
 
 CONFIG = {
@@ -28,7 +28,7 @@ def test_plan_writes_windows_and_storage_report(tmp_path, capsys):
     read = pd.read_csv(tmp_path / "w.tsv", sep="\t")
     assert list(read.columns) == ["window", "contig", "start", "end", "own_start", "own_end", "pad_right", "batch", "all_n"]
     assert read.equals(table)
-    assert (read["start"] % ALIGN == 0).all() and read["batch"].max() == (len(read) - 1) // 3
+    assert (read["start"] % GRID_BP == 0).all() and read["batch"].max() == (len(read) - 1) // 3
     gap = read[read["all_n"]]
     assert len(gap) >= 1 and set(gap["contig"]) == {"demo3"}  # the demo genome's long N gap
     report = (tmp_path / "r.txt").read_text()

@@ -175,7 +175,7 @@ def test_bgzip_step_moves_bad_lines_into_the_rejects_table(tmp_path, capsys):
                 + row("ctg", ".", ".", "A", "C", ".", ".", ".") + GOOD + "\n")
     out = tmp_path / "cohort.vcf.gz"
     steps.compress_vcf(str(plain), str(out))  # used to die with a traceback (tabix cannot index a blank line)
-    assert "2 blank line(s) skipped" in capsys.readouterr().out
+    assert "2 blank line(s) skipped" in capsys.readouterr().err
     variants, rejects = normalize_vcf(out, Genome(ref))
     assert variants.variant_id.tolist() == ["ctg:3:A>C", "ctg:10:C>T"] and variants.attrs["records"] == 3
     assert rejects.reason.tolist() == ["malformed_record"]

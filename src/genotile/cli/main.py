@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from genotile import __version__
+from genotile.runtime.log import say
 
 OUTPUT_CHOICES = (
     "atac dnase procap cage rna_seq chip_tf chip_histone contact_maps "
@@ -27,7 +28,7 @@ OUTPUT_CHOICES = (
 
 
 def _log(message: str) -> None:
-    print(f"[genotile] {message}", file=sys.stderr, flush=True)
+    say(message)  # genotile's one logger (timestamped, to stderr)
 
 
 def module_group(module: str) -> str:

@@ -46,6 +46,7 @@ import numpy as np
 from genotile.model.config import FULL, ModelConfig, get_config
 from genotile.model.layout import HaikuTree, from_official, official_shapes, to_official
 from genotile.model.synthetic import synthetic_tree
+from genotile.runtime.atomic import write_text
 
 CONFIG_FILE = "genotile.json"
 WEIGHTS_DIR = "weights"
@@ -407,12 +408,9 @@ def write_manifest(path: str | os.PathLike[str], out: str | os.PathLike[str] | N
         "checkpoint": str(path),
         "arrays": checksums,
     }
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, target)
+        write_text(target, json.dumps(data, indent=1) + "\n")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(
             f"cannot write {target} ({exc.strerror or exc}); pass --out FILE in a writable folder"
         ) from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,17 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from genotile.runtime.atomic import replace_path, temporary_sibling
+
 
 class OutputPathError(ValueError):
     """The output path cannot be written."""
-
-
-def _temporary_sibling(path: Path, suffix: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)) / f"out{suffix}"
-    except OSError as exc:
-        raise OutputPathError(f"{path}: cannot write into {path.parent} ({exc.strerror}); choose a writable folder") from None
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:
@@ -41,7 +34,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.suffix not in (".zarr", ".npz"):
         raise OutputPathError(f"{path}: output must end in .zarr or .npz")
-    shutil.rmtree(_temporary_sibling(path, path.suffix).parent, ignore_errors=True)
+    shutil.rmtree(temporary_sibling(path, "new", OutputPathError), ignore_errors=True)
     return path
 
 
@@ -50,20 +43,14 @@ def write_predictions(path: str | os.PathLike[str], outputs: Mapping[str, np.nda
     path = Path(path)
     if path.suffix not in (".zarr", ".npz"):
         raise OutputPathError(f"{path}: output must end in .zarr or .npz")
-    tmp = _temporary_sibling(path, path.suffix)
-    try:
+
+    def build(tmp: Path) -> None:  # tmp keeps path's name: savez_compressed would append .npz to any other
         if path.suffix == ".npz":
             np.savez_compressed(tmp, **dict(outputs), __attrs__=np.array(json.dumps(dict(attrs), default=str)))
         else:
             _write_zarr(tmp, outputs, attrs)
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
-    return path
+
+    return replace_path(path, build, OutputPathError)
 
 
 def _write_zarr(path: Path, outputs: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:

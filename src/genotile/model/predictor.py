@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from genotile.sequence.encoding import validate_length
+from genotile.sequence.encoding import GRID_BP, validate_length
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, Precision, get_precision
@@ -76,7 +76,7 @@ def output_elements(cfg: Any, request: OutputRequest, length: int) -> dict[str, 
     :class:`genotile.model.alphagenome.AlphaGenome`'s outputs (``tests/model/test_predictor.py`` checks it
     against ``jax.eval_shape``).
     """
-    bins_pair = (length // 2048) ** 2
+    bins_pair = (length // GRID_BP) ** 2
 
     def channels(head: str) -> int:
         chosen = request.channels_for(head)

@@ -1,9 +1,9 @@
 """Progress lines for long jobs: done/total, rate and ETA at a steady interval, to the log and the terminal.
 
 Why: a scoring or prediction job can run for many minutes; with one line at its start and one at
-its end the user cannot tell a slow job from a hung one. Rule scripts send ``sys.stderr`` to the
-job's log file (``scripts/_rule.py``), while ``sys.__stderr__`` is the terminal Snakemake shows, so
-every line goes to both (once when they are the same stream).
+its end the user cannot tell a slow job from a hung one. Every line goes through
+genotile's one logger (:func:`genotile.runtime.log.say`, re-exported here): to the job's log file
+and to the terminal Snakemake shows (once when they are the same stream).
 
 The interval is ``GENOTILE_PROGRESS_SECONDS`` (default 30 s; 0 reports every step, for tests).
 """
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
+
+from genotile.runtime.log import say
 
 __all__ = ["DEFAULT_INTERVAL_S", "Progress", "format_duration", "interval_seconds", "say"]
 
@@ -31,23 +32,6 @@ def interval_seconds() -> float:
     except ValueError:
         return DEFAULT_INTERVAL_S
     return value if math.isfinite(value) and value >= 0 else DEFAULT_INTERVAL_S
-
-
-def _streams() -> list[TextIO]:
-    """The job's log (``sys.stderr``) and the terminal (``sys.__stderr__``), without duplicates."""
-    streams = [s for s in (sys.stderr, sys.__stderr__) if s is not None]
-    return [s for i, s in enumerate(streams) if all(s is not t for t in streams[:i])]
-
-
-def say(message: str, streams: Sequence[TextIO] | None = None, clock: Callable[[], float] = time.time) -> str:
-    """Write ``[genotile HH:MM:SS] message`` to the log and the terminal; returns the line."""
-    line = f"[genotile {time.strftime('%H:%M:%S', time.localtime(clock()))}] {message}"
-    for stream in _streams() if streams is None else streams:
-        try:
-            print(line, file=stream, flush=True)
-        except (OSError, ValueError):  # a closed terminal must not stop the job
-            pass
-    return line
 
 
 def format_duration(seconds: float) -> str:

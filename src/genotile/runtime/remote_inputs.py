@@ -22,10 +22,10 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
+from genotile.runtime.log import say
 from genotile.runtime.storage_mirror import StoreMirrorError, filesystem, pull, remote_path
 
 SCHEMES = ("s3://", "gs://", "gcs://")
@@ -168,7 +168,7 @@ def local_checkpoint(url: str, cache: str | os.PathLike[str] | None = None) -> P
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        print(f"genotile: downloading checkpoint {url} to {target}", file=sys.stderr, flush=True)
+        say(f"downloading checkpoint {url} to {target}")
         fs, source = filesystem(url)
         if fs.isfile(source.rstrip("/")):
             fs.get_file(source.rstrip("/"), str(partial / name))

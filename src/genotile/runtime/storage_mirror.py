@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
+
+from genotile.runtime.atomic import write_file
+from genotile.runtime.log import say
 
 METADATA_FILE = "zarr.json"
 """Zarr v3 keeps all metadata in ``zarr.json`` files; everything else in a store is chunk data."""
@@ -133,7 +134,7 @@ def pull(local: str | os.PathLike[str], remote: str, mode: PullMode) -> int:
         return 0
     fs, root = filesystem(remote)
     if not fs.isdir(root):
-        print(f"genotile: {remote} is not in object storage (nothing to pull)", file=sys.stderr, flush=True)
+        say(f"{remote} is not in object storage (nothing to pull)")
         return 0
     local = Path(local)
     count = 0
@@ -142,15 +143,7 @@ def pull(local: str | os.PathLike[str], remote: str, mode: PullMode) -> int:
         if mode == "metadata" and Path(relative).name != METADATA_FILE:
             continue
         target = local / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".pull", dir=target.parent)
-        os.close(fd)
-        try:
-            fs.get_file(path, tmp)
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_file(target, lambda tmp, path=path: fs.get_file(path, str(tmp)))
         count += 1
     return count
 
@@ -170,10 +163,7 @@ def push(local: str | os.PathLike[str], remote: str, before: Listing | None = No
             continue
         destination = f"{root.rstrip('/')}/{relative}"
         if _is_local(fs):
-            Path(destination).parent.mkdir(parents=True, exist_ok=True)
-            tmp = f"{destination}.{os.getpid()}.push"
-            fs.put_file(str(local / relative), tmp)
-            os.replace(tmp, destination)
+            write_file(destination, lambda tmp, relative=relative: fs.put_file(str(local / relative), str(tmp)))
         else:
             fs.put_file(str(local / relative), destination)
         count += 1
@@ -207,12 +197,12 @@ def mirrored(local: str | os.PathLike[str], storage_root: str | None, pull_mode:
         clear(remote)
     fetched = pull(local, remote, pull_mode)
     if fetched:
-        print(f"genotile: pulled {fetched} file(s) of {remote}", file=sys.stderr, flush=True)
+        say(f"pulled {fetched} file(s) of {remote}")
     before = {} if fresh else local_listing(local)
     yield
     if write:
         sent = push(local, remote, before)
-        print(f"genotile: pushed {sent} file(s) to {remote}", file=sys.stderr, flush=True)
+        say(f"pushed {sent} file(s) to {remote}")
 
 
 @contextlib.contextmanager

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genotile.runtime.atomic import write_text, writing
+
 #: Default demo contigs: one longer than a 16 kb window, one shorter, one with an N gap.
 DEMO_CONTIGS: Mapping[str, int] = {"demo1": 65_536, "demo2": 12_000, "demo3": 40_000}
 DEMO_GAPS: Mapping[str, tuple[int, int]] = {"demo3": (8_000, 33_000)}  # holds whole all-N windows
@@ -38,9 +40,7 @@ def write_demo_genome(
     """Write a FASTA of seeded random contigs, with N gaps ``[start, end)`` where asked."""
     rng = np.random.default_rng(seed)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as out:
+    with writing(path) as tmp, open(tmp, "w") as out:
         for name, length in contigs.items():
             seq = list(demo_sequence(length, rng))
             if name in gaps:
@@ -50,7 +50,6 @@ def write_demo_genome(
             out.write(f">{name}\n")
             for i in range(0, len(text), LINE_WIDTH):
                 out.write(text[i : i + LINE_WIDTH] + "\n")
-    os.replace(tmp, path)
     for stale in (path.with_name(path.name + ".fai"),):
         stale.unlink(missing_ok=True)
     return path
@@ -91,11 +90,11 @@ def write_demo_annotation(gtf_path: str | os.PathLike[str], pas_path: str | os.P
                 lines.append(f"{contig}\tdemo\texon\t{s + 1}\t{e}\t.\t{strand}\t.\t{t_attrs} exon_number {n};")
     gtf = Path(gtf_path)
     gtf.parent.mkdir(parents=True, exist_ok=True)
-    gtf.write_text("##description: genotile demo annotation (made up)\n" + "\n".join(lines) + "\n")
+    write_text(gtf, "##description: genotile demo annotation (made up)\n" + "\n".join(lines) + "\n")
     pas = Path(pas_path)
     rows = ["Chromosome\tStart\tEnd\tpas_strand\tgene_id"]
     rows += [f"{c}\t{p}\t{p + 1}\t{s}\t{g}" for g, c, p, s in DEMO_PAS]
-    pas.write_text("\n".join(rows) + "\n")
+    write_text(pas, "\n".join(rows) + "\n")
     return gtf, pas
 
 
@@ -157,5 +156,5 @@ def write_demo_vcf(path: str | os.PathLike[str], fasta: str | os.PathLike[str], 
         lines.append("\t".join([contig, str(pos), f"dv{i + 1}", ref, alt, ".", "PASS", ".", "GT", *gts]))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_text(out, "\n".join(lines) + "\n")
     return out

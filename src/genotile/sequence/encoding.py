@@ -13,15 +13,22 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "DEFAULT_LENGTH_MULTIPLE", "ONE_HOT_ORDER", "STANDARD_LENGTHS", "SequenceLengthError", "one_hot", "one_hot_batch",
+    "GRID_BP", "ONE_HOT_ORDER", "STANDARD_LENGTHS", "SequenceLengthError", "one_hot", "one_hot_batch",
     "reverse_complement", "reverse_complement_one_hot", "validate_length",
 ]
 
 #: Channel order of the one-hot encoding (the reference encoder's order).
 ONE_HOT_ORDER: Final = "ACGT"
-#: AlphaGenome-class models downsample 1 bp -> 128 bp and build the pair (contact-map)
-#: representation at 2,048 bp, so input lengths must be whole multiples of 2,048 bp.
-DEFAULT_LENGTH_MULTIPLE: Final = 2048
+GRID_BP: Final = 2048
+"""The 2,048-bp grid every length and coordinate of genotile snaps to.
+
+Why 2,048: it is the model's coarsest resolution. AlphaGenome-class models pool 1 bp -> 128 bp
+(7 poolings of 2) and build the pair (contact-map) representation from 16 x 128-bp tokens,
+so an input must be a whole number of 2,048-bp bins. Windows start on this grid and their
+owned parts end on it, so every resolution (1, 128, 2,048 bp) of every window lands on the same
+bins of the genome; store chunks are multiples of it. The one definition: the tiling, the store,
+the contact maps and the predictor import it.
+"""
 #: The input lengths the reference model is used with (16 kb ... 1 Mb).
 STANDARD_LENGTHS: Final = (16_384, 131_072, 524_288, 1_048_576)
 
@@ -133,7 +140,7 @@ class SequenceLengthError(ValueError):
     """A sequence length the model cannot take (not a positive multiple of 2,048 bp)."""
 
 
-def validate_length(length: int, multiple: int = DEFAULT_LENGTH_MULTIPLE) -> None:
+def validate_length(length: int, multiple: int = GRID_BP) -> None:
     """Raise :class:`SequenceLengthError` unless ``length`` is a positive multiple of ``multiple``
     (a wrong length otherwise fails deep inside the U-Net with an unhelpful shape error)."""
     if isinstance(multiple, bool) or operator.index(multiple) <= 0:

@@ -44,10 +44,9 @@ thousands of tracks are exported in several passes over the store.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -55,8 +54,9 @@ from typing import Any
 
 import numpy as np
 
-DATA_NAME = "predictions"  # genotile.tracks.store.DATA_NAME
-STORE_VERSION = 1  # genotile.tracks.store.STORE_VERSION
+from genotile.runtime.atomic import writing
+from genotile.tracks.store_format import DATA_NAME, store_info
+
 DEFAULT_BLOCK_BP = 4_194_304
 DEFAULT_MAX_OPEN = 256
 MAX_BLOCK_BYTES = 256 * 2**20
@@ -154,7 +154,7 @@ def write_bigwigs(
 
     store_path = Path(store_path)
     out_dir = Path(out_dir)
-    info = _store_info(store_path)
+    info = store_info(store_path, ExportError, "check the path (run the prediction first)")
     store_contigs: dict[str, int] = {str(k): int(v) for k, v in info["contigs"].items()}
     header = _check_header(store_path, chrom_sizes, store_contigs)
     tracksets = {(str(t["head"]), int(t["resolution"])): t for t in info["tracksets"]}
@@ -230,49 +230,41 @@ def _export_batch(
     say: Callable[[str], None],
 ) -> None:
     """Write the tracks at store ``columns`` of a group: one pass over the store, all files open at once."""
-    temps: list[Path] = []
     handles: list[Any] = []
     try:
-        for path in paths:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            temps.append(Path(name))
-            handle = pyBigWig.open(name, "w")
-            if handle is None:
-                raise ExportError(f"{name}: pyBigWig cannot open the file for writing; check the folder's permissions and free space")
-            handles.append(handle)
-            handle.addHeader(list(header.items()))
-        for contig in contigs:
-            say(f"{group}: {contig}")
-            array = arrays[contig]
-            length = store_contigs[contig]
-            n_rows = int(array.shape[0])
-            first, last = columns[0], columns[-1] + 1  # a contiguous read; padding columns inside are dropped
-            rows = _block_rows(block_bp, res, int(array.chunks[0]), last - first, array.dtype.itemsize)
-            for r0 in range(0, n_rows, rows):
-                r1 = min(r0 + rows, n_rows)
-                block = np.asarray(array[r0:r1, first:last])[:, [c - first for c in columns]]
-                # float32 per track, contiguous: what pyBigWig stores, exactly
-                block = np.ascontiguousarray(block.T, dtype=np.float32)
-                for handle, values in zip(handles, block):
-                    _add_runs(handle, contig, length, res, r0, values)
-        for handle in handles:
-            handle.close()
-        handles.clear()
-        for temp, path in zip(temps, paths):
-            os.chmod(temp, 0o666 & ~_umask())
-            os.replace(temp, path)
-        temps.clear()
+        with contextlib.ExitStack() as files:  # every file renamed into place only when all are complete
+            for path in paths:
+                name = str(files.enter_context(writing(path)))
+                handle = pyBigWig.open(name, "w")
+                if handle is None:
+                    raise ExportError(f"{name}: pyBigWig cannot open the file for writing; check the folder's permissions and free space")
+                handles.append(handle)
+                handle.addHeader(list(header.items()))
+            for contig in contigs:
+                say(f"{group}: {contig}")
+                array = arrays[contig]
+                length = store_contigs[contig]
+                n_rows = int(array.shape[0])
+                first, last = columns[0], columns[-1] + 1  # a contiguous read; padding columns inside are dropped
+                rows = _block_rows(block_bp, res, int(array.chunks[0]), last - first, array.dtype.itemsize)
+                for r0 in range(0, n_rows, rows):
+                    r1 = min(r0 + rows, n_rows)
+                    block = np.asarray(array[r0:r1, first:last])[:, [c - first for c in columns]]
+                    # float32 per track, contiguous: what pyBigWig stores, exactly
+                    block = np.ascontiguousarray(block.T, dtype=np.float32)
+                    for handle, values in zip(handles, block):
+                        _add_runs(handle, contig, length, res, r0, values)
+            for handle in handles:
+                handle.close()
+            handles.clear()
     except OSError as exc:
         raise ExportError(f"{store_path}: exporting {group} to {paths[0].parent} failed ({exc}); check free space and permissions") from None
     finally:
         for handle in handles:
             try:
                 handle.close()
-            except Exception:  # noqa: BLE001 - already failing; the temp file is removed below
+            except Exception:  # noqa: BLE001 - already failing; writing() removes the temporary file
                 pass
-        for temp in temps:
-            temp.unlink(missing_ok=True)
 
 
 def _add_runs(handle: Any, contig: str, length: int, res: int, row0: int, values: np.ndarray) -> None:
@@ -307,28 +299,6 @@ def _batch_size(n_tracks: int, max_open: int, track_chunk: int) -> int:
     if track_chunk <= max_open:
         return max_open // track_chunk * track_chunk
     return max_open
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _store_info(path: Path) -> dict[str, Any]:
-    """The ``genotile_store`` root attribute of a track store (see genotile.tracks.store)."""
-    if not path.exists():
-        raise ExportError(f"{path}: no such track store; check the path (run the prediction first)")
-    try:
-        attrs = json.loads((path / "zarr.json").read_text())["attributes"]
-        version = attrs["genotile_store_version"]
-        info = attrs["genotile_store"]
-        info["contigs"], info["tracksets"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ExportError(f"{path} is not a genotile track store (no genotile_store_version in its zarr.json)") from None
-    if version != STORE_VERSION:
-        raise ExportError(f"{path}: track store version {version} is not supported (this genotile reads version {STORE_VERSION})")
-    return info
 
 
 def _check_header(store_path: Path, chrom_sizes: Mapping[str, int], store_contigs: dict[str, int]) -> dict[str, int]:

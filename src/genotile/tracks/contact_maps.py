@@ -46,15 +46,15 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling
-from genotile.tracks.store import has_root_attribute
+from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling, write_text
+from genotile.sequence.encoding import GRID_BP
+from genotile.tracks.store_format import has_root_attribute, root_info
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from genotile.tracks.tiling import Window
 
-BIN_BP = 2048
+BIN_BP = GRID_BP  # one contact-map bin: the pair representation's resolution
 CONTACTS_VERSION = 1
 ZSTD_LEVEL = 3
 TARGET_CHUNK_BYTES = 4 * 2**20
@@ -291,18 +291,8 @@ def _is_contact_store(path: Path) -> bool:
 
 
 def _store_info(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ContactMapError(f"{path}: no such contact-map store; create it first (genotile.tracks.contact_maps.create_contact_store)")
-    try:
-        attrs = json.loads((path / "zarr.json").read_text())["attributes"]
-        version = attrs["genotile_contacts_version"]
-        info = attrs["genotile_contacts"]
-        info["bin_bp"], info["n_tracks"], info["tracks"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ContactMapError(f"{path} is not a genotile contact-map store (no genotile_contacts_version in its zarr.json)") from None
-    if version != CONTACTS_VERSION:
-        raise ContactMapError(f"{path}: contact store version {version} is not supported (this genotile reads version {CONTACTS_VERSION})")
-    return info
+    return root_info(path, "genotile_contacts_version", "genotile_contacts", CONTACTS_VERSION, ("bin_bp", "n_tracks", "tracks"),
+                     ContactMapError, "contact-map store", "create it first (genotile.tracks.contact_maps.create_contact_store)")
 
 
 def _ensure_contig_group(path: Path, contig: str) -> None:
@@ -312,17 +302,4 @@ def _ensure_contig_group(path: Path, contig: str) -> None:
         return
     meta.parent.mkdir(exist_ok=True)
     body = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"contig": contig}}, indent=2)
-    fd, name = tempfile.mkstemp(prefix=".zarr.json.", suffix=".tmp", dir=meta.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
-        os.chmod(name, 0o666 & ~_umask())
-        os.replace(name, meta)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_text(meta, body)

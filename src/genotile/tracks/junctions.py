@@ -54,12 +54,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from genotile.runtime.atomic import write_file, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -319,7 +320,7 @@ def _write_parquet(table: pd.DataFrame, path: Path) -> None:
 
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"genotile_junctions": PARQUET_DESCRIPTION.encode()})
-    _atomic(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+    write_file(path, lambda tmp: pq.write_table(arrow, tmp, compression="zstd"), JunctionError)
 
 
 def _write_bed(table: pd.DataFrame, path: Path) -> None:
@@ -329,25 +330,4 @@ def _write_bed(table: pd.DataFrame, path: Path) -> None:
         flagged = table["touches_n_run"].fillna(False).to_numpy(dtype=bool)
         if flagged.any():
             bed.loc[flagged, "tissue"] = bed.loc[flagged, "tissue"] + N_RUN_SUFFIX
-    _atomic(path, lambda tmp: bed.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.9g", lineterminator="\n"))
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Run ``write(temporary path)`` in ``path``'s folder, then rename onto ``path``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise JunctionError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc}); choose a writable folder") from None
-    tmp = Path(name)
-    try:
-        write(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise JunctionError(f"{path}: writing failed ({exc.strerror or exc}); check free space and permissions") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_table(bed, path, JunctionError, sep="\t", header=False, index=False, float_format="%.9g", lineterminator="\n")

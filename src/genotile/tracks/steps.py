@@ -14,7 +14,6 @@ exactly the batches that did not finish.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +25,7 @@ import pandas as pd
 
 from genotile import __version__
 from genotile.model.loading import load_predictor
-from genotile.runtime.atomic import write_text
+from genotile.runtime.atomic import write_table, write_text
 from genotile.sequence.fasta import Genome
 from genotile.sequence.encoding import reverse_complement_one_hot
 from genotile.tracks.n_runs import unknown_bases
@@ -75,8 +74,7 @@ def plan(config: Mapping[str, Any], fasta: str, windows_tsv: str, report_txt: st
     windows = plan_windows(contigs, tiling["window_bp"], tiling["owned_bp"], regions)
     table = windows_table(windows, genome.contigs, tiling["windows_per_batch"])
     table["all_n"] = [_all_n(genome, w) for w in windows]
-    table.to_csv(windows_tsv + ".tmp", sep="\t", index=False)
-    os.replace(windows_tsv + ".tmp", windows_tsv)
+    write_table(table, windows_tsv, sep="\t", index=False)
     report = storage_report(config, contigs, windows)
     text = plan_summary(table, contigs, tiling["window_bp"], tiling["owned_bp"]) + "\n\n" + report
     write_atomically(report_txt, text + "\n")

@@ -1,80 +1,11 @@
 """Genome-wide predicted tracks: the Zarr v3 store, pre-allocation, stitching windows into it, reading it back.
 
-Layout (genotile_store_version 1)
----------------------------------
-
-One Zarr v3 group per run, e.g. ``results/<run>/tracks.zarr``, with consolidated metadata::
-
-    tracks.zarr/                      root group
-      attrs: the run's provenance as given by the caller (config, genome checksum, weights
-             identity, package versions, ...) plus
-             genotile_store_version  (1)
-             genotile_layout         (this description)
-             genotile_store          {chunk_bp, contigs {name: length}, tracksets [{head,
-                                      resolution, group, n_tracks, dtype, track_chunk}]}
-      <head>/<res>bp/                 one group per output type and resolution, e.g. dnase/128bp,
-                                      rna_seq/1bp, chip_tf/128bp, splice_sites_usage/1bp
-        attrs: head, resolution, n_tracks, dtype, coordinates
-        track_index, name, <meta>...  1-D coordinate arrays along dim "track", one entry per stored
-                                      track: the head channel, the track name and every metadata
-                                      column given (strand, assay_title, ontology_curie,
-                                      biosample_name, nonzero_mean, ...)
-        <contig>/                     one group per contig, named by the contig (chr1, chrX, ...)
-          attrs: contig, length, resolution
-          predictions                 array, dims ("position", "track"),
-                                      shape (ceil(length / res), n_tracks)
-      n_mask/                         where the model saw no sequence (present when the store was
-                                      created with the genome's N runs, as the workflow does)
-        <contig>/mask                 bool array, dims ("position",), 1 bp, shape (length,), chunks
-                                      (chunk_bp,): True on every base that is not A/C/G/T (N, n,
-                                      IUPAC codes: all-zero one-hot rows). Chunks without an N are
-                                      never written (fill False), so the mask costs a few bytes per
-                                      gap; ``genotile.tracks.store.read_n_mask`` reads a range. The same
-                                      runs are in ``<run>/n_runs.bed``.
-
-* Position index ``i`` covers bases ``[i * res, (i + 1) * res)`` of the contig (0-based,
-  half-open). When the contig length is not a multiple of ``res`` the last bin reaches past
-  the contig end: it holds the model's prediction for that bin, whose tail the model saw as
-  N padding.
-* dtype float32 by default; float16 halves the storage (values beyond +-65,504 become +-inf).
-* Fill value NaN: regions never written (windows skipped, e.g. all-N, or not yet run) read
-  as missing.
-* Chunks ``(chunk_bp / res, track_chunk)``. ``chunk_bp`` is a multiple of 2,048 that divides
-  the owned size of the tiling, so every window's owned region is a whole number of chunks
-  (the last one may stop at the contig end, where the array ends). Each chunk therefore
-  belongs to exactly one window, and windows can be written concurrently from any number
-  of processes: no two writers ever touch the same chunk file, and writing a window never
-  changes any metadata.
-* Compression: zstd (level 3), codecs ``bytes`` + ``zstd``.
-* Track metadata follows the xarray Zarr convention (``dimension_names`` on each array, a
-  ``coordinates`` group attribute), so ``xarray.open_datatree(path, engine="zarr")`` shows
-  them as coordinates of the ``<head>/<res>bp`` node. xarray's DataTree only inherits
-  *indexed* coordinates, so ``genotile.tracks.store.open_tracks`` copies them onto every contig
-  node.
-* ``position`` (bin start in bp, ``i * res``) is not stored (at 1 bp it would be as large as
-  the data): ``open_tracks`` and ``open_track_array`` add it as an index backed by a
-  ``pandas.RangeIndex``, which is never materialised; ``.sel(position=slice(a, b))`` selects
-  the bins starting in ``[a, b]`` (label slices include both ends).
-* N runs: predictions over N runs are ordinary finite numbers unless the store was written with
-  ``mask_n_runs`` (config ``store.mask_n_runs``), which writes NaN over every bin made only of
-  N bases (a bin with any real base keeps its value). ``genotile_store.n_mask`` records
-  ``{group, resolution, n_runs, masked}``.
-* Not in this store: contact maps (2,048-bp pair maps) and splice junctions, which are kept
-  per window.
-
-Reading::
-
-    import genotile
-    tree = genotile.open_tracks("results/run/tracks.zarr")      # lazy (dask)
-    dnase = tree["dnase/128bp/chr1"]["predictions"]             # (position, track)
-    dnase.sel(position=slice(1_000_000, 1_999_999)).sel(track_index=[0, 5])
-    genotile.tracks.store.open_track_array(path, "dnase", 128, "chr1")  # the same DataArray
-    dnase["name"]       # track names; ``dnase.name`` is the variable name ("predictions")
+The store's format (its layout, version, names and root-attribute reader) is
+:mod:`genotile.tracks.store_format`; this module creates, writes and reads stores in it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -86,99 +17,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling
+from genotile.sequence.encoding import GRID_BP
+from genotile.tracks.store_format import (  # noqa: F401 - re-exported: the format's names, read and written here
+    DATA_NAME,
+    LAYOUT,
+    N_MASK_GROUP,
+    N_MASK_NAME,
+    STORE_VERSION,
+    TARGET_CHUNK_BYTES,
+    ZSTD_LEVEL,
+    _RESERVED_ATTRS,
+    StoreError,
+    TrackSet,
+    _check_node_name,
+    has_root_attribute,
+    n_bins,
+    store_info,
+)
 
 if TYPE_CHECKING:  # kept light: ``import genotile`` imports this module (pandas, zarr, xarray load on use)
     import pandas as pd
 
     from genotile.tracks.tiling import Window
 
-ALIGN = 2048  # the tiling grid, genotile.tracks.tiling.ALIGN
-STORE_VERSION = 1
-DATA_NAME = "predictions"
-ZSTD_LEVEL = 3
-TARGET_CHUNK_BYTES = 16 * 2**20
-_RESERVED_ATTRS = ("genotile_store_version", "genotile_layout", "genotile_store", "genotile_open")
-_RESERVED_COLUMNS = (DATA_NAME, "position", "track")
-
-_doc = __doc__ or ""
-LAYOUT = _doc[_doc.find("Layout (") :].strip() if "Layout (" in _doc else "see genotile.tracks.store"
-
-
-class StoreError(ValueError):
-    """A track store that cannot be created, written or read as asked."""
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TrackSet:
-    """The tracks stored for one output type (head) at one resolution.
-
-    ``tracks`` has one row per stored track and at least the columns ``track_index`` (the
-    head's output channel) and ``name``; every other column is stored as track metadata.
-    """
-
-    head: str
-    resolution: int
-    tracks: pd.DataFrame = dataclasses.field(repr=False)
-    dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        import pandas as pd
-
-        _check_node_name(self.head, "head")
-        if isinstance(self.resolution, bool) or not isinstance(self.resolution, (int, np.integer)):
-            raise StoreError(f"{self.head}: resolution must be an integer number of bp, got {self.resolution!r}")
-        if self.resolution <= 0 or ALIGN % self.resolution:
-            raise StoreError(f"{self.head}: resolution {self.resolution} bp must divide {ALIGN:,} (e.g. 1, 128 or 2048)")
-        object.__setattr__(self, "resolution", int(self.resolution))
-        try:
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            raise StoreError(f"{self.group}: dtype {self.dtype!r} is not a numpy dtype (use 'float32' or 'float16')") from None
-        if dtype.kind != "f":
-            raise StoreError(f"{self.group}: dtype {self.dtype!r} must be a floating-point type (NaN marks unwritten regions)")
-        object.__setattr__(self, "dtype", dtype.name)
-        if not isinstance(self.tracks, pd.DataFrame):
-            raise StoreError(f"{self.group}: tracks must be a pandas DataFrame, got {type(self.tracks).__name__}")
-        missing = [c for c in ("track_index", "name") if c not in self.tracks.columns]
-        if missing:
-            raise StoreError(f"{self.group}: the tracks table lacks column(s) {missing} (has {list(self.tracks.columns)})")
-        if len(self.tracks) == 0:
-            raise StoreError(f"{self.group}: the tracks table is empty; select at least one track")
-        for column in self.tracks.columns:
-            _check_node_name(str(column), f"{self.group}: track metadata column")
-            if column in _RESERVED_COLUMNS:
-                raise StoreError(f"{self.group}: track metadata column {column!r} is reserved; rename it")
-        index = self.tracks["track_index"]
-        if not pd.api.types.is_integer_dtype(index) or (index < 0).any():
-            raise StoreError(f"{self.group}: track_index must hold non-negative integers (head channels)")
-        duplicated = index[index.duplicated()].tolist()
-        if duplicated:
-            raise StoreError(f"{self.group}: track_index values {duplicated[:5]} occur more than once")
-        object.__setattr__(self, "tracks", self.tracks.reset_index(drop=True))
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.head, self.resolution)
-
-    @property
-    def group(self) -> str:
-        return f"{self.head}/{self.resolution}bp"
-
-    @property
-    def n_tracks(self) -> int:
-        return len(self.tracks)
-
-    def __repr__(self) -> str:
-        return f"TrackSet(head={self.head!r}, resolution={self.resolution}, n_tracks={self.n_tracks}, dtype={self.dtype!r})"
-
-
 # ---------------------------------------------------------------------------------------------
 # sizes
-
-
-def n_bins(length: int, resolution: int) -> int:
-    """Bins of a contig of ``length`` bp at ``resolution`` (the last one may be partial)."""
-    return -(-int(length) // int(resolution))
 
 
 def estimate_bytes(contigs: Mapping[str, int], tracksets: Sequence[TrackSet]) -> dict[tuple[str, int], int]:
@@ -253,11 +116,11 @@ def _per_window_report(
     """Lines sizing the outputs kept per window (contact maps, junction tables), which the track store omits."""
     lines = [f"Per-window outputs ({plural(len(windows), 'window')}; not in the track store):"]
     if contact_tracks:
-        pairs = sum(((w.end - w.start) // ALIGN) ** 2 for w in windows)
+        pairs = sum(((w.end - w.start) // GRID_BP) ** 2 for w in windows)
         size = pairs * int(contact_tracks) * 4
-        bins = sorted({(w.end - w.start) // ALIGN for w in windows})
+        bins = sorted({(w.end - w.start) // GRID_BP for w in windows})
         lines.append(
-            f"  contact maps (contact_maps.zarr): {' or '.join(f'{b:,} x {b:,}' for b in bins)} bins of {ALIGN:,} bp x "
+            f"  contact maps (contact_maps.zarr): {' or '.join(f'{b:,} x {b:,}' for b in bins)} bins of {GRID_BP:,} bp x "
             f"{plural(int(contact_tracks), 'track')}, float32: {format_bytes(size)} ({size:,} bytes)"
         )
     if junction_tissues:
@@ -431,10 +294,6 @@ def _build(
         raise StoreError(f"{root_path}: cannot write the store ({exc})") from None
 
 
-N_MASK_GROUP = "n_mask"
-N_MASK_NAME = "mask"
-
-
 def _write_n_mask(
     root_path: Path, contigs: dict[str, int], chunk_bp: int, n_runs: Mapping[str, tuple[np.ndarray, np.ndarray]], masked: bool
 ) -> None:
@@ -507,7 +366,7 @@ def read_n_mask(path: str | os.PathLike[str], contig: str, start: int = 0, end: 
     import zarr
 
     path = Path(path)
-    info = _store_info(path)
+    info = store_info(path)
     if not info.get("n_mask"):
         raise StoreError(f"{path}: the store has no N mask (created without the genome's N runs); recreate it with the workflow")
     if contig not in info["contigs"]:
@@ -579,17 +438,12 @@ def _track_chunk(ts: TrackSet, chunk_bp: int, track_chunk: int | None) -> int:
 
 
 def _check_chunk_bp(chunk_bp: Any) -> int:
-    if isinstance(chunk_bp, bool) or not isinstance(chunk_bp, (int, np.integer)) or chunk_bp <= 0 or chunk_bp % ALIGN:
+    if isinstance(chunk_bp, bool) or not isinstance(chunk_bp, (int, np.integer)) or chunk_bp <= 0 or chunk_bp % GRID_BP:
         raise StoreError(
-            f"chunk_bp = {chunk_bp!r} must be a positive multiple of {ALIGN:,} bp that divides the owned size "
+            f"chunk_bp = {chunk_bp!r} must be a positive multiple of {GRID_BP:,} bp that divides the owned size "
             f"(e.g. the owned size itself, 524,288)"
         )
     return int(chunk_bp)
-
-
-def _check_node_name(name: Any, what: str) -> None:
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("__") or set(name) == {"."}:
-        raise StoreError(f"{what} {name!r} cannot name a Zarr node (must be non-empty, without '/', not starting with '__')")
 
 
 def _check_contigs(contigs: Mapping[str, int]) -> dict[str, int]:
@@ -602,15 +456,6 @@ def _check_contigs(contigs: Mapping[str, int]) -> dict[str, int]:
             raise StoreError(f"contig {name!r}: length must be a positive integer, got {length!r}")
         checked[name] = int(length)
     return checked
-
-
-def has_root_attribute(path: Path, key: str) -> bool:
-    """Whether ``path`` is a Zarr v3 group whose root attributes carry ``key`` (how genotile recognises its stores)."""
-    try:
-        meta = json.loads((path / "zarr.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and key in meta.get("attributes", {})
 
 
 def _is_store(path: Path) -> bool:
@@ -653,8 +498,8 @@ def crop_to_owned(window: Window, array_full_window: np.ndarray, res: int) -> np
     as the contig's last (partial) bin.
     """
     res = int(res)
-    if res <= 0 or ALIGN % res:
-        raise StoreError(f"resolution {res} bp must divide {ALIGN:,}")
+    if res <= 0 or GRID_BP % res:
+        raise StoreError(f"resolution {res} bp must divide {GRID_BP:,}")
     if (window.start % res) or (window.own_start % res) or (window.end - window.start) % res:
         raise StoreError(f"{_describe(window)} is not aligned to {res}-bp bins")
     expected = (window.end - window.start) // res
@@ -687,7 +532,7 @@ def write_window(path: str | os.PathLike[str], window: Window, outputs: Mapping[
     import zarr
 
     path = Path(path)
-    info = _store_info(path)
+    info = store_info(path)
     contigs: dict[str, int] = info["contigs"]
     chunk_bp: int = info["chunk_bp"]
     tracksets = {(t["head"], int(t["resolution"])): t for t in info["tracksets"]}
@@ -746,21 +591,6 @@ def _preview(names: Mapping[str, Any] | Sequence[str], n: int = 8) -> str:
     return ", ".join(names[:n]) + (f", ... ({len(names):,} in all)" if len(names) > n else "")
 
 
-def _store_info(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise StoreError(f"{path}: no such track store; create it first (genotile.tracks.store.create_store)")
-    try:
-        meta = json.loads((path / "zarr.json").read_text())
-        attrs = meta["attributes"]
-        version = attrs["genotile_store_version"]
-        info = attrs["genotile_store"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise StoreError(f"{path} is not a genotile track store (no genotile_store_version in its zarr.json)") from None
-    if version != STORE_VERSION:
-        raise StoreError(f"{path}: track store version {version} is not supported (this genotile reads version {STORE_VERSION})")
-    return info
-
-
 # ---------------------------------------------------------------------------------------------
 # reading
 
@@ -789,7 +619,7 @@ def open_tracks(path: str | os.PathLike[str]) -> Any:
     import xarray as xr
 
     path = Path(path)
-    info = _store_info(path)
+    info = store_info(path)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         tree = xr.open_datatree(str(path), engine="zarr", chunks={}, consolidated=True)
@@ -807,7 +637,7 @@ def open_track_array(path: str | os.PathLike[str], head: str, res: int, contig: 
     import xarray as xr
 
     path = Path(path)
-    info = _store_info(path)
+    info = store_info(path)
     groups = {(t["head"], int(t["resolution"])): t["group"] for t in info["tracksets"]}
     if (head, int(res)) not in groups:
         raise StoreError(f"{path}: no {head}/{res}bp in the store (it has {', '.join(groups.values())})")

@@ -34,7 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-ALIGN = 2048
+from genotile.sequence.encoding import GRID_BP
+
 DEFAULT_WINDOW_BP = 1_048_576
 DEFAULT_OWNED_BP = 524_288
 
@@ -57,16 +58,16 @@ class Window:
 def validate_sizes(window_bp: int, owned_bp: int) -> None:
     """Window and owned sizes must keep every edge on the 2,048-bp grid."""
     for name, value in (("window_bp", window_bp), ("owned_bp", owned_bp)):
-        if value <= 0 or value % ALIGN:
+        if value <= 0 or value % GRID_BP:
             raise TilingError(
-                f"{name} = {value:,} must be a positive multiple of {ALIGN:,} bp "
-                f"(e.g. {max(ALIGN, value // ALIGN * ALIGN):,} or {(value // ALIGN + 1) * ALIGN:,})"
+                f"{name} = {value:,} must be a positive multiple of {GRID_BP:,} bp "
+                f"(e.g. {max(GRID_BP, value // GRID_BP * GRID_BP):,} or {(value // GRID_BP + 1) * GRID_BP:,})"
             )
     if owned_bp > window_bp:
         raise TilingError(f"owned_bp = {owned_bp:,} is larger than window_bp = {window_bp:,}")
-    if (window_bp - owned_bp) % (2 * ALIGN):
+    if (window_bp - owned_bp) % (2 * GRID_BP):
         raise TilingError(
-            f"window_bp - owned_bp = {window_bp - owned_bp:,} must be a multiple of {2 * ALIGN:,} bp so the owned "
+            f"window_bp - owned_bp = {window_bp - owned_bp:,} must be a multiple of {2 * GRID_BP:,} bp so the owned "
             "region can be centred on the 2,048-bp grid"
         )
 
@@ -79,7 +80,7 @@ def tile_contig(contig: str, length: int, window_bp: int = DEFAULT_WINDOW_BP, ow
     if length <= window_bp:
         return [Window(contig, 0, window_bp, 0, length)]
     margin = (window_bp - owned_bp) // 2
-    last_start = math.ceil((length - window_bp) / ALIGN) * ALIGN
+    last_start = math.ceil((length - window_bp) / GRID_BP) * GRID_BP
     windows: list[Window] = []
     for own_start in range(0, length, owned_bp):
         own_end = min(own_start + owned_bp, length)

@@ -47,6 +47,7 @@ from typing import Final
 
 import pandas as pd
 
+from genotile.runtime.atomic import writing
 from genotile.sequence.fasta import Genome, parse_region
 
 __all__ = [
@@ -735,15 +736,18 @@ def compress_plain_vcf(plain: str | os.PathLike[str], out_gz: str | os.PathLike[
                 last, last_pos = chrom, -1
             unsorted |= pos < last_pos
             last_pos = pos
-    tmp = Path(f"{out}.tmp")
-    if compressed or blank or bad or unsorted:
-        _rewrite_sorted(path, tmp.with_suffix(".vcf"), n_header, n_columns, header_contigs)
-        pysam.tabix_compress(str(tmp.with_suffix(".vcf")), str(tmp), force=True)
-        tmp.with_suffix(".vcf").unlink()
-    else:
-        pysam.tabix_compress(str(path), str(tmp), force=True)
-    os.replace(tmp, out)
-    pysam.tabix_index(str(out), preset="vcf", force=True)
+    index = Path(f"{out}.tbi")
+    with writing(out) as tmp, writing(index) as tmp_index:  # both appear only when both are complete
+        if compressed or blank or bad or unsorted:
+            sorted_vcf = tmp.with_name(tmp.name.removesuffix(".tmp") + ".vcf.tmp")  # scratch
+            try:
+                _rewrite_sorted(path, sorted_vcf, n_header, n_columns, header_contigs)
+                pysam.tabix_compress(str(sorted_vcf), str(tmp), force=True)
+            finally:
+                sorted_vcf.unlink(missing_ok=True)
+        else:
+            pysam.tabix_compress(str(path), str(tmp), force=True)
+        pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp_index))
     return {"records": records, "sorted": int(unsorted), "blank": blank, "dropped": bad}
 
 

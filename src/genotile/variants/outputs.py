@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genotile.runtime.atomic import replace_path
+from genotile.runtime.atomic import replace_path, write_parquet
 from genotile.runtime.tables import read_parquet
 from genotile.variants.engine import FAILURE_COLUMNS, ScoringResult, _empty_scores
 
@@ -127,10 +127,7 @@ def shard_tracks(shards: Sequence[str | os.PathLike[str]], listings: Sequence[Li
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False, compression="zstd")
-    os.replace(tmp, path)
+    write_parquet(frame, path, index=False, compression="zstd")
 
 
 def write_shard(result: ScoringResult, folder: str | os.PathLike[str]) -> Path:

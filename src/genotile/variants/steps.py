@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genotile.runtime.atomic import replace_path, write_text
+from genotile.runtime.atomic import replace_path, write_parquet, write_table, write_text
 from genotile.sequence.fasta import Genome
 from genotile.runtime.progress import say
 from genotile.runtime.tables import read_parquet, read_tsv
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _say(message: str) -> None:
-    print(f"genotile: {message}", flush=True)
+    say(message)  # the one logger: the job's log and the terminal
 
 
 def compress_vcf(plain: str, out_gz: str) -> None:
@@ -62,9 +62,8 @@ def normalize(cfg: Mapping[str, Any], vcf: str, fasta: str, variants_out: str, r
     )
     for note in variants.attrs.get("warnings", []):
         _say(f"warning: {note}")
-    Path(variants_out).parent.mkdir(parents=True, exist_ok=True)
-    variants.to_parquet(variants_out, index=False)
-    rejects.to_parquet(rejects_out, index=False)
+    write_parquet(variants, variants_out, index=False)
+    write_parquet(rejects, rejects_out, index=False)
     counts = rejects["reason"].value_counts().to_dict() if len(rejects) else {}
     _say(f"{vcf}: {variants.attrs.get('records', 0):,} records -> {len(variants):,} variants to score, "
          f"{len(rejects):,} rejected {counts or ''} (see {rejects_out})")
@@ -102,8 +101,7 @@ def shard(cfg: Mapping[str, Any], variants_path: str, fasta: str, shards_out: st
         records.append((len(records), begin, end, f"{first.chrom}:{first.pos}-{last.chrom}:{last.pos}"))
         begin = end
     table = pd.DataFrame(records, columns=["shard", "first_row", "end_row", "span"])
-    Path(shards_out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(shards_out, sep="\t", index=False)
+    write_table(table, shards_out, sep="\t", index=False)
     say(shard_summary(table, n, per_shard) + f" ({shards_out})")
     return table
 
