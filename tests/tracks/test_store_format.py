@@ -40,3 +40,17 @@ def test_the_contact_store_uses_the_same_reader(tmp_path):
     newer = _fake(tmp_path / "contacts.zarr", {"genotile_contacts_version": 99, "genotile_contacts": {"bin_bp": 2048, "n_tracks": 0, "tracks": {}}})
     with pytest.raises(ContactMapError, match="contact-map store version 99 is not supported"):
         contact_maps.open_contact_maps(newer, "chr1")
+
+
+def test_the_layout_text_names_functions_that_exist():
+    """Every ``genotile.*`` function the layout text (stored in each store) tells a reader to call imports."""
+    import importlib
+    import re
+
+    from genotile.tracks.store_format import LAYOUT
+
+    names = set(re.findall(r"genotile(?:\.[a-z_]+)+", LAYOUT))
+    assert names
+    for dotted in names:
+        module, _, attr = dotted.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), dotted

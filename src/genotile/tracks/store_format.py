@@ -33,7 +33,7 @@ One Zarr v3 group per run, e.g. ``results/<run>/tracks.zarr``, with consolidated
                                       (chunk_bp,): True on every base that is not A/C/G/T (N, n,
                                       IUPAC codes: all-zero one-hot rows). Chunks without an N are
                                       never written (fill False), so the mask costs a few bytes per
-                                      gap; ``genotile.tracks.store.read_n_mask`` reads a range. The same
+                                      gap; ``genotile.store.read_n_mask`` reads a range. The same
                                       runs are in ``<run>/n_runs.bed``.
 
 * Position index ``i`` covers bases ``[i * res, (i + 1) * res)`` of the contig (0-based,
@@ -53,7 +53,7 @@ One Zarr v3 group per run, e.g. ``results/<run>/tracks.zarr``, with consolidated
 * Track metadata follows the xarray Zarr convention (``dimension_names`` on each array, a
   ``coordinates`` group attribute), so ``xarray.open_datatree(path, engine="zarr")`` shows
   them as coordinates of the ``<head>/<res>bp`` node. xarray's DataTree only inherits
-  *indexed* coordinates, so ``genotile.tracks.store.open_tracks`` copies them onto every contig
+  *indexed* coordinates, so ``genotile.store.open_tracks`` copies them onto every contig
   node.
 * ``position`` (bin start in bp, ``i * res``) is not stored (at 1 bp it would be as large as
   the data): ``open_tracks`` and ``open_track_array`` add it as an index backed by a
@@ -72,7 +72,7 @@ Reading::
     tree = genotile.open_tracks("results/run/tracks.zarr")      # lazy (dask)
     dnase = tree["dnase/128bp/chr1"]["predictions"]             # (position, track)
     dnase.sel(position=slice(1_000_000, 1_999_999)).sel(track_index=[0, 5])
-    genotile.tracks.store.open_track_array(path, "dnase", 128, "chr1")  # the same DataArray
+    genotile.store.open_track_array(path, "dnase", 128, "chr1")  # the same DataArray
     dnase["name"]       # track names; ``dnase.name`` is the variable name ("predictions")
 """
 
