@@ -2,6 +2,7 @@
 #   make demo   sets up .venv and runs the main job on the bundled demo (config/demo.yaml: tiny model, CPU);
 #               a lock left by a killed demo run is removed first (genotile unlock-stale)
 #   make test   sets up .venv and runs the whole test suite
+#   make lint   ruff (pyflakes, pycodestyle, import order) and snakefmt --check; CI runs it before the tests
 SHELL := /bin/bash
 PYTHON := $(shell scripts/find-python.sh)
 UV := $(shell command -v uv 2>/dev/null)
@@ -11,7 +12,7 @@ endif
 VENV := .venv
 PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=30
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 $(UV):
 	python3 -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet --user uv
@@ -29,6 +30,10 @@ demo: venv
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check src scripts tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 
 clean:
 	rm -rf $(VENV) results/demo
