@@ -19,7 +19,7 @@ Three measurements, each selectable by flag (all three when none is given):
     ``snakemake -n`` of the whole-genome DAG for hg38's primary contigs (chr1..chr22, chrX, chrY,
     chrM; lengths below) in a temporary copy of the workflow. The FASTA is a stub whose ``.fai``
     lists the real lengths; the checkpoint's outputs (``windows.tsv``, ``storage_report.txt``)
-    are generated here with ``genotile.tracks.tiling.plan_windows`` + ``windows_table`` and made newer
+    are generated here with ``genotile.tracks.tiling.tile_windows`` + ``windows_table`` and made newer
     than the FASTA, so the dry run expands every batch. Reports the wall time, jobs per rule (the
     dry run's job stats), windows, batches, and the files the run would create.
 
@@ -171,10 +171,10 @@ def stitch_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import pandas as pd
 
     from genotile.tracks.store import ZSTD_LEVEL, TrackSet, create_store, crop_to_owned, estimate_bytes, write_window
-    from genotile.tracks.tiling import plan_windows
+    from genotile.tracks.tiling import tile_windows
 
     contigs = {f"bench{i + 1}": int(args.contig_bp) for i in range(args.contigs)}
-    windows = plan_windows(contigs, args.window_bp, args.owned_bp)
+    windows = tile_windows(contigs, args.window_bp, args.owned_bp)
     specs = [("dnase", 1, args.dnase_tracks), ("chip_tf", 128, args.chip_tracks)]
     tracksets = [
         TrackSet(head, res, pd.DataFrame({"track_index": np.arange(n, dtype=np.int64), "name": [f"track_{i}" for i in range(n)]}))
@@ -415,7 +415,7 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import yaml
 
     from genotile.tracks.store import TARGET_CHUNK_BYTES, create_store, estimate_bytes, n_bins
-    from genotile.tracks.tiling import plan_windows, windows_table
+    from genotile.tracks.tiling import tile_windows, windows_table
     from genotile.model.config import get_config
     from genotile.model.metadata import organism_index
     from genotile.tracks.selection import resolve_selection
@@ -450,7 +450,7 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         extra.write_text(yaml.safe_dump(config, sort_keys=False))  # a whole config: --configfile replaces none
         selected = {name: HG38[name] for name in contigs} if contigs else HG38
         t0 = time.perf_counter()
-        frame = windows_table(plan_windows(selected, args.dag_window_bp, args.dag_owned_bp), HG38, args.windows_per_batch)
+        frame = windows_table(tile_windows(selected, args.dag_window_bp, args.dag_owned_bp), HG38, args.windows_per_batch)
         frame["all_n"] = False
         plan_s = time.perf_counter() - t0
         run_dir = results / run
@@ -584,7 +584,7 @@ def format_dag(r: dict[str, Any]) -> list[str]:
         f"{r['contigs']} contigs (chr1..chr22, chrX, chrY, chrM), {r['genome_bp']:,} bp; window {r['window_bp']:,} / owned "
         f"{r['owned_bp']:,} bp, {r['windows_per_batch']} windows per batch, chunk_bp {r['chunk_bp']:,}; tracks: {tracks}. "
         f"Stub FASTA (real lengths in its `.fai`) and a pre-generated checkpoint output (`windows.tsv`, newer than the "
-        f"FASTA; `plan_windows` + `windows_table` took {r['plan_s']:.2f} s), so the dry run expands every batch. "
+        f"FASTA; `tile_windows` + `windows_table` took {r['plan_s']:.2f} s), so the dry run expands every batch. "
         f"Fresh copy of the workflow, no `.snakemake/` metadata before the first run.",
         "",
         f"- windows: **{r['windows']:,}**, batches (predict_batch jobs): **{r['batches']:,}**",

@@ -11,7 +11,7 @@ import pytest
 
 from genotile.tracks.bigwig import ExportError, bigwig_name, write_bigwigs
 from genotile.tracks.store import TrackSet, create_store, crop_to_owned, open_track_array, write_window
-from genotile.tracks.tiling import plan_windows
+from genotile.tracks.tiling import tile_windows
 
 WINDOW_BP, OWNED_BP = 8_192, 4_096
 CONTIGS = {"chrA": 10_000, "chrB": 3_000}  # neither a multiple of 128: partial last bins
@@ -30,7 +30,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("export") / "tracks.zarr"
     tracksets = _tracksets()
     create_store(path, CONTIGS, tracksets, chunk_bp=OWNED_BP, attrs={"run": "test"}, owned_bp=OWNED_BP)
-    windows = plan_windows(CONTIGS, WINDOW_BP, OWNED_BP)
+    windows = tile_windows(CONTIGS, WINDOW_BP, OWNED_BP)
     rng = np.random.default_rng(0)
     skipped = [w for w in windows if w.contig == "chrA"][1]  # owned 4,096-8,192 of chrA stays NaN
     for w in windows:
