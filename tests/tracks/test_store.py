@@ -66,11 +66,11 @@ def _signs(contigs) -> dict[str, int]:
 
 
 def _window_outputs(windows: list[Window], contigs, tracksets) -> list[tuple[Window, dict]]:
-    """(window, {(head, res): owned-region prediction}) for every window."""
+    """(window, {(head, res): full-window prediction}) for every window (write_window crops to the owned bins)."""
     signs, local, jobs = _signs(contigs), {}, []
     for w in windows:
         local_id = local[w.contig] = local.get(w.contig, -1) + 1
-        outputs = {ts.key: crop_to_owned(w, _full_prediction(w, local_id, signs[w.contig], ts), ts.resolution) for ts in tracksets}
+        outputs = {ts.key: _full_prediction(w, local_id, signs[w.contig], ts) for ts in tracksets}
         jobs.append((w, outputs))
     return jobs
 
@@ -406,10 +406,10 @@ def test_write_window_errors(written, tmp_path):
         write_window(path, Window("chrZ", 0, 16_384, 0, 8_192), outputs)
     with pytest.raises(StoreError, match="cage/128bp is not in the store"):
         write_window(path, window, {("cage", 128): np.zeros((64, 5), np.float32)})
-    with pytest.raises(StoreError, match=r"expected shape \(64, 5\).*got \(64, 4\)"):
-        write_window(path, window, {("dnase", 128): np.zeros((64, 4), np.float32)})
-    with pytest.raises(StoreError, match=r"expected shape \(8192, 3\).*got \(16384, 3\).*crop_to_owned"):
-        write_window(path, window, {("atac", 1): np.zeros((16_384, 3), np.float32)})
+    with pytest.raises(StoreError, match=r"expected shape \(128, 5\).*got \(128, 4\).*slice it to the stored tracks"):
+        write_window(path, window, {("dnase", 128): np.zeros((128, 4), np.float32)})
+    with pytest.raises(StoreError, match=r"expected shape \(16384, 3\).*got \(8192, 3\).*already cropped.*write_window crops"):
+        write_window(path, window, {("atac", 1): np.zeros((8_192, 3), np.float32)})
     with pytest.raises(StoreError, match=r"\(head, resolution\) tuples"):
         write_window(path, window, {"dnase/128bp": np.zeros((64, 5), np.float32)})
     with pytest.raises(StoreError, match="outside contig chrB"):
