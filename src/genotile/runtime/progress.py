@@ -2,7 +2,7 @@
 
 Why: a scoring or prediction job can run for many minutes; with one line at its start and one at
 its end the user cannot tell a slow job from a hung one. Rule scripts send ``sys.stderr`` to the
-job's log file (``scripts/_rule.py``), while ``sys.__stderr__`` is the terminal Snakemake shows, so
+job's log file (``genotile.runtime.rule``), while ``sys.__stderr__`` is the terminal Snakemake shows, so
 every line goes to both (once when they are the same stream).
 
 The interval is ``GENOTILE_PROGRESS_SECONDS`` (default 30 s; 0 reports every step, for tests).
