@@ -17,7 +17,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/tile.smk"
 include: "workflow/rules/predict.smk"
-include: "workflow/rules/stitch.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/variants.smk"
 

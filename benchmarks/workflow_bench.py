@@ -8,7 +8,7 @@ Three measurements, each selectable by flag (all three when none is given):
     16,000,000 bp; tiling 1,048,576 / owned 524,288, chunk_bp 524,288; ``dnase`` at 1 bp x 8
     tracks and ``chip_tf`` at 128 bp x 256 tracks, float32). Full-window lognormal predictions
     are generated before any timing (a small pool of seeded arrays, reused round-robin); only
-    ``write_window(path, window, {key: crop_to_owned(window, full, res)})`` is timed. The very
+    ``write_window(path, window, {key: full})`` (which crops to the owned bins) is timed. The very
     same owned-region bytes are written with raw numpy, one file per window
     (``ndarray.tofile``), without and with ``os.fsync``. ``--stitch-repeats`` interleaved passes
     per writer. Reports MB/s of every pass, best and median, the ratio zarr/raw, zarr plus an
@@ -19,7 +19,7 @@ Three measurements, each selectable by flag (all three when none is given):
     ``snakemake -n`` of the whole-genome DAG for hg38's primary contigs (chr1..chr22, chrX, chrY,
     chrM; lengths below) in a temporary copy of the workflow. The FASTA is a stub whose ``.fai``
     lists the real lengths; the checkpoint's outputs (``windows.tsv``, ``storage_report.txt``)
-    are generated here with ``genotile.tracks.tiling.plan_windows`` + ``windows_table`` and made newer
+    are generated here with ``genotile.tracks.tiling.tile_windows`` + ``windows_table`` and made newer
     than the FASTA, so the dry run expands every batch. Reports the wall time, jobs per rule (the
     dry run's job stats), windows, batches, and the files the run would create.
 
@@ -171,10 +171,10 @@ def stitch_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import pandas as pd
 
     from genotile.tracks.store import ZSTD_LEVEL, TrackSet, create_store, crop_to_owned, estimate_bytes, write_window
-    from genotile.tracks.tiling import plan_windows
+    from genotile.tracks.tiling import tile_windows
 
     contigs = {f"bench{i + 1}": int(args.contig_bp) for i in range(args.contigs)}
-    windows = plan_windows(contigs, args.window_bp, args.owned_bp)
+    windows = tile_windows(contigs, args.window_bp, args.owned_bp)
     specs = [("dnase", 1, args.dnase_tracks), ("chip_tf", 128, args.chip_tracks)]
     tracksets = [
         TrackSet(head, res, pd.DataFrame({"track_index": np.arange(n, dtype=np.int64), "name": [f"track_{i}" for i in range(n)]}))
@@ -213,7 +213,7 @@ def stitch_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for i, w in enumerate(windows):
             arrays = full(i)
             t = time.perf_counter()
-            write_window(store, w, {key: crop_to_owned(w, a, key[1]) for key, a in arrays.items()})
+            write_window(store, w, arrays)  # full-window arrays: write_window crops to the owned bins
             per_window.append(time.perf_counter() - t)
         t = time.perf_counter()
         for base, _, names in os.walk(store):
@@ -331,7 +331,7 @@ def format_stitch(r: dict[str, Any]) -> list[str]:
         f"mantissas, close to the worst case for compression. {r['pool']} seeded full-window arrays "
         f"({r['pool_bytes'] / MB:,.0f} MB, generated in {r['generate_s']:.1f} s, not timed) are reused round-robin; "
         f"each writer gets the very same owned-region bytes, {n:,.0f} MB per pass. Only the write calls are timed "
-        f"(`write_window(path, window, {{key: crop_to_owned(window, full, res)}})`; for raw, `crop_to_owned(...).tofile` "
+        f"(`write_window(path, window, {{key: full}})`, which crops; for raw, `crop_to_owned(...).tofile` "
         f"into one file per window). Each pass writes fresh files after `os.sync()`; the writers' passes are interleaved. "
         f"Without fsync the figures are page-cache writes; on a shared VM they vary a lot from pass to pass (page-cache "
         f"allocation, writeback of other processes' data), hence every pass, the best and the median.",
@@ -415,11 +415,13 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import yaml
 
     from genotile.tracks.store import TARGET_CHUNK_BYTES, create_store, estimate_bytes, n_bins
-    from genotile.tracks.tiling import plan_windows, windows_table
+    from genotile.tracks.tiling import tile_windows, windows_table
     from genotile.model.config import get_config
     from genotile.model.metadata import organism_index
     from genotile.tracks.selection import resolve_selection
-    from genotile.tracks.steps import storage_report
+    from genotile.settings import SelectionSettings
+    from genotile.tracks.selection import write_selection
+    from genotile.tracks.steps import resolve_track_selection, storage_report
 
     base = tmp / "dag"
     workdir = copy_workflow(base / "wf")
@@ -450,16 +452,18 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         extra.write_text(yaml.safe_dump(config, sort_keys=False))  # a whole config: --configfile replaces none
         selected = {name: HG38[name] for name in contigs} if contigs else HG38
         t0 = time.perf_counter()
-        frame = windows_table(plan_windows(selected, args.dag_window_bp, args.dag_owned_bp), HG38, args.windows_per_batch)
+        frame = windows_table(tile_windows(selected, args.dag_window_bp, args.dag_owned_bp), HG38, args.windows_per_batch)
         frame["all_n"] = False
         plan_s = time.perf_counter() - t0
         run_dir = results / run
         run_dir.mkdir(parents=True)
         frame.to_csv(run_dir / "windows.tsv", sep="\t", index=False)
+        selection = resolve_track_selection(SelectionSettings.from_config(config))
+        write_selection(selection, str(run_dir / "track_selection.tsv"))
         (run_dir / "storage_report.txt").write_text(
             f"{len(frame)} windows of {args.dag_window_bp:,} bp (owned {args.dag_owned_bp:,} bp) over {len(selected)} "
             f"contig(s), {frame['batch'].nunique()} batch(es); 0 all-N window(s) will be skipped\n\n"
-            f"{storage_report(config, selected)}\n"
+            f"{storage_report(selection, config['model']['size'], selected)}\n"
         )
         return extra, config, frame, plan_s
 
@@ -531,7 +535,7 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "rule logs (logs/<rule>[_N].log: one per job but `all`, and plan_windows')": jobs_total - stats.get("all", 0) + 1,
         "Snakemake's .snakemake/metadata/ records (one per job output file, plan_windows' two included)": 2 * n_batches
         + stats.get("init_store", 0) + stats.get("finalize_store", 0) + stats.get("export_bigwig", 0) + 2,
-        "run files (windows.tsv, storage_report.txt, store.created, tracks.summary.json)": 4,
+        "run files (windows.tsv, track_selection.tsv, storage_report.txt, store.created, tracks.summary.json)": 5,
     }
     shutil.rmtree(base, ignore_errors=True)
     return {
@@ -584,7 +588,7 @@ def format_dag(r: dict[str, Any]) -> list[str]:
         f"{r['contigs']} contigs (chr1..chr22, chrX, chrY, chrM), {r['genome_bp']:,} bp; window {r['window_bp']:,} / owned "
         f"{r['owned_bp']:,} bp, {r['windows_per_batch']} windows per batch, chunk_bp {r['chunk_bp']:,}; tracks: {tracks}. "
         f"Stub FASTA (real lengths in its `.fai`) and a pre-generated checkpoint output (`windows.tsv`, newer than the "
-        f"FASTA; `plan_windows` + `windows_table` took {r['plan_s']:.2f} s), so the dry run expands every batch. "
+        f"FASTA; `tile_windows` + `windows_table` took {r['plan_s']:.2f} s), so the dry run expands every batch. "
         f"Fresh copy of the workflow, no `.snakemake/` metadata before the first run.",
         "",
         f"- windows: **{r['windows']:,}**, batches (predict_batch jobs): **{r['batches']:,}**",
@@ -622,13 +626,14 @@ def windows_child(length: int, n: int, seed: int) -> dict[str, Any]:
     import yaml
 
     from genotile.model.loading import load_predictor
-    from genotile.tracks.steps import selection_for
+    from genotile.settings import SelectionSettings
+    from genotile.tracks.steps import resolve_track_selection
 
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     t0 = time.perf_counter()
     predictor = load_predictor(config["model"])
     load_s = time.perf_counter() - t0
-    selection = selection_for(config, predictor)
+    selection = resolve_track_selection(SelectionSettings.from_config(config))
     request = selection.request()
     rng = np.random.default_rng(seed)
     eye = np.eye(4, dtype=np.float32)
@@ -714,7 +719,7 @@ def format_windows(results: list[dict[str, Any]], dag: dict[str, Any] | None) ->
         "## 3. Tiny model windows per second (CPU)",
         "",
         "Seeded synthetic tiny weights (the demo config's `model:`), the demo's track selection "
-        f"(`tracks:` resolved by `genotile.tracks.steps.selection_for`): {selection}. One window per call "
+        f"(`tracks:` resolved by `genotile.tracks.steps.resolve_track_selection`): {selection}. One window per call "
         "(`Predictor.predict` + `Selection.extract`, random DNA), float32. `first` is the first call (trace + XLA compile + "
         "one run); `compile` is first minus the mean of the timed windows; the mean is over N windows after the first. "
         "Each length ran in its own process; peak RSS is its `VmHWM` (weights included).",

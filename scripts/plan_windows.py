@@ -1,7 +1,8 @@
-"""Rule plan_windows: tile the genome, write windows.tsv and the storage report."""
-from _rule import rule_context
-
-from genotile.tracks.steps import plan
+"""Rule plan_windows: tile the genome, resolve the track selection; windows.tsv, track_selection.tsv, the storage report."""
+from genotile.runtime.rule import rule_context
+from genotile.settings import PlanWindowsSettings
+from genotile.tracks.steps import plan_windows
 
 with rule_context(snakemake):  # noqa: F821 (injected by Snakemake)
-    plan(snakemake.params.settings, snakemake.input.fasta, snakemake.output.windows, snakemake.output.report)
+    plan_windows(PlanWindowsSettings.from_config(snakemake.params.settings), snakemake.input.fasta,  # noqa: F821
+                 snakemake.output.windows, snakemake.output.report, snakemake.output.selection)  # noqa: F821

@@ -257,3 +257,29 @@ def demo_run(tmp_path_factory):
     run = snakemake(workdir, "--cores", "2")
     assert run.returncode == 0, report(run)
     return workdir, workdir / "results" / DEMO_CONFIG["run"], run
+
+
+# ------------------------------------------------------------------ the track steps' settings (tests/tracks)
+
+
+def settings_for(config: dict, rule: str):
+    """``rule``'s settings from ``config`` as a run builds them: the schema's defaults filled in (the
+    Snakefile's validate), then the rule's ``params.settings`` (rule_settings), then ``from_config``,
+    so a step reading a key its rule does not pass fails here."""
+    import copy
+
+    from snakemake.utils import validate
+
+    from genotile.runtime.provenance import rule_settings
+    from genotile.settings import InitStoreSettings, PlanWindowsSettings, PredictBatchSettings
+
+    full = copy.deepcopy(dict(config))
+    validate(full, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    cls = {"plan_windows": PlanWindowsSettings, "init_store": InitStoreSettings, "predict_batch": PredictBatchSettings}[rule]
+    return cls.from_config(rule_settings(full, rule))
+
+
+@pytest.fixture(scope="session")
+def step_settings():
+    """:func:`settings_for` (``step_settings(config, "init_store")``)."""
+    return settings_for

@@ -73,10 +73,11 @@ def _track_problems(config: Mapping[str, Any]) -> list[str]:
     """Resolve the track selection as ``plan_windows`` will (metadata, no weights)."""
     if not config["tracks"]:
         return []
-    from genotile.tracks.steps import _selection_without_weights
+    from genotile.settings import SelectionSettings
+    from genotile.tracks.steps import resolve_track_selection
 
     try:
-        _selection_without_weights(config)
+        resolve_track_selection(SelectionSettings.from_config(config))
     except ValueError as exc:
         return [f"tracks: {exc}"]
     return []

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 
 from genotile.runtime.tables import read_parquet, read_tsv
-from genotile.tracks.tiling import plan_windows, windows_table
+from genotile.tracks.tiling import tile_windows, windows_table
 
 CONTIGS = {"1": 30_000, "20": 20_000, "22:20000001-21000000": 12_000, "MT": 16_569}
 
 
 @pytest.mark.parametrize("contigs", [{"1": 30_000, "20": 20_000}, CONTIGS], ids=["numeric", "mixed"])
 def test_windows_table_round_trip_keeps_contigs_as_text(tmp_path, contigs):
-    table = windows_table(plan_windows(contigs, 16_384, 8_192), contigs, 2)
+    table = windows_table(tile_windows(contigs, 16_384, 8_192), contigs, 2)
     table.to_csv(tmp_path / "windows.tsv", sep="\t", index=False)
     read = read_tsv(tmp_path / "windows.tsv")
     assert list(dict.fromkeys(read["contig"])) == list(contigs)

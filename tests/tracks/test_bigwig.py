@@ -10,8 +10,8 @@ import pyBigWig
 import pytest
 
 from genotile.tracks.bigwig import ExportError, bigwig_name, write_bigwigs
-from genotile.tracks.store import TrackSet, create_store, crop_to_owned, open_track_array, write_window
-from genotile.tracks.tiling import plan_windows
+from genotile.tracks.store import TrackSet, create_store, open_track_array, write_window
+from genotile.tracks.tiling import tile_windows
 
 WINDOW_BP, OWNED_BP = 8_192, 4_096
 CONTIGS = {"chrA": 10_000, "chrB": 3_000}  # neither a multiple of 128: partial last bins
@@ -30,7 +30,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("export") / "tracks.zarr"
     tracksets = _tracksets()
     create_store(path, CONTIGS, tracksets, chunk_bp=OWNED_BP, attrs={"run": "test"}, owned_bp=OWNED_BP)
-    windows = plan_windows(CONTIGS, WINDOW_BP, OWNED_BP)
+    windows = tile_windows(CONTIGS, WINDOW_BP, OWNED_BP)
     rng = np.random.default_rng(0)
     skipped = [w for w in windows if w.contig == "chrA"][1]  # owned 4,096-8,192 of chrA stays NaN
     for w in windows:
@@ -40,7 +40,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
         for ts in tracksets:
             full = rng.normal(size=((w.end - w.start) // ts.resolution, ts.n_tracks)).astype(np.float32) * 100
             full[5:9, 0] = np.nan  # a model NaN inside a written region splits a run
-            outputs[ts.key] = crop_to_owned(w, full, ts.resolution)
+            outputs[ts.key] = full  # write_window keeps the owned bins
         write_window(path, w, outputs)
     return path, skipped
 
@@ -141,7 +141,9 @@ def _splice_store(tmp_path, with_metadata: bool):
     values = np.arange(3_000 * 5, dtype=np.float32).reshape(3_000, 5)
     from genotile.tracks.tiling import Window
 
-    write_window(path, Window("chrB", 0, WINDOW_BP, 0, 3_000), {ts.key: values})
+    full = np.full((WINDOW_BP, 5), np.nan, dtype=np.float32)  # the prediction of a window past the contig end
+    full[:3_000] = values
+    write_window(path, Window("chrB", 0, WINDOW_BP, 0, 3_000), {ts.key: full})
     return path, values
 
 

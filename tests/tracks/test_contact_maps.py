@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from genotile.tracks.contact_maps import ContactMapError, create_contact_store, open_contact_maps, write_window_contacts
-from genotile.tracks.tiling import Window, plan_windows
+from genotile.tracks.tiling import Window, tile_windows
 
 TRACKS = pd.DataFrame(
     {
@@ -32,7 +32,7 @@ def _map(window: Window, seed: int) -> np.ndarray:
 def test_round_trip_two_windows(tmp_path):
     path = tmp_path / "contacts.zarr"
     create_contact_store(path, TRACKS, {"run": "test", "weights": "synthetic"})
-    windows = plan_windows({"chrA": 30_000, "chrB": 5_000}, 16_384, 8_192)
+    windows = tile_windows({"chrA": 30_000, "chrB": 5_000}, 16_384, 8_192)
     chr_a = [w for w in windows if w.contig == "chrA"]
     assert len(chr_a) >= 2
     written = {}

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from genotile.tracks.junctions import COLUMNS, JunctionError, window_junctions, write_junctions
-from genotile.tracks.tiling import Window, plan_windows
+from genotile.tracks.tiling import Window, tile_windows
 
 TISSUES = ["Brain - Cortex", "Liver"]
 # window of 8,192 bp owning its central 4,096 bp: absolute owned region [6,144, 10,240)
@@ -87,7 +87,7 @@ def test_empty_slots_anywhere_and_no_junctions():
 
 def test_each_junction_reported_by_exactly_one_window():
     contigs = {"chrT": 30_000}
-    windows = plan_windows(contigs, 8_192, 4_096)
+    windows = tile_windows(contigs, 8_192, 4_096)
     rng = np.random.default_rng(1)
     donors = np.sort(rng.choice(30_000, 60, replace=False))
     acceptors = np.sort(rng.choice(30_000, 60, replace=False))

@@ -13,7 +13,7 @@ from genotile.tracks.contact_maps import create_contact_store
 from genotile.sequence.fasta import Genome
 from genotile.tracks.n_runs import read_n_runs_bed, span_touches, unknown_bases
 from genotile.tracks.store import open_track_array, read_n_mask
-from genotile.tracks.steps import init_stores, plan, predict_batch
+from genotile.tracks.steps import init_store, plan_windows, predict_batch
 
 LENGTH = 32_768
 GAP = (4_000, 20_000)  # owned region [8,192, 16,384) of the second window is all N; the others are partly N
@@ -62,7 +62,7 @@ class StubPredictor:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, step_settings):
     """The same batch predicted into two stores: predictions as they are, and with mask_n_runs."""
     import genotile.tracks.steps as steps
 
@@ -79,13 +79,27 @@ def runs(tmp_path_factory):
         for masked in (False, True):
             run = folder / ("masked" if masked else "plain")
             run.mkdir()
-            plan(CONFIG, str(fasta), str(run / "windows.tsv"), str(run / "report.txt"))
-            init_stores(CONFIG, str(fasta), str(run / "tracks.zarr"), str(run / "contacts.zarr"), str(run / "store.created"),
-                        n_runs_bed=str(run / "n_runs.bed"), mask_n_runs=masked)
-            predict_batch(CONFIG, str(fasta), str(run / "windows.tsv"), 0, str(run / "tracks.zarr"), str(run / "contacts.zarr"),
-                          str(run / "junctions.parquet"), str(run / "batch_0.done"), windows_per_pass=2, mask_n_runs=masked)
+            config = copy.deepcopy(CONFIG)
+            config["store"]["mask_n_runs"] = masked
+            _plan(step_settings, config, fasta, run)
+            init_store(step_settings(config, "init_store"), str(fasta), str(run / "track_selection.tsv"),
+                       str(run / "tracks.zarr"), str(run / "contacts.zarr"), str(run / "store.created"),
+                       n_runs_bed=str(run / "n_runs.bed"))
+            predict_batch(step_settings(config, "predict_batch"), str(fasta), str(run / "windows.tsv"),
+                          str(run / "track_selection.tsv"), 0, str(run / "tracks.zarr"), str(run / "contacts.zarr"),
+                          str(run / "junctions.parquet"), str(run / "batch_0.done"), windows_per_pass=2)
             out[masked] = run
     return fasta, out
+
+
+def _plan(step_settings, config, fasta, run):
+    plan_windows(step_settings(config, "plan_windows"), str(fasta), str(run / "windows.tsv"), str(run / "report.txt"),
+                 str(run / "track_selection.tsv"))
+
+
+def _init(step_settings, config, fasta, run, **kwargs):
+    init_store(step_settings(config, "init_store"), str(fasta), str(run / "track_selection.tsv"), str(run / "tracks.zarr"),
+               str(run / "contacts.zarr"), str(run / "store.created"), **kwargs)
 
 
 def test_n_runs_bed_and_store_mask(runs):
@@ -121,7 +135,7 @@ def test_junctions_touching_n_runs_are_flagged(runs):
     assert table["touches_n_run"].any() and not table["touches_n_run"].all()
 
 
-def test_a_new_selection_leaves_no_stale_store(runs, tmp_path):
+def test_a_new_selection_leaves_no_stale_store(runs, tmp_path, step_settings):
     """Re-initialising with a selection without 1-D tracks or contact maps removes the stores of the old one."""
     import genotile.tracks.steps as steps
 
@@ -129,23 +143,25 @@ def test_a_new_selection_leaves_no_stale_store(runs, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     config = copy.deepcopy(CONFIG)
-    plan(config, str(fasta), str(run / "windows.tsv"), str(run / "report.txt"))
-    init_stores(config, str(fasta), str(run / "tracks.zarr"), str(run / "contacts.zarr"), str(run / "store.created"))
+    _plan(step_settings, config, fasta, run)
+    _init(step_settings, config, fasta, run)
     create_contact_store(run / "contacts.zarr", pd.DataFrame({"track_index": [0], "name": ["x"]}), {})
     (run / "junctions.bed").write_text("old\n")
     assert (run / "tracks.zarr").is_dir()
     config["tracks"] = [{"output": "splice_junctions", "indices": [0]}]
-    init_stores(config, str(fasta), str(run / "tracks.zarr"), str(run / "contacts.zarr"), str(run / "store.created"),
-                junction_outputs=(str(run / "junctions.bed"),))
-    assert sorted(p.name for p in run.iterdir()) == ["junctions.bed", "report.txt", "store.created", "windows.tsv"]
+    _plan(step_settings, config, fasta, run)
+    _init(step_settings, config, fasta, run, junction_outputs=(str(run / "junctions.bed"),))
+    files = ["report.txt", "store.created", "track_selection.tsv", "windows.tsv"]
+    assert sorted(p.name for p in run.iterdir()) == ["junctions.bed", *files]
     with pytest.MonkeyPatch.context() as mp:  # a selection without 1-D tracks predicts without a track store
         mp.setattr(steps, "load_predictor", lambda cfg: StubPredictor())
-        predict_batch(config, str(fasta), str(run / "windows.tsv"), 0, str(run / "tracks.zarr"), str(run / "contacts.zarr"),
+        predict_batch(step_settings(config, "predict_batch"), str(fasta), str(run / "windows.tsv"),
+                      str(run / "track_selection.tsv"), 0, str(run / "tracks.zarr"), str(run / "contacts.zarr"),
                       str(run / "batch_0.junctions.parquet"), str(run / "batch_0.done"))
     assert len(pd.read_parquet(run / "batch_0.junctions.parquet")) > 0
     for name in ("batch_0.junctions.parquet", "batch_0.done"):
         (run / name).unlink()
     config["tracks"] = [{"output": "dnase", "resolutions": [128], "indices": [0]}]
-    init_stores(config, str(fasta), str(run / "tracks.zarr"), str(run / "contacts.zarr"), str(run / "store.created"),
-                junction_outputs=(str(run / "junctions.bed"),))
-    assert sorted(p.name for p in run.iterdir()) == ["report.txt", "store.created", "tracks.zarr", "windows.tsv"]
+    _plan(step_settings, config, fasta, run)
+    _init(step_settings, config, fasta, run, junction_outputs=(str(run / "junctions.bed"),))
+    assert sorted(p.name for p in run.iterdir()) == sorted([*files, "tracks.zarr"])

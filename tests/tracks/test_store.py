@@ -26,7 +26,7 @@ from genotile.tracks.store import (
     open_tracks,
     write_window,
 )
-from genotile.tracks.tiling import Window, plan_windows
+from genotile.tracks.tiling import Window, tile_windows
 
 WINDOW_BP, OWNED_BP = 16_384, 8_192
 CONTIGS = {"chrA": 40_000, "chrB": 9_000}
@@ -66,11 +66,11 @@ def _signs(contigs) -> dict[str, int]:
 
 
 def _window_outputs(windows: list[Window], contigs, tracksets) -> list[tuple[Window, dict]]:
-    """(window, {(head, res): owned-region prediction}) for every window."""
+    """(window, {(head, res): full-window prediction}) for every window (write_window crops to the owned bins)."""
     signs, local, jobs = _signs(contigs), {}, []
     for w in windows:
         local_id = local[w.contig] = local.get(w.contig, -1) + 1
-        outputs = {ts.key: crop_to_owned(w, _full_prediction(w, local_id, signs[w.contig], ts), ts.resolution) for ts in tracksets}
+        outputs = {ts.key: _full_prediction(w, local_id, signs[w.contig], ts) for ts in tracksets}
         jobs.append((w, outputs))
     return jobs
 
@@ -109,7 +109,7 @@ def written(tmp_path_factory) -> tuple[Path, list[Window], list]:
     """A store with every window of CONTIGS written in tiling order."""
     path = tmp_path_factory.mktemp("store") / "tracks.zarr"
     tracksets = _tracksets()
-    windows = plan_windows(CONTIGS, WINDOW_BP, OWNED_BP)
+    windows = tile_windows(CONTIGS, WINDOW_BP, OWNED_BP)
     create_store(path, CONTIGS, tracksets, chunk_bp=OWNED_BP, attrs=ATTRS, owned_bp=OWNED_BP)
     jobs = _window_outputs(windows, CONTIGS, tracksets)
     _write_all(path, jobs)
@@ -161,7 +161,7 @@ def test_store_grid_is_the_tiling_grid():
 
 
 def test_crop_to_owned_keeps_the_partial_last_bin():
-    w = plan_windows({"chrB": 9_000}, WINDOW_BP, OWNED_BP)[0]
+    w = tile_windows({"chrB": 9_000}, WINDOW_BP, OWNED_BP)[0]
     assert (w.start, w.end, w.own_start, w.own_end) == (0, 16_384, 0, 9_000)
     full = np.arange(128 * 2).reshape(128, 2)
     assert crop_to_owned(w, full, 128).shape == (71, 2)
@@ -185,7 +185,7 @@ def test_property_every_bin_comes_from_its_owning_window(tmp_path_factory, sizes
     window_bp, owned_bp, chunk_bp = (2_048 * n for n in sizes)
     contigs = {f"c{i}": length for i, length in enumerate(lengths)}
     tracksets = _tracksets()
-    windows = plan_windows(contigs, window_bp, owned_bp)
+    windows = tile_windows(contigs, window_bp, owned_bp)
     path = tmp_path_factory.mktemp("prop") / "tracks.zarr"
     create_store(path, contigs, tracksets, chunk_bp=chunk_bp, attrs={}, owned_bp=owned_bp)
     jobs = _window_outputs(windows, contigs, tracksets)
@@ -202,7 +202,7 @@ def test_property_every_bin_comes_from_its_owning_window(tmp_path_factory, sizes
 def test_unwritten_windows_read_nan(tmp_path):
     path = tmp_path / "tracks.zarr"
     tracksets = _tracksets()
-    windows = plan_windows(CONTIGS, WINDOW_BP, OWNED_BP)
+    windows = tile_windows(CONTIGS, WINDOW_BP, OWNED_BP)
     create_store(path, CONTIGS, tracksets, chunk_bp=OWNED_BP, attrs=ATTRS)
     assert not any(p.parent.name == "predictions" and p.name == "c" for p in path.rglob("*"))  # no data chunk yet
     assert np.isnan(open_tracks(path)["atac/1bp/chrA"]["predictions"].values).all()
@@ -239,7 +239,7 @@ def test_random_order_and_two_processes_give_identical_bytes(written, tmp_path):
 def test_float16_storage(tmp_path):
     path = tmp_path / "tracks.zarr"
     tracksets = _tracksets("float16")
-    windows = plan_windows(CONTIGS, WINDOW_BP, OWNED_BP)
+    windows = tile_windows(CONTIGS, WINDOW_BP, OWNED_BP)
     create_store(path, CONTIGS, tracksets, chunk_bp=OWNED_BP, attrs={})
     scale = np.float32(2.0**-10)  # keeps the synthetic values within float16's range (+-65,504)
     jobs = [(w, {k: v * scale for k, v in outputs.items()}) for w, outputs in _window_outputs(windows, CONTIGS, tracksets)]
@@ -327,7 +327,7 @@ def test_storage_estimate_all_human_tracks_at_1bp():
 def test_storage_report_sizes_contact_maps_and_junction_tables():
     """Per-window outputs are not in the track store: the report sizes them from the windows, in words that agree in number."""
     tracks = pd.DataFrame({"track_index": [0], "name": ["t0"]})
-    windows = plan_windows({"1": 1_500_000}, 1_048_576, 524_288)
+    windows = tile_windows({"1": 1_500_000}, 1_048_576, 524_288)
     assert len(windows) == 3
     report = format_storage_report({"1": 1_500_000}, [TrackSet("dnase", 128, tracks)], windows=windows,
                                    contact_tracks=28, junction_tissues=367, num_splice_sites=512, junction_min_value=0.1)
@@ -336,7 +336,7 @@ def test_storage_report_sizes_contact_maps_and_junction_tables():
     assert f"contact maps (contact_maps.zarr): 512 x 512 bins of 2,048 bp x 28 tracks, float32: 88.1 MB ({contact:,} bytes)" in report
     rows = 3 * 2 * 512 * 512 * 367
     assert f"splice junctions (junctions.parquet): at most {rows:,} rows" in report and ">= 0.1 are kept" in report
-    one = format_storage_report({"1": 9_000}, [TrackSet("dnase", 128, tracks)], windows=plan_windows({"1": 9_000}, 16_384, 8_192),
+    one = format_storage_report({"1": 9_000}, [TrackSet("dnase", 128, tracks)], windows=tile_windows({"1": 9_000}, 16_384, 8_192),
                                 contact_tracks=1)
     assert "(1 window; not" in one and "8 x 8 bins of 2,048 bp x 1 track," in one and "junctions" not in one
     assert "Per-window" not in format_storage_report({"1": 9_000}, [TrackSet("dnase", 128, tracks)], windows=windows)
@@ -408,10 +408,10 @@ def test_write_window_errors(written, tmp_path):
         write_window(path, Window("chrZ", 0, 16_384, 0, 8_192), outputs)
     with pytest.raises(StoreError, match="cage/128bp is not in the store"):
         write_window(path, window, {("cage", 128): np.zeros((64, 5), np.float32)})
-    with pytest.raises(StoreError, match=r"expected shape \(64, 5\).*got \(64, 4\)"):
-        write_window(path, window, {("dnase", 128): np.zeros((64, 4), np.float32)})
-    with pytest.raises(StoreError, match=r"expected shape \(8192, 3\).*got \(16384, 3\).*crop_to_owned"):
-        write_window(path, window, {("atac", 1): np.zeros((16_384, 3), np.float32)})
+    with pytest.raises(StoreError, match=r"expected shape \(128, 5\).*got \(128, 4\).*slice it to the stored tracks"):
+        write_window(path, window, {("dnase", 128): np.zeros((128, 4), np.float32)})
+    with pytest.raises(StoreError, match=r"expected shape \(16384, 3\).*got \(8192, 3\).*already cropped.*write_window crops"):
+        write_window(path, window, {("atac", 1): np.zeros((8_192, 3), np.float32)})
     with pytest.raises(StoreError, match=r"\(head, resolution\) tuples"):
         write_window(path, window, {"dnase/128bp": np.zeros((64, 5), np.float32)})
     with pytest.raises(StoreError, match="outside contig chrB"):

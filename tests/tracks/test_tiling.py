@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from genotile.sequence.encoding import GRID_BP
 from genotile.tracks.tiling import (
     TilingError,
-    plan_windows,
+    tile_windows,
     read_bed,
     restrict_to_regions,
     select_contigs,
@@ -94,13 +94,13 @@ def test_bed_regions_keep_whole_owned_blocks(tmp_path):
     bed = tmp_path / "r.bed"
     bed.write_text("# comment\nc\t600000\t600001\nc\t3000000\t3000100\n")
     regions = read_bed(str(bed))
-    windows = plan_windows({"c": 4_000_000}, regions=regions)
+    windows = tile_windows({"c": 4_000_000}, regions=regions)
     owned = [(w.own_start, w.own_end) for w in windows]
     assert any(s <= 600_000 < e for s, e in owned) and any(s <= 3_000_000 < e for s, e in owned)
     assert len(windows) == 2
     assert restrict_to_regions(windows, {}) == []
     with pytest.raises(TilingError, match="not selected"):
-        plan_windows({"c": 4_000_000}, regions={"d": [(0, 10)]})
+        tile_windows({"c": 4_000_000}, regions={"d": [(0, 10)]})
     bad = tmp_path / "bad.bed"
     bad.write_text("c\tten\t20\n")
     with pytest.raises(TilingError, match="line 1"):
@@ -109,7 +109,7 @@ def test_bed_regions_keep_whole_owned_blocks(tmp_path):
 
 def test_windows_table_batches_and_padding():
     contigs = {"a": 3_000_000, "b": 100_000}
-    windows = plan_windows(contigs)
+    windows = tile_windows(contigs)
     table = windows_table(windows, contigs, windows_per_batch=2)
     assert list(table["window"]) == list(range(len(windows)))
     assert list(table["batch"]) == [i // 2 for i in range(len(windows))]

@@ -102,12 +102,13 @@ def test_stitched_store_equals_direct_predictions_of_owning_windows(demo_run):
     from genotile.tracks.store import crop_to_owned, open_track_array
     from genotile.tracks.tiling import Window
     from genotile.model.loading import load_predictor
-    from genotile.tracks.steps import selection_for
+    from genotile.settings import SelectionSettings
+    from genotile.tracks.steps import read_track_selection
 
     workdir, run_dir, _ = demo_run
     config = dict(CONFIG, results=str(run_dir.parent))
     predictor = load_predictor(config["model"])
-    selection = selection_for(config, predictor)
+    selection = read_track_selection(str(run_dir / "track_selection.tsv"), SelectionSettings.from_config(config))
     genome = Genome(run_dir / "genome" / "demo.fa")
     windows = pd.read_csv(run_dir / "windows.tsv", sep="\t")
     arrays = {}

@@ -1,12 +1,13 @@
 # Prediction: one job per batch of windows, so the model is loaded and compiled once per job. Each job
 # writes its windows' owned regions straight into the pre-allocated store (chunk-aligned: jobs never
-# share a chunk) and writes its done-file last.
+# share a chunk) and writes its done-file last. The store is complete when finalize_store has checked
+# every batch's done-file (there is no separate stitching: the chunk-aligned writes are the stitching).
 
 rule init_store:
     input:
         fasta=FASTA,
         fasta_index=FASTA_INDEX,
-        windows=f"{RUN}/windows.tsv",
+        selection=f"{RUN}/track_selection.tsv",
     output:
         marker=f"{RUN}/store.created",
         n_runs=f"{RUN}/n_runs.bed",
@@ -30,6 +31,7 @@ rule predict_batch:
         fasta=FASTA,
         fasta_index=FASTA_INDEX,
         windows=f"{RUN}/windows.tsv",
+        selection=f"{RUN}/track_selection.tsv",
         store=f"{RUN}/store.created",
     output:
         done=f"{RUN}/batches/batch_{{batch}}.done",
@@ -49,3 +51,18 @@ rule predict_batch:
         GENOTILE_ENV
     script:
         "../../scripts/predict_batch.py"
+
+
+rule finalize_store:
+    input:
+        done=batch_done_files,
+    output:
+        summary=f"{RUN}/tracks.summary.json",
+    params:
+        tracks=TRACKS_ZARR,
+    log:
+        f"{RUN}/logs/finalize_store.log",
+    conda:
+        GENOTILE_ENV
+    script:
+        "../../scripts/finalize_store.py"

@@ -1,5 +1,6 @@
-# Tiling: windows whose owned regions cover every selected base once, grouped into batches; prints the
-# storage the track selection will need before anything is predicted.
+# Tiling: windows whose owned regions cover every selected base once, grouped into batches; the track
+# selection, resolved once for the run (track_selection.tsv, read by init_store and predict_batch); prints
+# the storage the selection will need before anything is predicted.
 
 checkpoint plan_windows:
     input:
@@ -8,6 +9,7 @@ checkpoint plan_windows:
     output:
         windows=f"{RUN}/windows.tsv",
         report=f"{RUN}/storage_report.txt",
+        selection=f"{RUN}/track_selection.tsv",
     params:
         settings=rule_settings(config, "plan_windows"),
     log:

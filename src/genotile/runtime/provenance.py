@@ -26,27 +26,21 @@ from pathlib import Path
 from typing import Any, Final
 
 from genotile.runtime.remote_inputs import is_url, remote_identity
+from genotile.settings import MODEL_KEYS, InitStoreSettings, PlanWindowsSettings, PredictBatchSettings
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
 
 #: The model keys that change predicted values ("model.weights" is :func:`weights_identity`).
-_MODEL: Final = ("organism", "model.checkpoint", "model.size", "model.seed", "model.metadata", "model.precision",
-                 "model.weights")
-#: ... plus the tiling and selection keys that change the stored tracks (not the tiling's job grouping).
-_TRACK_CONTENT: Final = (
-    *_MODEL,
-    "tiling.window_bp", "tiling.owned_bp", "tiling.contigs", "tiling.contig_regex", "tiling.regions_bed",
-    "tracks", "store.chunk_bp", "store.dtype", "store.mask_n_runs", "inference.average_strands",
-)
+_MODEL: Final = MODEL_KEYS
 _SCORE_CONTENT: Final = (
     *_MODEL, "variants.scorers", "variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.include_values",
 )
 
 #: Rule name -> dotted config keys its outputs depend on ("model.weights" is :func:`weights_identity`).
 RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
-    "plan_windows": ("organism", "model.size", "model.metadata", "tiling", "tracks", "store.dtype"),
-    "init_store": _TRACK_CONTENT,
-    "predict_batch": (*_TRACK_CONTENT, "export.junction_min_value"),
+    "plan_windows": PlanWindowsSettings.CONFIG_KEYS,  # the track stage: the fields of each step's settings
+    "init_store": InitStoreSettings.CONFIG_KEYS,
+    "predict_batch": PredictBatchSettings.CONFIG_KEYS,
     "normalize_variants": ("variants.max_indel_length", "variants.max_ref_mismatch_fraction",
                            "variants.rename_chr_prefix", "variants.region"),
     "shard_variants": ("variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.variants_per_shard"),

@@ -244,3 +244,58 @@ def resolve_selection(
     return Selection(
         tracksets, merge(contact) if contact else None, merge(tissues) if tissues else None, junction_names
     )
+
+
+# ------------------------------------------------------------------ the run's selection, resolved once
+
+#: The columns of ``<run>/track_selection.tsv`` the steps read back (the other columns describe the tracks).
+SELECTION_KEY_COLUMNS = ("head", "resolution", "track_index")
+
+
+def write_selection(selection: Selection, path: str) -> None:
+    """Write the resolved selection as a table: one row per stored track (head, resolution, track_index,
+    then the track's name and metadata), track sets in store order, then contact maps and junction tissues.
+
+    Why a file: plan_windows resolves the ``tracks:`` entries once (filters, regexes, indices); init_store
+    and predict_batch read which tracks were chosen from here (:func:`read_selection`) instead of
+    resolving again, so the store, its predictions and the storage report cannot disagree.
+    """
+    from genotile.runtime.atomic import write_text
+
+    parts = [(ts.head, ts.resolution, ts.tracks) for ts in selection.tracksets]
+    if selection.contact_tracks is not None:
+        parts.append(("contact_maps", CONTACT_RESOLUTION, selection.contact_tracks))
+    if selection.junction_tissues is not None:
+        parts.append(("splice_sites_junction", 1, selection.junction_tissues))
+    frames = [table.assign(head=head, resolution=int(res)) for head, res, table in parts]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SELECTION_KEY_COLUMNS))
+    columns = [*SELECTION_KEY_COLUMNS, *(c for c in table.columns if c not in SELECTION_KEY_COLUMNS)]
+    write_text(path, table[columns].to_csv(sep="\t", index=False))
+
+
+def read_selection(path: str, cfg: ModelConfig, metadata: TrackMetadata | None, organism: int,
+                   dtype: str = "float32") -> Selection:
+    """The selection :func:`write_selection` wrote, with each track's metadata row taken from ``metadata``
+    (or the model's channel list) by its ``track_index``: no filter is applied again, and the tables
+    keep the metadata's exact types (which the store records)."""
+    from genotile.runtime.tables import read_tsv
+
+    table = read_tsv(path, usecols=list(SELECTION_KEY_COLUMNS), dtype={"head": str})
+    groups = {key: part["track_index"].astype(np.int64).tolist()
+              for key, part in table.groupby(["head", "resolution"], sort=False)}
+    tracksets, contact, tissues, junction_names = [], None, None, ()
+    for (head, res), indices in groups.items():
+        frame = metadata.frame(organism, head) if metadata is not None else _frame_without_metadata(head, cfg)
+        missing = sorted(set(indices) - set(frame["index"].astype(np.int64)))
+        if missing:
+            raise TrackSelectionError(
+                f"{path}: {head} track_index {missing} is not in the model's {head} tracks (the metadata or model "
+                "changed after plan_windows); fix: re-run plan_windows (snakemake -R plan_windows)")
+        chosen = _tracks_table(frame[frame["index"].isin(indices)]).sort_values("track_index").reset_index(drop=True)
+        if head == "contact_maps":
+            contact = chosen
+        elif head == "splice_sites_junction":
+            tissues, junction_names = chosen, tuple(frame["name"].astype(str))
+        else:
+            tracksets.append(TrackSet(head, int(res), chosen, dtype=dtype))
+    return Selection(tuple(tracksets), contact, tissues, junction_names)

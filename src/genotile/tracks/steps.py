@@ -1,22 +1,27 @@
-"""The track-generation workflow's steps as plain functions (the Snakemake rules only call these).
+"""The track stage's steps: one function per Snakemake rule, of the rule's name (the rule scripts only call these).
 
-plan      genome + config -> windows table (window, batch, padding) and the storage report
-init      -> an empty, pre-allocated track store (and contact-map store)
-predict   one batch of windows -> their owned regions written into the store, a done-file
-finalize  all done-files -> a summary that marks the store complete
+plan_windows     genome + settings -> windows table (window, batch, padding), the resolved track
+                 selection (track_selection.tsv) and the storage report
+init_store       -> an empty, pre-allocated track store (and contact-map store) for that selection
+predict_batch    one batch of windows -> their owned regions written into the store, a done-file
+finalize_store   all done-files -> a summary that marks the store complete
+export_bigwig    the store -> one bigWig per track and resolution, listed in a done-file
+merge_junctions  the batches' junction tables -> one Parquet and one BED file
 
-Each step writes its outputs atomically (temporary name, then rename), so a
-killed job never leaves a file that looks complete; a batch's done-file is
-written only after all of its windows are in the store, so a rerun redoes
-exactly the batches that did not finish.
+Steps take frozen settings (:mod:`genotile.settings`) built once from the schema-validated config;
+speed settings (``windows_per_pass``) are plain arguments, as they change no output byte. Each step
+writes its outputs atomically (temporary name, then rename), so a killed job never leaves a file that
+looks complete; a batch's done-file is written only after all of its windows are in the store, so a
+rerun redoes exactly the batches that did not finish.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +33,13 @@ from genotile.model.loading import load_predictor
 from genotile.runtime.atomic import write_table, write_text
 from genotile.sequence.fasta import Genome
 from genotile.sequence.encoding import reverse_complement_one_hot
+from genotile.settings import InitStoreSettings, PlanWindowsSettings, PredictBatchSettings, SelectionSettings, TilingSettings
 from genotile.tracks.n_runs import unknown_bases
 from genotile.runtime.progress import Progress as ProgressReporter
 from genotile.runtime.progress import say
 from genotile.tracks.store import plural
-from genotile.runtime.tables import read_tsv
-from genotile.tracks.tiling import Window, plan_windows, read_bed, select_contigs, windows_table
+from genotile.runtime.tables import read_parquet, read_tsv
+from genotile.tracks.tiling import Window, read_bed, select_contigs, tile_windows, windows_table
 
 Progress = Callable[[str], None]
 
@@ -46,37 +52,62 @@ def log(message: str) -> None:
 write_atomically = write_text  # re-exported for the rule scripts
 
 
-# ------------------------------------------------------------------------------------------- model
+# ------------------------------------------------------------------------------------------- selection
 
 
-def selection_for(config: Mapping[str, Any], predictor):
-    from genotile.model.metadata import organism_index
+def resolve_track_selection(settings: SelectionSettings):
+    """Resolve the ``tracks:`` entries from the settings and the track metadata alone (no weights are
+    needed to size the store). Called once per run, by :func:`plan_windows` (and by the config checks
+    before a run starts); later steps read the result back with :func:`read_track_selection`."""
     from genotile.tracks.selection import resolve_selection
 
-    return resolve_selection(
-        config["tracks"],
-        predictor.config,
-        predictor.metadata,
-        organism_index(config.get("organism", "human")),
-        dtype=config["store"].get("dtype", "float32"),
-    )
+    cfg, metadata, organism = _selection_source(settings)
+    return resolve_selection(settings.track_entries(), cfg, metadata, organism, dtype=settings.dtype)
+
+
+def read_track_selection(path: str, settings: SelectionSettings):
+    """The selection plan_windows resolved and wrote to ``path`` (``<run>/track_selection.tsv``)."""
+    from genotile.tracks.selection import read_selection
+
+    cfg, metadata, organism = _selection_source(settings)
+    return read_selection(path, cfg, metadata, organism, dtype=settings.dtype)
+
+
+def _selection_source(settings: SelectionSettings):
+    """The model configuration, the track metadata (or None) and the organism index a selection refers to."""
+    from genotile.model.config import get_config
+    from genotile.model.metadata import organism_index
+    from genotile.model.predictor import TrackMetadata
+
+    metadata = TrackMetadata.from_folder(settings.metadata) if settings.metadata else None
+    return get_config(settings.model_size), metadata, organism_index(settings.organism)
+
+
+def _contigs(genome: Genome, tiling: TilingSettings) -> dict[str, int]:
+    return select_contigs(genome.contigs, list(tiling.contigs) or None, tiling.contig_regex or None)
 
 
 # -------------------------------------------------------------------------------------------- plan
 
 
-def plan(config: Mapping[str, Any], fasta: str, windows_tsv: str, report_txt: str) -> pd.DataFrame:
-    """Tile the selected contigs and write the windows table and the storage report."""
+def plan_windows(settings: PlanWindowsSettings, fasta: str, windows_tsv: str, report_txt: str,
+                 selection_tsv: str) -> pd.DataFrame:
+    """Tile the selected contigs, resolve the track selection once, and write the windows table, the
+    selection (``selection_tsv``, read by every later step) and the storage report."""
+    from genotile.tracks.selection import write_selection
+
     genome = Genome(fasta)
-    tiling = config["tiling"]
-    contigs = select_contigs(genome.contigs, tiling.get("contigs") or None, tiling.get("contig_regex") or None)
-    regions = read_bed(tiling["regions_bed"]) if tiling.get("regions_bed") else None
-    windows = plan_windows(contigs, tiling["window_bp"], tiling["owned_bp"], regions)
-    table = windows_table(windows, genome.contigs, tiling["windows_per_batch"])
+    tiling = settings.tiling
+    contigs = _contigs(genome, tiling)
+    regions = read_bed(tiling.regions_bed) if tiling.regions_bed else None
+    windows = tile_windows(contigs, tiling.window_bp, tiling.owned_bp, regions)
+    table = windows_table(windows, genome.contigs, tiling.windows_per_batch)
     table["all_n"] = [_all_n(genome, w) for w in windows]
+    selection = resolve_track_selection(settings.selection)
     write_table(table, windows_tsv, sep="\t", index=False)
-    report = storage_report(config, contigs, windows)
-    text = plan_summary(table, contigs, tiling["window_bp"], tiling["owned_bp"]) + "\n\n" + report
+    write_selection(selection, selection_tsv)
+    report = storage_report(selection, settings.selection.model_size, contigs, windows)
+    text = plan_summary(table, contigs, tiling.window_bp, tiling.owned_bp) + "\n\n" + report
     write_atomically(report_txt, text + "\n")
     log("storage the selection will need:\n" + text)  # to the log and the terminal: the size up front
     return table
@@ -108,90 +139,70 @@ def _all_n(genome: Genome, window: Window) -> bool:
     return sequence.count("N") == len(sequence)
 
 
-def storage_report(config: Mapping[str, Any], contigs: Mapping[str, int], windows: list[Window] | None = None) -> str:
-    """The storage report: the track store, and with ``windows`` the per-window contact maps and junction tables."""
+def storage_report(selection, model_size: str, contigs: Mapping[str, int], windows: list[Window] | None = None) -> str:
+    """The storage report of ``selection``: the track store, and with ``windows`` the per-window contact
+    maps and junction tables. (The junction threshold is not a plan_windows setting, so the junction
+    tables are sized before thresholding.)"""
     from genotile.model.config import get_config
     from genotile.tracks.store import format_storage_report
 
-    selection = _selection_without_weights(config)
     return format_storage_report(
         contigs, selection.tracksets, windows=windows,
         contact_tracks=0 if selection.contact_tracks is None else len(selection.contact_tracks),
         junction_tissues=0 if selection.junction_tissues is None else len(selection.junction_tissues),
-        num_splice_sites=get_config(config["model"].get("size", "tiny")).num_splice_sites,
-        junction_min_value=(config.get("export") or {}).get("junction_min_value"),
-    )
-
-
-def _selection_without_weights(config: Mapping[str, Any]):
-    """Resolve the track selection from config and metadata alone (no weights needed to size the store)."""
-    from genotile.model.predictor import TrackMetadata
-    from genotile.model.config import get_config
-    from genotile.model.metadata import organism_index
-    from genotile.tracks.selection import resolve_selection
-
-    model = config["model"]
-    metadata = TrackMetadata.from_folder(model["metadata"]) if model.get("metadata") else None
-    return resolve_selection(
-        config["tracks"],
-        get_config(model.get("size", "tiny")),
-        metadata,
-        organism_index(config.get("organism", "human")),
-        dtype=config["store"].get("dtype", "float32"),
+        num_splice_sites=get_config(model_size).num_splice_sites,
+        junction_min_value=None,
     )
 
 
 # -------------------------------------------------------------------------------------------- init
 
 
-def provenance(config: Mapping[str, Any], fasta: str, fasta_name: str | None = None) -> dict[str, Any]:
+def provenance(settings: InitStoreSettings, fasta: str, fasta_name: str | None = None) -> dict[str, Any]:
     """What a store was made from. ``fasta_name`` is the genome as configured; ``fasta`` may be a
     job-local copy (object storage), whose path says nothing about the run and would change the bytes."""
     import jax
 
-    model = config["model"]
-    weights = model.get("checkpoint") or f"synthetic:{model.get('size', 'tiny')}:seed={model.get('seed', 0)}"
+    predictor = settings.predictor
     return {
-        "config": json.loads(json.dumps(config, default=str)),
+        "config": settings.recorded_config(),
         "genome": {"fasta": str(fasta_name or fasta), "checksum": Genome(fasta).checksum()},
-        "weights": weights,
-        "weights_note": None if model.get("checkpoint") else "seeded synthetic weights: NOT biologically meaningful",
+        "weights": predictor.weights(),
+        "weights_note": None if predictor.checkpoint else "seeded synthetic weights: NOT biologically meaningful",
         "versions": {"genotile": __version__, "jax": jax.__version__, "python": platform.python_version(),
                      "numpy": np.__version__, "pandas": pd.__version__},
     }
 
 
-def init_stores(config: Mapping[str, Any], fasta: str, tracks_zarr: str, contacts_zarr: str, marker: str,
-                fasta_name: str | None = None, *, n_runs_bed: str | None = None, mask_n_runs: bool | None = None,
-                junction_outputs: tuple[str, ...] = ()) -> None:
-    """Pre-allocate the track store (and the per-window contact store when contact maps are selected).
+def init_store(settings: InitStoreSettings, fasta: str, selection_tsv: str, tracks_zarr: str, contacts_zarr: str,
+               marker: str, fasta_name: str | None = None, *, n_runs_bed: str | None = None,
+               junction_outputs: tuple[str, ...] = ()) -> None:
+    """Pre-allocate the track store (and the per-window contact store when contact maps are selected)
+    for the selection plan_windows wrote to ``selection_tsv``.
 
     ``fasta_name`` is the genome path as configured, recorded in the stores' provenance. The track
     store gets the selected contigs' N runs as its ``n_mask`` group, and ``n_runs_bed`` (when given)
-    the same runs as BED3. ``mask_n_runs`` (None: the config's ``store.mask_n_runs``) is recorded in
-    the store. A store the selection no longer asks for is removed, and so are the run's junction
-    tables (``junction_outputs``) when it has no junctions (merge_junctions rewrites them when it
-    has): a run leaves exactly what its config asks for.
+    the same runs as BED3; ``store.mask_n_runs`` is recorded in the store. A store the selection no
+    longer asks for is removed, and so are the run's junction tables (``junction_outputs``) when it
+    has no junctions (merge_junctions rewrites them when it has): a run leaves exactly what its
+    config asks for.
     """
+    from genotile.tracks.contact_maps import create_contact_store, remove_contact_store
     from genotile.tracks.n_runs import genome_n_runs, runs_by_contig, write_n_runs_bed
     from genotile.tracks.store import create_store, remove_store
 
-    selection = _selection_without_weights(config)
+    selection = read_track_selection(selection_tsv, settings.selection)
     genome = Genome(fasta)
-    tiling = config["tiling"]
-    contigs = select_contigs(genome.contigs, tiling.get("contigs") or None, tiling.get("contig_regex") or None)
-    attrs = provenance(config, fasta, fasta_name)
+    contigs = _contigs(genome, settings.tiling)
+    attrs = provenance(settings, fasta, fasta_name)
     runs = genome_n_runs(genome, contigs)
     if n_runs_bed is not None:
         write_n_runs_bed(runs, n_runs_bed)
-    mask = _mask_n_runs(config, mask_n_runs)
     if selection.tracksets:
-        create_store(tracks_zarr, contigs, selection.tracksets, config["store"]["chunk_bp"], attrs, owned_bp=tiling["owned_bp"],
-                     n_runs=runs_by_contig(runs), mask_n_runs=mask)
+        create_store(tracks_zarr, contigs, selection.tracksets, settings.chunk_bp, attrs,
+                     owned_bp=settings.tiling.owned_bp, n_runs=runs_by_contig(runs), mask_n_runs=settings.mask_n_runs)
     else:
         remove_store(tracks_zarr)
-    from genotile.tracks.contact_maps import create_contact_store, remove_contact_store
-
     if selection.contact_tracks is not None:
         create_contact_store(contacts_zarr, selection.contact_tracks, attrs)
     else:
@@ -206,38 +217,36 @@ def init_stores(config: Mapping[str, Any], fasta: str, tracks_zarr: str, contact
 
 
 def predict_batch(
-    config: Mapping[str, Any],
+    settings: PredictBatchSettings,
     fasta: str,
     windows_tsv: str,
+    selection_tsv: str,
     batch: int,
     tracks_zarr: str,
     contacts_zarr: str,
     junctions_parquet: str,
     done: str,
     windows_per_pass: int = 1,
-    mask_n_runs: bool | None = None,
 ) -> None:
     """Predict one batch of windows and write their owned regions; the done-file is written last.
 
-    ``config`` needs only the settings the values depend on (:func:`genotile.runtime.provenance.rule_settings`);
-    ``windows_per_pass`` changes speed and memory, never the bytes written. ``mask_n_runs`` (None:
-    the config's ``store.mask_n_runs``, default false) writes NaN over bins made only of N bases.
+    The selection is the one plan_windows wrote to ``selection_tsv``; ``windows_per_pass`` changes
+    speed and memory, never the bytes written. With ``store.mask_n_runs`` bins made only of N bases
+    are written as NaN.
     """
     from genotile.model.metadata import organism_index
-    from genotile.tracks.store import crop_to_owned, write_window
+    from genotile.tracks.store import write_window
 
     t0 = time.perf_counter()
     table = read_tsv(windows_tsv)  # contig names stay text: '20' is not 20
     rows = table[(table["batch"] == batch) & ~table["all_n"]]
     skipped = table[(table["batch"] == batch) & table["all_n"]]
     genome = Genome(fasta)
-    predictor = load_predictor(config["model"])
-    selection = selection_for(config, predictor)
+    predictor = load_predictor(settings.predictor.as_model_config())
+    selection = read_track_selection(selection_tsv, settings.selection)
     request = selection.request()
-    organism = organism_index(config.get("organism", "human"))
+    organism = organism_index(settings.selection.organism)
     per_pass = max(1, int(windows_per_pass))
-    average = bool(config["inference"].get("average_strands", False))
-    mask_n = _mask_n_runs(config, mask_n_runs)
     log(f"batch {batch}: {len(rows)} window(s) to predict, {len(skipped)} all-N skipped; model ready in "
         f"{time.perf_counter() - t0:.1f} s")
     junction_frames = []
@@ -247,24 +256,24 @@ def predict_batch(
         group = windows[first : first + per_pass]
         dna = np.stack([genome.fetch_one_hot(w.contig, w.start, w.end) for w in group])
         outputs = predictor.predict(dna, organism, request)
-        if average:
+        if settings.average_strands:
             reverse = predictor.predict(reverse_complement_one_hot(dna), organism, request, negative_strand=True)
             outputs = _average_strands(outputs, reverse)
         for row, window in enumerate(group):
             unknown = unknown_bases(dna[row])  # the bases the model saw as N (all-zero rows)
-            arrays = selection.extract(outputs, row)
-            owned = {key: crop_to_owned(window, value, key[1]) for key, value in arrays.items()}
-            if mask_n:
-                owned = {key: _nan_over_n(window, value, key[1], unknown) for key, value in owned.items()}
-            if owned:
-                write_window(tracks_zarr, window, owned)
+            arrays = selection.extract(outputs, row)  # full-window arrays; write_window crops them to the owned bins
+            if settings.mask_n_runs:
+                arrays = {key: _nan_over_n(value, key[1], unknown) for key, value in arrays.items()}
+            if arrays:
+                write_window(tracks_zarr, window, arrays)
             if selection.contact_tracks is not None:
                 from genotile.tracks.contact_maps import write_window_contacts
 
                 keep = _contact_columns(request, selection)
                 write_window_contacts(contacts_zarr, window, outputs["contact_maps/predictions"][row][..., keep])
             if selection.junction_tissues is not None:
-                junction_frames.append(_junctions(window, outputs, row, selection, genome, config, unknown))
+                junction_frames.append(_junctions(window, outputs, row, selection, genome, settings.junction_min_value,
+                                                  unknown))
         progress.advance(len(group))
     if selection.junction_tissues is not None:
         from genotile.tracks.junctions import write_junctions
@@ -293,24 +302,23 @@ def _contact_columns(request, selection) -> np.ndarray:
     return np.array([position[int(c)] for c in selection.contact_tracks["track_index"]])
 
 
-def _mask_n_runs(config: Mapping[str, Any], mask_n_runs: bool | None) -> bool:
-    """The caller's choice, else the config's ``store.mask_n_runs`` (default false: predictions unchanged)."""
-    return bool((config.get("store") or {}).get("mask_n_runs", False)) if mask_n_runs is None else bool(mask_n_runs)
+def _nan_over_n(full: np.ndarray, res: int, unknown: np.ndarray) -> np.ndarray:
+    """``full`` (a full-window prediction at ``res``) with NaN in every bin whose bases are all N.
 
-
-def _nan_over_n(window: Window, owned: np.ndarray, res: int, unknown: np.ndarray) -> np.ndarray:
-    """``owned`` (the window's owned bins at ``res``) with NaN in every bin whose bases are all N."""
+    The window starts on the bin grid and its padding past a contig end is N, so these are the
+    same owned bins as masking after the crop would give.
+    """
     from genotile.tracks.n_runs import bin_mask
 
-    masked = bin_mask(unknown[window.own_start - window.start : window.own_end - window.start], res)
+    masked = bin_mask(unknown, res)
     if not masked.any():
-        return owned
-    result = np.array(owned, copy=True)
+        return full
+    result = np.array(full, copy=True)
     result[masked[: len(result)]] = np.nan
     return result
 
 
-def _junctions(window: Window, outputs, row: int, selection, genome: Genome, config: Mapping[str, Any],
+def _junctions(window: Window, outputs, row: int, selection, genome: Genome, min_value: float,
                unknown: np.ndarray | None = None) -> pd.DataFrame:
     from genotile.tracks.junctions import window_junctions
 
@@ -321,7 +329,7 @@ def _junctions(window: Window, outputs, row: int, selection, genome: Genome, con
         outputs["splice_sites_junction/splice_site_positions"][row],
         tissue_names=list(selection.junction_names),
         tissues=list(tissues["track_index"]),
-        min_value=float(config["export"]["junction_min_value"]),
+        min_value=float(min_value),
         contig_length=genome.contigs[window.contig],
         n_mask=unknown,
     )
@@ -330,7 +338,7 @@ def _junctions(window: Window, outputs, row: int, selection, genome: Genome, con
 # ---------------------------------------------------------------------------------------- finalize
 
 
-def finalize(done_files: list[str], summary_json: str, tracks_zarr: str) -> None:
+def finalize_store(done_files: Sequence[str], summary_json: str, tracks_zarr: str) -> None:
     """Check every batch finished and write the run summary that marks the store complete."""
     batches = [json.loads(Path(f).read_text()) for f in done_files]
     summary = {
@@ -341,3 +349,32 @@ def finalize(done_files: list[str], summary_json: str, tracks_zarr: str) -> None
     write_atomically(summary_json, json.dumps(summary, indent=2) + "\n")
     log(f"track store complete: {tracks_zarr} ({summary['windows_predicted']} windows, "
         f"{len(summary['windows_skipped_all_n'])} all-N skipped)")
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def export_bigwig(fasta: str, tracks_zarr: str, folder: str, done: str) -> None:
+    """One bigWig per stored track and resolution in ``folder``, listed in the ``done`` file.
+
+    The folder is genotile's output: bigWigs of tracks the run no longer selects, and temporary files
+    of an interrupted export, are removed (genotile.tracks.bigwig.write_bigwigs, prune=True). A run
+    whose selection has no 1-D tracks (no track store) leaves the folder with no bigWig.
+    """
+    from genotile.tracks.bigwig import sweep, write_bigwigs
+
+    if Path(tracks_zarr).exists():
+        files = write_bigwigs(tracks_zarr, folder, Genome(fasta).contigs, progress=log, prune=True)
+    else:
+        log(f"no track store ({tracks_zarr}): the selection has no 1-D tracks to export")
+        files = []
+        sweep(folder, keep=[])
+    write_atomically(done, json.dumps({"bigwigs": [f.name for f in files]}, indent=2) + "\n")
+
+
+def merge_junctions(batch_tables: Sequence[str], parquet: str, bed: str) -> None:
+    """The batches' junction tables as one Parquet file and one BED file (an empty batch file: no junctions)."""
+    from genotile.tracks.junctions import write_junctions
+
+    frames = [read_parquet(f) for f in batch_tables if os.path.getsize(f) > 0]
+    write_junctions(frames, parquet, bed)

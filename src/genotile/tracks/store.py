@@ -36,7 +36,6 @@ from genotile.tracks.store_format import (  # noqa: F401 - re-exported: the form
 )
 
 if TYPE_CHECKING:  # kept light: ``import genotile`` imports this module (pandas, zarr, xarray load on use)
-    import pandas as pd
 
     from genotile.tracks.tiling import Window
 
@@ -514,12 +513,12 @@ def crop_to_owned(window: Window, array_full_window: np.ndarray, res: int) -> np
 
 
 def write_window(path: str | os.PathLike[str], window: Window, outputs: Mapping[tuple[str, int], np.ndarray]) -> None:
-    """Write one window's owned-region predictions into the store at ``path``.
+    """Write one window's predictions into the store at ``path``: only the bins the window owns.
 
-    ``outputs[(head, res)]`` is ``[ceil((own_end - own_start) / res), n_tracks]``: already
-    cropped to the owned region (``crop_to_owned``) and sliced to the stored tracks. It is
-    written to bins ``[own_start / res, ceil(own_end / res))`` of the contig's array with a
-    plain Zarr slice assignment, cast to the stored dtype.
+    ``outputs[(head, res)]`` is what the predictor returns for the window, ``[window_bp / res,
+    n_tracks]`` sliced to the stored tracks (``Selection.extract``). Its owned bins
+    (:func:`crop_to_owned`) are written to bins ``[own_start / res, ceil(own_end / res))`` of the
+    contig's array with a plain Zarr slice assignment, cast to the stored dtype.
 
     Concurrency: windows of a tiling own disjoint regions whose edges are multiples of the
     owned size (or the contig end), and ``chunk_bp`` divides the owned size, so the owned
@@ -560,18 +559,19 @@ def write_window(path: str | os.PathLike[str], window: Window, outputs: Mapping[
         ts = tracksets[(head, res)]
         first = window.own_start // res
         last = n_bins(window.own_end, res)
-        expected = (last - first, int(ts["n_tracks"]))
+        expected = ((window.end - window.start) // res, int(ts["n_tracks"]))
         array = np.asarray(array)
         if array.shape != expected:
             hint = ""
-            if array.ndim == 2 and array.shape[0] == (window.end - window.start) // res:
-                hint = " (a full-window prediction? crop it with crop_to_owned first)"
+            if array.ndim == 2 and array.shape[0] == last - first:
+                hint = " (already cropped to the owned bins? pass the full-window prediction: write_window crops it)"
             elif array.ndim == 2 and array.shape[0] == expected[0]:
                 hint = " (slice it to the stored tracks, in the store's track order)"
             raise StoreError(
                 f"{path}: {ts['group']} for {_describe(window)}: expected shape {expected} "
-                f"(owned bins, stored tracks), got {array.shape}{hint}"
+                f"(full-window bins, stored tracks), got {array.shape}{hint}"
             )
+        array = crop_to_owned(window, array, res)
         prepared.append((f"{ts['group']}/{window.contig}/{DATA_NAME}", first, last, np.asarray(array, dtype=ts["dtype"])))
     store = zarr.storage.LocalStore(str(path))
     for name, first, last, array in prepared:

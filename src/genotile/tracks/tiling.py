@@ -145,7 +145,7 @@ def read_bed(path: str) -> dict[str, list[tuple[int, int]]]:
     return regions
 
 
-def plan_windows(
+def tile_windows(
     contigs: Mapping[str, int],
     window_bp: int = DEFAULT_WINDOW_BP,
     owned_bp: int = DEFAULT_OWNED_BP,
