@@ -19,10 +19,7 @@ from genotile.runtime.log import configure
 def rule_context(snakemake: Any) -> Iterator[None]:
     """Run a rule's step: stderr to the rule's log (``snakemake.log[0]``, else the terminal), logging
     configured once, a ValueError/FileNotFoundError as one ``genotile: error:`` line and exit status 1."""
-    log_file = snakemake.log[0] if snakemake.log else None
-    log = open(log_file, "w") if log_file else sys.stderr
-    sys.stderr = log
-    configure(log_file)
+    log = configure(snakemake.log[0] if snakemake.log else None)  # the log file becomes sys.stderr
     try:
         yield
     except (ValueError, FileNotFoundError) as exc:  # genotile's input errors: message names the input and the fix
