@@ -55,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from genotile.outputs import SPLICE_SITES
+
 DATA_NAME = "predictions"  # genotile.tracks.store.DATA_NAME
 STORE_VERSION = 1  # genotile.tracks.store.STORE_VERSION
 DEFAULT_BLOCK_BP = 4_194_304
@@ -69,7 +71,7 @@ class ExportError(ValueError):
 
 STRAND_FIELDS = {"+": "plus", "-": "minus"}
 PADDING_NAME = "padding"  # the official metadata names its padding channels "Padding"
-SPLICE_CLASSES_HEAD, SPLICE_PADDING_CLASS = "splice_sites_classification", 4
+SPLICE_CLASSES_HEAD, SPLICE_PADDING_CLASS = SPLICE_SITES.head, 4
 
 
 def bigwig_name(head: str, res: int, track_index: int, name: str, strand: str | None = None) -> str:
