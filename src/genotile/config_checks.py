@@ -90,7 +90,7 @@ def _explicit_specs(config: Mapping[str, Any]):
 
 
 def _scorer_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) -> list[str]:
-    from genotile.variants.engine import GENE_SCORERS, parse_scorers
+    from genotile.variants.engine import GENE_SCORERS, PAS_SCORERS, parse_scorers
 
     variants = config.get("variants", {})
     if not variants.get("cohorts"):
@@ -105,8 +105,9 @@ def _scorer_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) ->
     if needs_gtf and not has_gtf:
         problems.append(f"variants.scorers: {', '.join(needs_gtf)} need gene annotation: set annotation.gtf "
                         "(a GENCODE/Ensembl GTF), or drop them")
-    if any(s.scorer == "Polyadenylation" for s in explicit) and not has_pas:
-        problems.append("variants.scorers: Polyadenylation needs a PAS table: set annotation.pas, or drop it")
+    needs_pas = sorted({s.scorer for s in explicit if s.scorer in PAS_SCORERS})
+    if needs_pas and not has_pas:
+        problems.append(f"variants.scorers: {', '.join(needs_pas)} needs a PAS table: set annotation.pas, or drop it")
     return problems
 
 
