@@ -70,6 +70,14 @@ GENE_SCORERS = S.GENE_SCORERS
 PAS_SCORERS = S.PAS_SCORERS
 
 
+def _needs_genes(spec: S.ScorerSpec) -> bool:
+    return S.REGISTRY[spec.scorer].needs_genes
+
+
+def _needs_pas(spec: S.ScorerSpec) -> bool:
+    return S.REGISTRY[spec.scorer].needs_pas
+
+
 def scorers_for_annotation(specs: Sequence[S.ScorerSpec], has_gtf: bool, has_pas: bool) -> tuple[tuple[S.ScorerSpec, ...], list[str]]:
     """The scorers a run without a GTF (or PAS table) can still use, and one note per skipped kind.
 
@@ -81,14 +89,14 @@ def scorers_for_annotation(specs: Sequence[S.ScorerSpec], has_gtf: bool, has_pas
     notes = []
     kept = tuple(specs)
     if not has_gtf:
-        skipped = sorted({s.scorer for s in kept if s.scorer in GENE_SCORERS})
+        skipped = sorted({s.scorer for s in kept if _needs_genes(s)})
         if skipped:
             notes.append(f"no gene annotation (annotation.gtf): the {', '.join(skipped)} scorer(s) are skipped")
-        kept = tuple(s for s in kept if s.scorer not in GENE_SCORERS)
-    elif not has_pas and any(s.scorer in PAS_SCORERS for s in kept):
-        skipped = sorted({s.scorer for s in kept if s.scorer in PAS_SCORERS})
+        kept = tuple(s for s in kept if not _needs_genes(s))
+    elif not has_pas and any(_needs_pas(s) for s in kept):
+        skipped = sorted({s.scorer for s in kept if _needs_pas(s)})
         notes.append(f"no PAS table (annotation.pas): the {', '.join(skipped)} scorer is skipped")
-        kept = tuple(s for s in kept if s.scorer not in PAS_SCORERS)
+        kept = tuple(s for s in kept if not _needs_pas(s))
     return kept, notes
 
 
@@ -249,11 +257,11 @@ def score_variants(
     or one window with too many genes for a gene scorer, must not stop a cohort; each such
     (variant, scorer) goes to ``failures`` with the reason, and everything else is scored.
     """
-    if annotation is None and any(s.scorer in GENE_SCORERS for s in specs):
-        missing = sorted({s.scorer for s in specs if s.scorer in GENE_SCORERS})
+    if annotation is None and any(_needs_genes(s) for s in specs):
+        missing = sorted({s.scorer for s in specs if _needs_genes(s)})
         raise ScoringError(f"scorers {missing} need gene annotation: set annotation.gtf in the config (or --gtf), or drop them")
-    if pas is None and any(s.scorer in PAS_SCORERS for s in specs):
-        needs_pas = ", ".join(sorted({s.scorer for s in specs if s.scorer in PAS_SCORERS}))
+    if pas is None and any(_needs_pas(s) for s in specs):
+        needs_pas = ", ".join(sorted({s.scorer for s in specs if _needs_pas(s)}))
         raise ScoringError(f"the {needs_pas} scorer needs a PAS table: set annotation.pas (or --pas), or drop it")
     missing_outputs = sorted({s.output for s in specs} - set(model.outputs))
     if missing_outputs:
