@@ -55,6 +55,8 @@ SCORE_COLUMNS: Final = (
 )  # fmt: skip
 FAILURE_COLUMNS: Final = ("variant_id", "chrom", "pos", "ref", "alt", "scorer", "reason", "detail")
 MODES: Final = ("centered", "tiled")
+
+
 class ScoringError(ValueError):
     """A scoring request that cannot run (bad scorer list, missing annotation), with the fix."""
 
