@@ -8,12 +8,15 @@ spec §7.4). Every score function takes predictions already mapped to forward ge
   :mod:`.polyadenylation`, :mod:`.splice_junction` -- one kind each (several for gene masks).
 * :mod:`.recommended` -- the official recommended set.
 
-Adding a kind: a new module here with a ``@register``-ed ``Scorer`` subclass, imported below (the
-import order is the order configs and messages list kinds), plus its test; the engine, config checks,
-CLI and summaries find it in the registry.
+Adding a kind: a new module here with a ``@register``-ed ``Scorer`` subclass, plus its test; every
+module of this package is imported below (new ones after the reference's kinds, alphabetically), so the
+engine, config checks, CLI and summaries find it in the registry.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from genotile.variants.scorers.base import REGISTRY, ScoreRows, Scorer, ScorerInputs, ScorerSpec, SettingsError, register, scorer
 from genotile.variants.scorers.center_mask import (
@@ -39,6 +42,10 @@ __all__ = [
     "pas_window_masks", "polyadenylation_score", "recommended_scorers", "register", "resolution_for_output",
     "scorer", "splice_junction_delta", "unstack_junctions",
 ]  # fmt: skip
+
+# Every other module here is a scorer kind too: importing it registers it (a new kind is one file).
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 #: Kinds that need gene annotation (``annotation.gtf``); their rows are per gene.
 GENE_SCORERS = frozenset(name for name, cls in REGISTRY.items() if cls.needs_genes)
