@@ -91,7 +91,8 @@ def _explicit_specs(config: Mapping[str, Any]):
 
 
 def _scorer_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) -> list[str]:
-    from genotile.variants.engine import GENE_SCORERS, parse_scorers
+    from genotile.variants.engine import parse_scorers
+    from genotile.variants.scorers import REGISTRY
 
     variants = config.get("variants", {})
     if not variants.get("cohorts"):
@@ -102,12 +103,13 @@ def _scorer_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) ->
     except ValueError as exc:
         return [f"variants.{exc}"]
     problems = []
-    needs_gtf = sorted({s.scorer for s in explicit if s.scorer in GENE_SCORERS})
+    needs_gtf = sorted({s.scorer for s in explicit if REGISTRY[s.scorer].needs_genes})
     if needs_gtf and not has_gtf:
         problems.append(f"variants.scorers: {', '.join(needs_gtf)} need gene annotation: set annotation.gtf "
                         "(a GENCODE/Ensembl GTF), or drop them")
-    if any(s.scorer == "Polyadenylation" for s in explicit) and not has_pas:
-        problems.append("variants.scorers: Polyadenylation needs a PAS table: set annotation.pas, or drop it")
+    needs_pas = sorted({s.scorer for s in explicit if REGISTRY[s.scorer].needs_pas})
+    if needs_pas and not has_pas:
+        problems.append(f"variants.scorers: {', '.join(needs_pas)} needs a PAS table: set annotation.pas, or drop it")
     return problems
 
 

@@ -3,6 +3,7 @@ import os
 import sys
 
 from genotile.config_checks import config_notes, config_problems
+from genotile.outputs import SPLICE_JUNCTIONS
 from genotile.runtime.provenance import rule_settings
 from genotile.runtime.remote_inputs import index_of, input_problems, is_url
 from genotile.runtime.storage_mirror import remote_root
@@ -41,7 +42,7 @@ def final_outputs():
     outputs = [f"{RUN}/tracks.summary.json"]
     if config["export"]["bigwig"]:
         outputs.append(f"{RUN}/bigwig/done.json")
-    if any(str(t.get("output")) in ("splice_junctions", "splice_sites_junction") for t in config["tracks"]):
+    if any(str(t.get("output")) in (SPLICE_JUNCTIONS.output_type, SPLICE_JUNCTIONS.head) for t in config["tracks"]):
         outputs.append(f"{RUN}/junctions.parquet")
     return outputs
 

@@ -19,12 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from genotile import __version__
+from genotile.outputs import MODEL_HEADS, by_head
 from genotile.runtime.log import say
 
-OUTPUT_CHOICES = (
-    "atac dnase procap cage rna_seq chip_tf chip_histone contact_maps "
-    "splice_sites_classification splice_sites_usage splice_sites_junction"
-).split()
+OUTPUT_CHOICES = list(MODEL_HEADS)  # head names (genotile.outputs), the reference order
 
 
 def _log(message: str) -> None:
@@ -117,7 +115,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise ValueError(f"--track-regex {args.track_regex!r} is not a valid regular expression ({exc})") from None
     organism = organism_index(args.organism)
     request = OutputRequest(heads=tuple(args.outputs), resolutions=tuple(args.resolution))
-    stranded = [h for h in request.heads if h not in ("contact_maps", "splice_sites_classification", "splice_sites_junction")]
+    stranded = [h for h in request.heads if by_head(h).strand_pairs_in_metadata]
     if args.strand == "-" and stranded and not args.metadata:
         # Fail before the forward pass: reverse-complementing these heads needs the metadata's strand pairing.
         raise ValueError(f"--strand - with {', '.join(stranded)} needs --metadata (which channels are + and - strand)")

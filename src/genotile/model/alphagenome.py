@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, ModelConfig, Precision
+from genotile.outputs import CONTACT_MAPS, OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 from genotile.model.heads import (
     ContactMapsHead,
     GenomeTracksHead,
@@ -42,7 +43,7 @@ from genotile.model.unet import SequenceDecoder, SequenceEncoder
 Array = jax.Array
 Predictions = dict[str, dict[str, Array] | Array]
 
-ONE_BP_HEADS = frozenset({"splice_sites_classification", "splice_sites_usage", "splice_sites_junction"})
+ONE_BP_HEADS = frozenset(o.head for o in OUTPUTS if not o.genome_track and o.resolutions == (1,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +61,7 @@ class OutputRequest:
         unknown = sorted(set(self.heads) - set(HEAD_NAMES))
         if unknown:
             raise ValueError(f"unknown head(s) {unknown}; known heads: {', '.join(HEAD_NAMES)}")
-        sliceable = set(GENOME_TRACK_RESOLUTIONS) | {"contact_maps", "splice_sites_usage"}
+        sliceable = SLICEABLE_HEADS
         not_sliceable = sorted({h for h, _ in self.channels} - sliceable)
         if not_sliceable:
             raise ValueError(f"channel selection is not supported for {not_sliceable}; only for {sorted(sliceable)}")
@@ -91,7 +92,7 @@ class OutputRequest:
 
     @property
     def needs_pair(self) -> bool:
-        return "contact_maps" in self.heads
+        return CONTACT_MAPS.head in self.heads
 
 
 ALL_OUTPUTS = OutputRequest()
@@ -106,9 +107,11 @@ class Heads(nn.Module):
         cfg, o = self.cfg, self.cfg.num_organisms
         for head in GENOME_TRACK_RESOLUTIONS:
             setattr(self, head, GenomeTracksHead(head, cfg.tracks(head), o))
-        self.contact_maps = ContactMapsHead(cfg.tracks("contact_maps"), o)
-        self.splice_sites_classification = SpliceSitesClassificationHead(cfg.tracks("splice_sites_classification"), o)
-        self.splice_sites_usage = SpliceSitesUsageHead(cfg.tracks("splice_sites_usage"), o)
+        # Attribute names are the checkpoint's parameter scopes (alphagenome/head/<head>): the heads of
+        # genotile.outputs, spelled out so the modules read plainly (tests/model/test_model_layout.py checks them).
+        self.contact_maps = ContactMapsHead(cfg.tracks(CONTACT_MAPS.head), o)
+        self.splice_sites_classification = SpliceSitesClassificationHead(cfg.tracks(SPLICE_SITES.head), o)
+        self.splice_sites_usage = SpliceSitesUsageHead(cfg.tracks(SPLICE_SITE_USAGE.head), o)
         self.splice_sites_junction = SpliceSitesJunctionHead(cfg)
 
     def genome(
@@ -169,23 +172,23 @@ class AlphaGenome(nn.Module):
                 head, emb, organism_index, track_means[head], request.head_resolutions(head), request.channels_for(head)
             )
         if pair_emb is not None:
-            out["contact_maps"] = self.head.contact_maps(pair_emb, organism_index, request.channels_for("contact_maps"))
-        wants_junctions = "splice_sites_junction" in request.heads
+            out[CONTACT_MAPS.head] = self.head.contact_maps(pair_emb, organism_index, request.channels_for(CONTACT_MAPS.head))
+        wants_junctions = SPLICE_JUNCTIONS.head in request.heads
         classification = None
-        if "splice_sites_classification" in request.heads or wants_junctions:
+        if SPLICE_SITES.head in request.heads or wants_junctions:
             classification = self.head.splice_sites_classification(emb[1], organism_index)
-            if "splice_sites_classification" in request.heads:
-                out["splice_sites_classification"] = classification
-        if "splice_sites_usage" in request.heads:
-            out["splice_sites_usage"] = self.head.splice_sites_usage(
-                emb[1], organism_index, request.channels_for("splice_sites_usage")
+            if SPLICE_SITES.head in request.heads:
+                out[SPLICE_SITES.head] = classification
+        if SPLICE_SITE_USAGE.head in request.heads:
+            out[SPLICE_SITE_USAGE.head] = self.head.splice_sites_usage(
+                emb[1], organism_index, request.channels_for(SPLICE_SITE_USAGE.head)
             )
         if wants_junctions:
             assert classification is not None
             positions = splice_site_positions(
                 classification["predictions"], self.cfg.num_splice_sites, self.cfg.splice_site_threshold
             )
-            out["splice_sites_junction"] = self.head.junctions(emb[1], positions, organism_index)
+            out[SPLICE_JUNCTIONS.head] = self.head.junctions(emb[1], positions, organism_index)
         if request.embeddings:
             names = {1: "embeddings_1bp", 128: "embeddings_128bp"}
             out.update({names[r]: e for r, e in emb.items()})

@@ -16,49 +16,20 @@ from typing import Literal
 
 import jax.numpy as jnp
 
-#: Padded channel count of every head (same for both organisms), as counted in the official track metadata.
-HEAD_TRACKS: Mapping[str, int] = {
-    "atac": 256,
-    "dnase": 384,
-    "procap": 128,
-    "cage": 640,
-    "rna_seq": 768,
-    "chip_tf": 1664,
-    "chip_histone": 1152,
-    "contact_maps": 28,
-    "splice_sites_classification": 5,
-    "splice_sites_usage": 734,
-    "splice_sites_junction": 367,  # tissues; the head emits 2 x tissues channels
-}
+from genotile.outputs import GENOME_TRACK_HEADS, MODEL_HEADS, OUTPUTS, by_output_type
+
+#: Padded channel count of every head (same for both organisms), as counted in the official track metadata;
+#: from :mod:`genotile.outputs`.
+HEAD_TRACKS: Mapping[str, int] = {o.head: o.channels for o in OUTPUTS}  # junctions: tissues (2 x channels)
 
 #: Genome-track heads and the resolutions (bp) they predict at.
-GENOME_TRACK_RESOLUTIONS: Mapping[str, tuple[int, ...]] = {
-    "atac": (1, 128),
-    "dnase": (1, 128),
-    "procap": (1, 128),
-    "cage": (1, 128),
-    "rna_seq": (1, 128),
-    "chip_tf": (128,),
-    "chip_histone": (128,),
-}
+GENOME_TRACK_RESOLUTIONS: Mapping[str, tuple[int, ...]] = GENOME_TRACK_HEADS
 
 #: Heads whose 1/0.75 power compression must be undone (RNA-seq only).
-SQUASHED_HEADS = frozenset({"rna_seq"})
+SQUASHED_HEADS = frozenset({by_output_type("rna_seq").head})
 
 #: Every head in the reference's order (the order of ``HeadName``).
-HEAD_NAMES: tuple[str, ...] = (
-    "atac",
-    "dnase",
-    "procap",
-    "cage",
-    "rna_seq",
-    "chip_tf",
-    "chip_histone",
-    "contact_maps",
-    "splice_sites_classification",
-    "splice_sites_usage",
-    "splice_sites_junction",
-)
+HEAD_NAMES: tuple[str, ...] = MODEL_HEADS
 
 SEQUENCE_MULTIPLE = 2048  # 7 pools of 2 to 128 bp, then pair tokens of 16 x 128 bp
 

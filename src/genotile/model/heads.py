@@ -30,6 +30,7 @@ from genotile.model.layers import (
     truncated_normal,
 )
 from genotile.model.tower import apply_rope
+from genotile.outputs import SPLICE_JUNCTIONS
 
 Array = jax.Array
 SOFT_CLIP = 10.0
@@ -190,7 +191,7 @@ class SpliceSitesJunctionHead(nn.Module):
     @nn.compact
     def __call__(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> dict[str, Array]:
         cfg = self.cfg
-        tissues = cfg.tracks("splice_sites_junction")
+        tissues = cfg.tracks(SPLICE_JUNCTIONS.head)
         projected = MultiOrganismLinear(cfg.junction_dim, cfg.num_organisms, name="multi_organism_linear")(
             embeddings_1bp, organism_index
         )

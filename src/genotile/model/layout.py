@@ -19,6 +19,7 @@ import numpy as np
 
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome
 from genotile.model.config import F32, HEAD_NAMES, ModelConfig, Precision, get_config
+from genotile.outputs import by_head
 
 ROOT = "alphagenome"
 MIN_LENGTH = 2048
@@ -30,7 +31,7 @@ def default_track_means(cfg: ModelConfig) -> dict[str, np.ndarray]:
     return {
         head: np.ones((cfg.num_organisms, cfg.tracks(head)), np.float32)
         for head in HEAD_NAMES
-        if head not in ("contact_maps", "splice_sites_classification", "splice_sites_usage", "splice_sites_junction")
+        if by_head(head).genome_track
     }
 
 

@@ -34,6 +34,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from genotile import outputs
+
 __all__ = [
     "COLUMNS",
     "HEAD_NAMES",
@@ -66,28 +68,13 @@ class MetadataError(ValueError):
 # Output types and heads
 # --------------------------------------------------------------------------
 
-OUTPUT_TYPES: Final[tuple[str, ...]] = (
-    "atac",
-    "dnase",
-    "procap",
-    "cage",
-    "rna_seq",
-    "chip_tf",
-    "chip_histone",
-    "contact_maps",
-    "splice_sites",
-    "splice_site_usage",
-    "splice_junctions",
-)
+#: genotile output-type names, reference order (:mod:`genotile.outputs`).
+OUTPUT_TYPES: Final[tuple[str, ...]] = outputs.OUTPUT_TYPES
 
 #: genotile output-type name -> head name used in parameter paths
-#: (``alphagenome/head/<name>``).
-HEAD_NAMES: Final[Mapping[str, str]] = {
-    **{t: t for t in OUTPUT_TYPES},
-    "splice_sites": "splice_sites_classification",
-    "splice_site_usage": "splice_sites_usage",
-    "splice_junctions": "splice_sites_junction",
-}
+#: (``alphagenome/head/<name>``). Not :data:`genotile.model.config.HEAD_NAMES` (the heads, in order):
+#: new code should use :data:`genotile.outputs.HEAD_OF_OUTPUT_TYPE`, which this is.
+HEAD_NAMES: Final[Mapping[str, str]] = outputs.HEAD_OF_OUTPUT_TYPE
 
 #: genotile output-type name -> ``OutputType`` enum name in the protos.
 PROTO_OUTPUT_TYPES: Final[Mapping[str, str]] = {
@@ -97,19 +84,7 @@ PROTO_OUTPUT_TYPES: Final[Mapping[str, str]] = {
 #: Metadata rows per output type (same for both organisms; counted in the official metadata textprotos). For
 #: ``splice_junctions`` this is the number of *tissues*: the head has
 #: ``JUNCTION_STRANDS`` times as many channels (see :func:`head_channels`).
-PADDED_CHANNELS: Final[Mapping[str, int]] = {
-    "atac": 256,
-    "dnase": 384,
-    "procap": 128,
-    "cage": 640,
-    "rna_seq": 768,
-    "chip_tf": 1664,
-    "chip_histone": 1152,
-    "contact_maps": 28,
-    "splice_sites": 5,
-    "splice_site_usage": 734,
-    "splice_junctions": 367,
-}
+PADDED_CHANNELS: Final[Mapping[str, int]] = {o.output_type: o.channels for o in outputs.OUTPUTS}
 
 #: Junction channels are ``[tissues on + strand, tissues on - strand]``.
 JUNCTION_STRANDS: Final[int] = 2
@@ -151,7 +126,7 @@ def head_channels(output_type: str) -> int:
     """Width of the head's channel axis (junctions: tissues x 2 strands)."""
     output_type = canonical_output_type(output_type)
     rows = PADDED_CHANNELS[output_type]
-    return rows * JUNCTION_STRANDS if output_type == "splice_junctions" else rows
+    return rows * JUNCTION_STRANDS if output_type == outputs.SPLICE_JUNCTIONS.output_type else rows
 
 
 # --------------------------------------------------------------------------
@@ -338,7 +313,7 @@ def _parse_file(path: Path) -> dict[str, pd.DataFrame]:
         if output_type in frames:
             raise MetadataError(f"{path}: output type {proto_name} appears twice")
         payload = entry.WhichOneof("payload")
-        expected_payload = "junctions" if output_type == "splice_junctions" else "tracks"
+        expected_payload = "junctions" if output_type == outputs.SPLICE_JUNCTIONS.output_type else "tracks"
         if payload != expected_payload:
             raise MetadataError(
                 f"{path}: {proto_name} carries {payload!r} metadata, expected {expected_payload!r}"
@@ -467,7 +442,7 @@ def strand_reindexing(frame: pd.DataFrame, output_type: str | None = None) -> np
             "strand_reindexing needs the whole head frame (rows 0..n-1 in head order), "
             "not a selection of it"
         )
-    if kind == "splice_junctions":
+    if kind == outputs.SPLICE_JUNCTIONS.output_type:
         return junction_strand_swap(len(frame))
     strands = frame["strand"].to_numpy(dtype=object)
     positive = np.flatnonzero(strands == "+")
@@ -480,7 +455,7 @@ def strand_reindexing(frame: pd.DataFrame, output_type: str | None = None) -> np
     permutation = np.arange(len(frame), dtype=np.int32)
     permutation[positive] = negative
     permutation[negative] = positive
-    if kind == "splice_sites" and tuple(permutation.tolist()) != SPLICE_SITE_REINDEXING:
+    if kind == outputs.SPLICE_SITES.output_type and tuple(permutation.tolist()) != SPLICE_SITE_REINDEXING:
         raise MetadataError(
             f"splice-site metadata strands {list(strands)} do not give the expected "
             f"class permutation {list(SPLICE_SITE_REINDEXING)}"
@@ -561,6 +536,6 @@ def count_real_tracks(metadata: Mapping[str, pd.DataFrame]) -> dict[str, int]:
         real = int((~frame["padding"].to_numpy(dtype=bool)).sum())
         counts[output_type] = real
         kind = canonical_output_type(output_type)
-        total += real * JUNCTION_STRANDS if kind == "splice_junctions" else real
+        total += real * JUNCTION_STRANDS if kind == outputs.SPLICE_JUNCTIONS.output_type else real
     counts["total"] = total
     return counts

@@ -31,11 +31,12 @@ from genotile.sequence.encoding import GRID_BP, validate_length
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, Precision, get_precision
-from genotile.model.metadata import HEAD_NAMES as HEAD_OF_OUTPUT
 from genotile.model.metadata import ORGANISMS, load_metadata, organism_index, strand_reindexing
+from genotile.outputs import HEAD_OF_OUTPUT_TYPE as HEAD_OF_OUTPUT
+from genotile.outputs import OUTPUT_TYPE_OF_HEAD as OUTPUT_OF_HEAD
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
 
 Outputs = dict[str, np.ndarray]
-OUTPUT_OF_HEAD = {head: output for output, head in HEAD_OF_OUTPUT.items()}
 SPLICE_CLASS_REINDEXING = np.array([2, 3, 0, 1, 4])
 JUNCTION_ROW_ORDER = np.array([2, 3, 0, 1])
 
@@ -87,14 +88,14 @@ def output_elements(cfg: Any, request: OutputRequest, length: int) -> dict[str, 
         for res in request.head_resolutions(head):
             sizes[f"{head}/{res}bp"] = 2 * channels(head) * (length // res)
     if request.needs_pair:
-        sizes["contact_maps"] = bins_pair * channels("contact_maps")
-    if "splice_sites_classification" in request.heads:
-        sizes["splice_sites_classification"] = 2 * length * cfg.tracks("splice_sites_classification")
-    if "splice_sites_usage" in request.heads:
-        sizes["splice_sites_usage"] = 2 * length * channels("splice_sites_usage")
-    if "splice_sites_junction" in request.heads:
+        sizes[CONTACT_MAPS.head] = bins_pair * channels(CONTACT_MAPS.head)
+    if SPLICE_SITES.head in request.heads:
+        sizes[SPLICE_SITES.head] = 2 * length * cfg.tracks(SPLICE_SITES.head)
+    if SPLICE_SITE_USAGE.head in request.heads:
+        sizes[SPLICE_SITE_USAGE.head] = 2 * length * channels(SPLICE_SITE_USAGE.head)
+    if SPLICE_JUNCTIONS.head in request.heads:
         k = cfg.num_splice_sites
-        sizes["splice_sites_junction"] = 2 * k * k * 2 * cfg.tracks("splice_sites_junction") + 4 * k
+        sizes[SPLICE_JUNCTIONS.head] = 2 * k * k * 2 * cfg.tracks(SPLICE_JUNCTIONS.head) + 4 * k
     if request.embeddings:
         if request.needs_128bp:
             sizes["embeddings_128bp"] = (length // 128) * 2 * cfg.tower_channels
@@ -407,11 +408,11 @@ class Predictor:
         return reverse_complement_output(head, field, value, reindex, length)
 
     def _reindexing(self, head: str, organism: int) -> np.ndarray | None:
-        if head in ("contact_maps",) or head.startswith("embeddings"):
+        if head.startswith("embeddings") or not by_head(head).stranded:
             return None
-        if head == "splice_sites_classification":
+        if head == SPLICE_SITES.head:
             return SPLICE_CLASS_REINDEXING
-        if head == "splice_sites_junction":
+        if head == SPLICE_JUNCTIONS.head:
             tissues = self.config.tracks(head)
             return np.concatenate([np.arange(tissues, 2 * tissues), np.arange(tissues)])
         if self.metadata is None:
@@ -447,9 +448,9 @@ def reverse_complement_output(
     head: str, field: str, value: np.ndarray, reindexing: np.ndarray | None, length: int
 ) -> np.ndarray:
     """Map one output of a reverse-complemented window back to forward coordinates (batch of 1 or more)."""
-    if head == "contact_maps" or field == "embeddings_pair":
+    if head == CONTACT_MAPS.head or field == "embeddings_pair":
         return value[:, ::-1, ::-1]
-    if head == "splice_sites_junction":
+    if head == SPLICE_JUNCTIONS.head:
         if field == "splice_site_positions":
             mirrored = np.where(value < 0, -1, length - 1 - value)
             return mirrored[:, JUNCTION_ROW_ORDER]
@@ -477,7 +478,7 @@ def select_output_tracks(outputs: Outputs, tracks: Mapping[str, np.ndarray]) -> 
         if head not in tracks or field in ("splice_site_positions",):
             continue
         index = np.asarray(tracks[head], np.int64)
-        if head == "splice_sites_junction":
+        if head == SPLICE_JUNCTIONS.head:
             tissues = value.shape[-1] // 2
             index = np.concatenate([index, index + tissues])
         result[name] = value[..., index]

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from genotile.outputs import SPLICE_SITES
 from genotile.runtime.atomic import writing
 from genotile.tracks.store_format import DATA_NAME, store_info
 
@@ -69,7 +70,7 @@ class ExportError(ValueError):
 
 STRAND_FIELDS = {"+": "plus", "-": "minus"}
 PADDING_NAME = "padding"  # the official metadata names its padding channels "Padding"
-SPLICE_CLASSES_HEAD, SPLICE_PADDING_CLASS = "splice_sites_classification", 4
+SPLICE_CLASSES_HEAD, SPLICE_PADDING_CLASS = SPLICE_SITES.head, 4
 
 
 def bigwig_name(head: str, res: int, track_index: int, name: str, strand: str | None = None) -> str:

@@ -21,13 +21,14 @@ import pandas as pd
 from genotile.model.predictor import TrackMetadata
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig
-from genotile.model.metadata import HEAD_NAMES, canonical_output_type, select_tracks
+from genotile.model.metadata import canonical_output_type, select_tracks
+from genotile.outputs import CONTACT_MAPS, HEAD_OF_OUTPUT_TYPE, OUTPUT_TYPES, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITES, by_head
 from genotile.tracks.store import TrackSet
 
 FILTER_KEYS = ("ontology_curie", "biosample_name", "assay", "strand", "name_regex")
 SPLICE_CLASS_NAMES = ("donor+", "acceptor+", "donor-", "acceptor-", "none")
-CONTACT_RESOLUTION = 2048
-SLICEABLE = frozenset(GENOME_TRACK_RESOLUTIONS) | {"contact_maps", "splice_sites_usage"}
+CONTACT_RESOLUTION = CONTACT_MAPS.scored_resolution
+SLICEABLE = SLICEABLE_HEADS
 
 
 class TrackSelectionError(ValueError):
@@ -52,9 +53,9 @@ class Selection:
             if ts.head in GENOME_TRACK_RESOLUTIONS:
                 resolutions.add(ts.resolution)
         if self.contact_tracks is not None:
-            heads.setdefault("contact_maps", set()).update(self.contact_tracks["track_index"].tolist())
+            heads.setdefault(CONTACT_MAPS.head, set()).update(self.contact_tracks["track_index"].tolist())
         if self.junction_tissues is not None:
-            heads.setdefault("splice_sites_junction", set())
+            heads.setdefault(SPLICE_JUNCTIONS.head, set())
         channels = tuple((h, tuple(sorted(c))) for h, c in heads.items() if h in SLICEABLE)
         return OutputRequest(heads=tuple(heads), resolutions=tuple(sorted(resolutions)) or (128,), channels=channels)
 
@@ -85,21 +86,15 @@ def _head_of(entry: Mapping[str, Any]) -> str:
     if not output:
         raise TrackSelectionError(f"tracks entry {dict(entry)} has no 'output' (e.g. output: dnase)")
     try:
-        return HEAD_NAMES[canonical_output_type(str(output))]
+        return HEAD_OF_OUTPUT_TYPE[canonical_output_type(str(output))]
     except (KeyError, ValueError):
         raise TrackSelectionError(
-            f"tracks entry output {output!r} is not an output type; choose one of: {', '.join(HEAD_NAMES)}"
+            f"tracks entry output {output!r} is not an output type; choose one of: {', '.join(OUTPUT_TYPES)}"
         ) from None
 
 
 def _resolutions(head: str, entry: Mapping[str, Any]) -> tuple[int, ...]:
-    allowed = {
-        **{h: r for h, r in GENOME_TRACK_RESOLUTIONS.items()},
-        "splice_sites_classification": (1,),
-        "splice_sites_usage": (1,),
-        "contact_maps": (CONTACT_RESOLUTION,),
-        "splice_sites_junction": (1,),
-    }[head]
+    allowed = by_head(head).resolutions
     asked = tuple(int(r) for r in entry.get("resolutions", allowed))
     bad = sorted(set(asked) - set(allowed))
     if bad or not asked:
@@ -112,7 +107,7 @@ def _resolutions(head: str, entry: Mapping[str, Any]) -> tuple[int, ...]:
 
 def _frame_without_metadata(head: str, cfg: ModelConfig) -> pd.DataFrame:
     n = cfg.tracks(head)
-    if head == "splice_sites_classification":
+    if head == SPLICE_SITES.head:
         names = list(SPLICE_CLASS_NAMES)
     else:
         names = [f"track_{i}" for i in range(n)]
@@ -135,7 +130,7 @@ def _choose(head: str, entry: Mapping[str, Any], frame: pd.DataFrame, has_metada
             f"tracks entry for {head} filters by {sorted(filters)}, which needs the track metadata "
             "(set model.metadata to the folder of OutputMetadataResponse_ORGANISM_*.textproto), or use 'indices'"
         )
-    if head == "splice_sites_classification":
+    if head == SPLICE_SITES.head:
         return frame  # the five classes are not tracks in the metadata sense (the fifth is named Padding)
     index = select_tracks(frame, **filters)
     if len(index) == 0:
@@ -228,9 +223,9 @@ def resolve_selection(
         resolutions = _resolutions(head, entry)
         frame = metadata.frame(organism, head) if metadata is not None else _frame_without_metadata(head, cfg)
         chosen = _tracks_table(_choose(head, entry, frame, metadata is not None))
-        if head == "contact_maps":
+        if head == CONTACT_MAPS.head:
             contact.append(chosen)
-        elif head == "splice_sites_junction":
+        elif head == SPLICE_JUNCTIONS.head:
             tissues.append(chosen)
             junction_names = tuple(frame["name"].astype(str))
         else:

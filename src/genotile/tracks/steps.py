@@ -38,6 +38,7 @@ from genotile.tracks.n_runs import unknown_bases
 from genotile.runtime.progress import Progress as ProgressReporter
 from genotile.runtime.progress import say
 from genotile.tracks.store import plural
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS
 from genotile.runtime.tables import read_parquet, read_tsv
 from genotile.tracks.tiling import Window, read_bed, select_contigs, tile_windows, windows_table
 
@@ -270,7 +271,7 @@ def predict_batch(
                 from genotile.tracks.contact_maps import write_window_contacts
 
                 keep = _contact_columns(request, selection)
-                write_window_contacts(contacts_zarr, window, outputs["contact_maps/predictions"][row][..., keep])
+                write_window_contacts(contacts_zarr, window, outputs[f"{CONTACT_MAPS.head}/predictions"][row][..., keep])
             if selection.junction_tissues is not None:
                 junction_frames.append(_junctions(window, outputs, row, selection, genome, settings.junction_min_value,
                                                   unknown))
@@ -291,13 +292,13 @@ def _average_strands(forward: Mapping[str, np.ndarray], reverse: Mapping[str, np
     """Mean of the forward and mapped-back reverse-complement predictions (junction outputs: forward only)."""
     averaged = dict(forward)
     for name, value in forward.items():
-        if not name.startswith("splice_sites_junction") and np.issubdtype(value.dtype, np.floating):
+        if not name.startswith(SPLICE_JUNCTIONS.head) and np.issubdtype(value.dtype, np.floating):
             averaged[name] = (value + reverse[name]) / np.float32(2)
     return averaged
 
 
 def _contact_columns(request, selection) -> np.ndarray:
-    computed = request.channels_for("contact_maps")
+    computed = request.channels_for(CONTACT_MAPS.head)
     position = {int(c): i for i, c in enumerate(computed)}
     return np.array([position[int(c)] for c in selection.contact_tracks["track_index"]])
 
@@ -325,8 +326,8 @@ def _junctions(window: Window, outputs, row: int, selection, genome: Genome, min
     tissues = selection.junction_tissues
     return window_junctions(
         window,
-        outputs["splice_sites_junction/predictions"][row],
-        outputs["splice_sites_junction/splice_site_positions"][row],
+        outputs[f"{SPLICE_JUNCTIONS.head}/predictions"][row],
+        outputs[f"{SPLICE_JUNCTIONS.head}/splice_site_positions"][row],
         tissue_names=list(selection.junction_names),
         tissues=list(tissues["track_index"]),
         min_value=float(min_value),

@@ -15,9 +15,10 @@ Two modes (the ``mode`` option):
   same numbers bit for bit (rows are computed one by one inside the compiled forward, so a
   window's outputs do not depend on its batch).
 
-The per-scorer maths lives in :mod:`genotile.variants.scorers`, the masks in
-:mod:`genotile.variants.annotation`; this module only wires them together and turns results
-into tidy rows (one per variant x scorer x gene/junction x track).
+Each scorer kind (its maths, the outputs it reads, whether it needs a GTF or a PAS table) is a
+class in :mod:`genotile.variants.scorers`, looked up by name in its registry; the masks are in
+:mod:`genotile.variants.annotation`; this module only runs the passes, hands each scorer its
+inputs and turns results into tidy rows (one per variant x scorer x gene/junction x track).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from genotile.sequence.encoding import one_hot
 from genotile.runtime.progress import Progress
 from genotile.tracks.tiling import Window, tile_contig
 from genotile.variants import scorers as S
-from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable, pas_masks
-from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
+from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable
+from genotile.variants.predict import VariantModel, WindowPrediction
 from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
 
 __all__ = [
@@ -54,15 +55,6 @@ SCORE_COLUMNS: Final = (
 )  # fmt: skip
 FAILURE_COLUMNS: Final = ("variant_id", "chrom", "pos", "ref", "alt", "scorer", "reason", "detail")
 MODES: Final = ("centered", "tiled")
-_KINDS: Final = {
-    "CenterMask": None,  # any output except junctions
-    "ContactMap": {"CONTACT_MAPS"},
-    "GeneMaskLFC": {"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "SPLICE_SITES", "SPLICE_SITE_USAGE"},
-    "GeneMaskActive": {"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "SPLICE_SITES", "SPLICE_SITE_USAGE"},
-    "GeneMaskSplicing": {"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "SPLICE_SITES", "SPLICE_SITE_USAGE"},
-    "Polyadenylation": {"RNA_SEQ"},
-    "SpliceJunction": {"SPLICE_JUNCTIONS"},
-}
 
 
 class ScoringError(ValueError):
@@ -75,7 +67,17 @@ def scorer_name(spec: S.ScorerSpec) -> str:
     return f"{spec.scorer}|{spec.output}|{width}|{spec.aggregation or ''}"
 
 
-GENE_SCORERS = frozenset({"GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation", "SpliceJunction"})
+#: Scorer kinds that need gene annotation / a PAS table (from the registry; kept here for the steps).
+GENE_SCORERS = S.GENE_SCORERS
+PAS_SCORERS = S.PAS_SCORERS
+
+
+def _needs_genes(spec: S.ScorerSpec) -> bool:
+    return S.REGISTRY[spec.scorer].needs_genes
+
+
+def _needs_pas(spec: S.ScorerSpec) -> bool:
+    return S.REGISTRY[spec.scorer].needs_pas
 
 
 def scorers_for_annotation(specs: Sequence[S.ScorerSpec], has_gtf: bool, has_pas: bool) -> tuple[tuple[S.ScorerSpec, ...], list[str]]:
@@ -89,13 +91,14 @@ def scorers_for_annotation(specs: Sequence[S.ScorerSpec], has_gtf: bool, has_pas
     notes = []
     kept = tuple(specs)
     if not has_gtf:
-        skipped = sorted({s.scorer for s in kept if s.scorer in GENE_SCORERS})
+        skipped = sorted({s.scorer for s in kept if _needs_genes(s)})
         if skipped:
             notes.append(f"no gene annotation (annotation.gtf): the {', '.join(skipped)} scorer(s) are skipped")
-        kept = tuple(s for s in kept if s.scorer not in GENE_SCORERS)
-    elif not has_pas and any(s.scorer == "Polyadenylation" for s in kept):
-        notes.append("no PAS table (annotation.pas): the Polyadenylation scorer is skipped")
-        kept = tuple(s for s in kept if s.scorer != "Polyadenylation")
+        kept = tuple(s for s in kept if not _needs_genes(s))
+    elif not has_pas and any(_needs_pas(s) for s in kept):
+        skipped = sorted({s.scorer for s in kept if _needs_pas(s)})
+        notes.append(f"no PAS table (annotation.pas): the {', '.join(skipped)} scorer is skipped")
+        kept = tuple(s for s in kept if not _needs_pas(s))
     return kept, notes
 
 
@@ -114,25 +117,16 @@ def parse_scorers(entries: Sequence[str | Mapping[str, Any]], organism: str = "h
             specs.extend(S.recommended_scorers(organism))
             continue
         kind = str(entry.get("scorer", ""))
-        if kind not in _KINDS:
-            raise ScoringError(f"scorers[{i}]: unknown scorer {kind!r}; known: {', '.join(_KINDS)}")
+        if kind not in S.REGISTRY:
+            raise ScoringError(f"scorers[{i}]: unknown scorer {kind!r}; known: {', '.join(S.REGISTRY)}")
         output = str(entry.get("output", "")).upper()
-        allowed = _KINDS[kind] if _KINDS[kind] is not None else set(OUTPUT_FIELDS) - {"SPLICE_JUNCTIONS"}
+        allowed = S.REGISTRY[kind].outputs
         if output not in allowed:
             raise ScoringError(f"scorers[{i}]: {kind} cannot score output {output!r}; it takes {', '.join(sorted(allowed))}")
-        width = entry.get("width")
-        aggregation = entry.get("aggregation")
-        if kind == "CenterMask":
-            if width is not None and (not isinstance(width, int) or width <= 0):
-                raise ScoringError(f"scorers[{i}]: width must be a positive number of bp or null (whole window), got {width!r}")
-            try:
-                aggregation = S.Aggregation(str(aggregation).upper()).value
-            except ValueError:
-                raise ScoringError(
-                    f"scorers[{i}]: aggregation {aggregation!r} unknown; one of {', '.join(a.value for a in S.Aggregation)}"
-                ) from None
-        elif width is not None or aggregation is not None:
-            raise ScoringError(f"scorers[{i}]: {kind} takes no width/aggregation")
+        try:
+            width, aggregation = S.REGISTRY[kind].settings(entry.get("width"), entry.get("aggregation"))
+        except S.SettingsError as err:
+            raise ScoringError(f"scorers[{i}]: {err}") from None
         specs.append(S.ScorerSpec(kind, output, width, aggregation))
     unique = list(dict.fromkeys(specs))
     if not unique:
@@ -169,21 +163,6 @@ class ScoringResult:
     tracks: dict[str, pd.DataFrame] = field(default_factory=dict)  # scorer name -> track_index, name, strand
 
 
-@dataclass(frozen=True)
-class _Context:
-    """What the scorers need besides predictions: the variant, its window and the annotation."""
-
-    variant: Any  # a row of the variants table (itertuples)
-    interval_start: int
-    length: int
-    annotation: GeneAnnotation | None
-    pas: PasTable | None
-
-    @property
-    def start0(self) -> int:
-        return int(self.variant.pos) - 1
-
-
 # --------------------------------------------------------------------------- scorer application
 
 
@@ -191,97 +170,10 @@ def _tracks_for(model: VariantModel, spec: S.ScorerSpec) -> pd.DataFrame:
     return model.tracks[spec.output]
 
 
-def _need_annotation(ctx: _Context, spec: S.ScorerSpec) -> GeneAnnotation:
-    if ctx.annotation is None:
-        raise ScoringError(f"{spec.scorer} needs gene annotation: set annotation.gtf in the config (or --gtf)")
-    return ctx.annotation
-
-
-def _gene_rows(genes: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {
-        "gene_id": genes["gene_id"].to_numpy(object),
-        "gene_name": genes["gene_name"].to_numpy(object),
-        "gene_strand": genes["gene_strand"].to_numpy(object),
-    }
-
-
-def _apply(
-    spec: S.ScorerSpec, model: VariantModel, ref: WindowPrediction, alt: WindowPrediction, ctx: _Context, aligned: Callable
-) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
-    """Scores ``[R, T]`` of one scorer, the per-row labels (genes/junctions) and optional REF/ALT values."""
-    kind, out = spec.scorer, spec.output
-    tracks = _tracks_for(model, spec)
-    if kind == "CenterMask":
-        r, a = ref.values[out], alt.values[out]
-        res = S.resolution_for_output(out)
-        lo, hi = S.center_mask_bins(ctx.start0, ctx.interval_start, spec.width, res, r.shape[0])
-        score = S.center_mask_score(r, a, lo, hi, spec.aggregation)[None]
-        with np.errstate(invalid="ignore"):
-            rv = r[lo:hi].mean(axis=0, dtype=np.float32)[None]
-            av = a[lo:hi].mean(axis=0, dtype=np.float32)[None]
-        return score, {}, rv, av
-    if kind == "ContactMap":
-        score = S.contact_map_score(ref.values[out], alt.values[out], ctx.start0, ctx.interval_start)[None]
-        return score, {}, None, None
-    annotation = _need_annotation(ctx, spec)
-    v = ctx.variant
-    if kind in ("GeneMaskLFC", "GeneMaskActive"):
-        masks, genes = annotation.exon_masks(v.chrom, ctx.interval_start, ctx.length)
-        r, a = ref.values[out], aligned(out)
-        fn = S.gene_mask_lfc if kind == "GeneMaskLFC" else S.gene_mask_active
-        score = S.apply_strand_nan(fn(r, a, masks), genes["gene_strand"], tracks["strand"])
-        rv = S.gene_means(r, masks).astype(np.float32)
-        av = S.gene_means(a, masks).astype(np.float32)
-        return score, _gene_rows(genes), rv, av
-    if kind == "GeneMaskSplicing":
-        genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt))
-        masks = annotation.body_masks(genes, v.chrom, ctx.interval_start, ctx.length)
-        score = S.gene_mask_splicing(ref.values[out], aligned(out), masks)
-        return S.apply_strand_nan(score, genes["gene_strand"], tracks["strand"]), _gene_rows(genes), None, None
-    if kind == "Polyadenylation":
-        if ctx.pas is None:
-            raise ScoringError("Polyadenylation needs a PAS table: set annotation.pas in the config (or --pas)")
-        genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt))
-        masks, kept = pas_masks(genes, ctx.pas, ctx.interval_start, ctx.length, int(v.pos))
-        if kept.empty:
-            return np.zeros((0, len(tracks)), np.float32), _gene_rows(kept), None, None
-        score = S.polyadenylation_score(ref.values[out], aligned(out), masks)
-        return score, _gene_rows(kept), None, None
-    if kind == "SpliceJunction":
-        return _junction_scores(model, ref, alt, ctx, annotation)
-    raise ScoringError(f"unknown scorer {kind}")  # parse_scorers prevents this
-
-
-def _junction_scores(
-    model: VariantModel, ref: WindowPrediction, alt: WindowPrediction, ctx: _Context, annotation: GeneAnnotation
-):
-    v = ctx.variant
-    n_tracks = len(model.tracks["SPLICE_JUNCTIONS"])
-    empty = np.zeros((0, n_tracks), np.float32)
-    genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt), protein_coding=True)
-    if genes.empty:
-        return empty, {**_gene_rows(genes), "junction_start": np.zeros(0, np.int64), "junction_end": np.zeros(0, np.int64)}, None, None
-    # Candidate sites come from the bodies of *all* genes the variant overlaps (the reference's mask).
-    all_genes = annotation.overlapping_genes(v.chrom, ctx.start0, len(v.ref), len(v.alt))
-    body = annotation.body_masks(all_genes, v.chrom, ctx.interval_start, ctx.length).any(axis=1)
-    alignment = indel_alignment(ctx.start0, len(v.ref), len(v.alt), ctx.interval_start, ctx.length)
-    r, a, positions = model.junction_pair(ref, alt, alignment, body)
-    delta = np.abs(S.splice_junction_delta(r, a), dtype=np.float32)
-    junctions = S.unstack_junctions(delta, positions, ctx.interval_start)
-    gi, ji, values = S.junction_max_per_gene(
-        junctions.values, junctions.starts, junctions.ends, junctions.strands,
-        genes["gene_start"], genes["gene_end"], genes["gene_strand"],
-    )
-    labels = {k: col[gi] for k, col in _gene_rows(genes).items()}
-    labels["junction_start"] = junctions.starts[ji]
-    labels["junction_end"] = junctions.ends[ji]
-    return values.astype(np.float32), labels, None, None
-
-
 def _tidy(
-    spec: S.ScorerSpec, model: VariantModel, variant: Any, score: np.ndarray, labels: Mapping[str, np.ndarray],
-    rv: np.ndarray | None, av: np.ndarray | None, include_values: bool,
+    spec: S.ScorerSpec, model: VariantModel, variant: Any, rows: S.ScoreRows, include_values: bool,
 ) -> pd.DataFrame:
+    score, labels, rv, av = rows
     tracks = _tracks_for(model, spec)
     n_rows, n_tracks = score.shape
     total = n_rows * n_tracks
@@ -367,14 +259,16 @@ def score_variants(
     or one window with too many genes for a gene scorer, must not stop a cohort; each such
     (variant, scorer) goes to ``failures`` with the reason, and everything else is scored.
     """
-    if annotation is None and any(s.scorer in GENE_SCORERS for s in specs):
-        missing = sorted({s.scorer for s in specs if s.scorer in GENE_SCORERS})
+    if annotation is None and any(_needs_genes(s) for s in specs):
+        missing = sorted({s.scorer for s in specs if _needs_genes(s)})
         raise ScoringError(f"scorers {missing} need gene annotation: set annotation.gtf in the config (or --gtf), or drop them")
-    if pas is None and any(s.scorer == "Polyadenylation" for s in specs):
-        raise ScoringError("the Polyadenylation scorer needs a PAS table: set annotation.pas (or --pas), or drop it")
+    if pas is None and any(_needs_pas(s) for s in specs):
+        needs_pas = ", ".join(sorted({s.scorer for s in specs if _needs_pas(s)}))
+        raise ScoringError(f"the {needs_pas} scorer needs a PAS table: set annotation.pas (or --pas), or drop it")
     missing_outputs = sorted({s.output for s in specs} - set(model.outputs))
     if missing_outputs:
         raise ScoringError(f"the model was set up without outputs {missing_outputs} that the scorers read")
+    kinds = [S.scorer(s.scorer) for s in specs]
     tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
     failures: list[tuple] = []
     progress = Progress(len(variants), "variants", progress_label, verb="scored")
@@ -386,9 +280,8 @@ def score_variants(
 
     def score_pair(job: _Job, ref: WindowPrediction, alt: WindowPrediction) -> None:
         v, (start, end) = job.variant, job.window
-        ctx = _Context(v, start, end - start, annotation, pas)
         try:
-            alignment = indel_alignment(ctx.start0, len(v.ref), len(v.alt), start, end - start)
+            alignment = indel_alignment(int(v.pos) - 1, len(v.ref), len(v.alt), start, end - start)
         except ValueError as err:
             fail(v, "*", "indel_outside_window", str(err))
             return
@@ -399,13 +292,14 @@ def score_variants(
                 cache[output] = align_alternate(alt.values[output], alignment)
             return cache[output]
 
-        for spec in specs:
+        inputs = S.ScorerInputs(v, start, end - start, model, ref, alt, aligned, annotation, pas)
+        for spec, kind in zip(specs, kinds):
             try:
-                score, labels, rv, av = _apply(spec, model, ref, alt, ctx, aligned)
+                rows = kind.score(spec, inputs)
             except (AnnotationError, ValueError) as err:
                 fail(v, scorer_name(spec), "scorer_failed", f"{type(err).__name__}: {err}")
                 continue
-            tables[scorer_name(spec)].append(_tidy(spec, model, v, score, labels, rv, av, options.include_values))
+            tables[scorer_name(spec)].append(_tidy(spec, model, v, rows, options.include_values))
 
     def jobs_for(rows: Iterable[Any], window_of: Callable[[Any], tuple[int, int]]) -> list[_Job]:
         jobs = []

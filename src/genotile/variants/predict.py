@@ -29,28 +29,16 @@ import pandas as pd
 
 from genotile.model.predictor import Predictor, _to_host
 from genotile.model.alphagenome import OutputRequest
-from genotile.model.config import GENOME_TRACK_RESOLUTIONS
 from genotile.model.metadata import organism_index
 from genotile.model.splicing import splice_site_positions
+from genotile.outputs import OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.variants.sequences import IndelAlignment
 
 __all__ = ["OUTPUT_FIELDS", "VariantModel", "WindowPrediction", "align_alternate_jax"]
 
 #: Output type -> (head, field) the scorers read (the reference's ``extract_predictions``).
-OUTPUT_FIELDS: Final[Mapping[str, tuple[str, str]]] = {
-    "ATAC": ("atac", "predictions_1bp"),
-    "DNASE": ("dnase", "predictions_1bp"),
-    "CAGE": ("cage", "predictions_1bp"),
-    "PROCAP": ("procap", "predictions_1bp"),
-    "RNA_SEQ": ("rna_seq", "predictions_1bp"),
-    "CHIP_TF": ("chip_tf", "predictions_128bp"),
-    "CHIP_HISTONE": ("chip_histone", "predictions_128bp"),
-    "SPLICE_SITES": ("splice_sites_classification", "predictions"),
-    "SPLICE_SITE_USAGE": ("splice_sites_usage", "predictions"),
-    "CONTACT_MAPS": ("contact_maps", "predictions"),
-    "SPLICE_JUNCTIONS": ("splice_sites_junction", "predictions"),
-}
-_SLICEABLE: Final = frozenset(GENOME_TRACK_RESOLUTIONS) | {"contact_maps", "splice_sites_usage"}
+OUTPUT_FIELDS: Final[Mapping[str, tuple[str, str]]] = {o.scorer_output: (o.head, o.scored_field) for o in OUTPUTS}
+_SLICEABLE: Final = SLICEABLE_HEADS
 _SPLICE_CLASSES: Final = ("donor", "acceptor", "donor", "acceptor", "Padding")
 _SPLICE_STRANDS: Final = ("+", "+", "-", "-", ".")
 
@@ -105,7 +93,7 @@ class VariantModel:
         if unknown:
             raise ValueError(f"unknown scorer output(s) {unknown}; known: {', '.join(OUTPUT_FIELDS)}")
         self.tracks = {o: self._track_table(o) for o in self.outputs}
-        self.junctions = "SPLICE_JUNCTIONS" in self.outputs
+        self.junctions = SPLICE_JUNCTIONS.scorer_output in self.outputs
         self.request = self._request()
         cfg = predictor.config
         self._num_sites = cfg.num_splice_sites
@@ -122,7 +110,7 @@ class VariantModel:
             frame = metadata.frame(self.organism, head)
             table = frame.loc[~frame["padding"].astype(bool), ["index", "name", "strand"]]
             table = table.rename(columns={"index": "track_index"})
-        elif head == "splice_sites_classification":
+        elif head == SPLICE_SITES.head:
             table = pd.DataFrame({"track_index": range(4), "name": _SPLICE_CLASSES[:4], "strand": _SPLICE_STRANDS[:4]})
         else:
             table = pd.DataFrame({"track_index": range(n), "name": [f"track_{i}" for i in range(n)], "strand": "."})
@@ -136,8 +124,8 @@ class VariantModel:
         channels = []
         for output in self.outputs:
             head, field = OUTPUT_FIELDS[output]
-            if head == "splice_sites_junction":
-                head = "splice_sites_classification"  # junctions are computed later, on shared sites
+            if head == SPLICE_JUNCTIONS.head:
+                head = SPLICE_SITES.head  # junctions are computed later, on shared sites
             if head not in heads:
                 heads.append(head)
             if field.endswith("bp"):
@@ -174,7 +162,7 @@ class VariantModel:
         raw = p.forward(self.request, dna, org)
         host: dict[str, np.ndarray] = {}
         for output in self.outputs:
-            if output == "SPLICE_JUNCTIONS":
+            if output == SPLICE_JUNCTIONS.scorer_output:
                 continue
             head, field = OUTPUT_FIELDS[output]
             value = _to_host(raw[head][field])
@@ -186,7 +174,7 @@ class VariantModel:
             emb = probs = None
             if self.junctions:
                 emb = raw["embeddings_1bp"][b]
-                probs = raw["splice_sites_classification"]["predictions"][b]
+                probs = raw[SPLICE_SITES.head]["predictions"][b]
             rows.append(WindowPrediction({k: v[b] for k, v in host.items()}, emb, probs))
         return rows
 
@@ -221,8 +209,8 @@ class VariantModel:
         r, a, positions = self._junction_fn(
             p.first_device_variables(), *on_first, jax.device_put(np.asarray(gene_mask), first), arrays, org,
         )
-        keep = self.tracks["SPLICE_JUNCTIONS"]["track_index"].to_numpy()
-        tissues = p.config.tracks("splice_sites_junction")
+        keep = self.tracks[SPLICE_JUNCTIONS.scorer_output]["track_index"].to_numpy()
+        tissues = p.config.tracks(SPLICE_JUNCTIONS.head)
         channels = np.concatenate([keep, keep + tissues])
         return _to_host(r)[..., channels], _to_host(a)[..., channels], np.asarray(jax.device_get(positions))
 

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from genotile.variants.genotypes import call_rates as genotype_call_rates
+from genotile.variants.scorers import REGISTRY as SCORER_KINDS
+from genotile.variants.scorers import Scorer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -373,14 +375,32 @@ def figures(effects: Mapping[str, pd.DataFrame], burden: pd.DataFrame, folder: s
     return written
 
 
+def scorer_kind(kind: str) -> type[Scorer]:
+    """The registered scorer class of a kind recorded in the merge's done-file, or a message saying so."""
+    try:
+        return SCORER_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"scores.done.json names scorer kind {kind!r}, which this genotile does not know "
+                         f"({', '.join(SCORER_KINDS)}); re-run the merge with this version") from None
+
+
 @dataclass(frozen=True)
 class ScorerTable:
-    """One merged scorer table as the merge's done-file records it: id, kind and the tidy rows."""
+    """One merged scorer table as the merge's done-file records it: id, kind and the tidy rows.
+
+    ``by_gene`` (rows per gene, summarised per gene too) defaults to what the kind's registered scorer
+    says (:attr:`genotile.variants.scorers.Scorer.needs_genes`): the kind comes from the recorded spec,
+    never from the table's file name.
+    """
 
     name: str
     kind: str
     table: pd.DataFrame
-    by_gene: bool
+    by_gene: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.by_gene is None:
+            object.__setattr__(self, "by_gene", scorer_kind(self.kind).needs_genes)
 
 
 def write_summaries(

@@ -1,0 +1,145 @@
+"""What every variant scorer is: a class with a name, the outputs it reads, its needs and a score function.
+
+Why a class per kind and a registry: the engine, the config checks, the CLI and the summaries all ask
+the same questions of a scorer kind (which outputs may it read, does it need a GTF or a PAS table, are
+its rows per gene, what are its scores); each kind answers them once, in its own module, and
+:func:`register` puts it in :data:`REGISTRY` where everyone looks it up.
+
+Numerics (all kinds): the reference runs these reductions in JAX on float32 inputs, so accumulation is
+float32 (``dtype=np.float32``) and scores are float32 (junction deltas: float16, as the reference stores
+them). Reduction order differs from XLA's, so results agree to float32 rounding, not bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from genotile.variants.annotation import GeneAnnotation, PasTable
+    from genotile.variants.predict import VariantModel, WindowPrediction
+
+__all__ = ["F32", "REGISTRY", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "register", "scorer"]
+
+F32 = np.float32
+Array = npt.NDArray[np.floating]
+
+
+class SettingsError(ValueError):
+    """A scorer entry whose settings this kind does not take (the engine adds the entry's position)."""
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """One scorer setting: ``scorer`` kind, ``output`` type, centre-mask ``width`` and
+    ``aggregation`` (None where not applicable), and whether it is ``human_only``."""
+
+    scorer: str
+    output: str
+    width: int | None = None
+    aggregation: str | None = None
+    human_only: bool = False
+
+
+@dataclass(frozen=True)
+class ScorerInputs:
+    """Everything a scorer may read for one variant in one window.
+
+    ``ref``/``alt``: the window's predictions (forward coordinates); ``aligned(output)``: ALT of that
+    output indel-aligned to REF (cached per variant; the centre-mask and contact-map scorers compare
+    position by position and must not use it, as in the reference). ``annotation``/``pas`` are None when
+    the run has no GTF / PAS table (scorers that need them are never called then).
+    """
+
+    variant: Any  # a row of the variants table (itertuples): chrom, pos, ref, alt, variant_id
+    interval_start: int
+    length: int
+    model: VariantModel
+    ref: WindowPrediction
+    alt: WindowPrediction
+    aligned: Callable[[str], np.ndarray]
+    annotation: GeneAnnotation | None = None
+    pas: PasTable | None = None
+
+    @property
+    def start0(self) -> int:
+        """0-based start of the variant."""
+        return int(self.variant.pos) - 1
+
+    def tracks(self, output: str) -> pd.DataFrame:
+        """``track_index``, ``name``, ``strand`` of the channels kept for ``output``."""
+        return self.model.tracks[output]
+
+    def genes(self) -> GeneAnnotation:
+        """The gene annotation (a scorer with ``needs_genes`` is only called when there is one)."""
+        assert self.annotation is not None, "the engine checks needs_genes before scoring"
+        return self.annotation
+
+
+class ScoreRows(NamedTuple):
+    """One scorer's result for one variant: ``scores [R, T]``, per-row ``labels`` (``gene_id``,
+    ``gene_name``, ``gene_strand``, ``junction_start``, ``junction_end``; absent = not per gene), and the
+    optional REF/ALT aggregates ``[R, T]`` written when ``include_values`` is set."""
+
+    scores: np.ndarray
+    labels: dict[str, np.ndarray]
+    ref_values: np.ndarray | None = None
+    alt_values: np.ndarray | None = None
+
+
+class Scorer:
+    """Base of every scorer kind; a subclass sets the class attributes and :meth:`score`.
+
+    ``name``: the kind as configs, scorer ids (``kind|OUTPUT|width|aggregation``) and file names spell
+    it. ``outputs``: the variant-scorer outputs (:attr:`genotile.outputs.Output.scorer_output`) it may
+    read. ``needs_genes`` / ``needs_pas``: it needs ``annotation.gtf`` / ``annotation.pas``; a
+    gene scorer's rows are per gene (the summaries group them so).
+    """
+
+    name: ClassVar[str]
+    outputs: ClassVar[frozenset[str]]
+    needs_genes: ClassVar[bool] = False
+    needs_pas: ClassVar[bool] = False
+
+    @classmethod
+    def settings(cls, width: Any, aggregation: Any) -> tuple[int | None, str | None]:
+        """Checked ``(width, aggregation)`` of a config entry; by default a kind takes neither."""
+        if width is not None or aggregation is not None:
+            raise SettingsError(f"{cls.name} takes no width/aggregation")
+        return None, None
+
+    def score(self, spec: ScorerSpec, inputs: ScorerInputs) -> ScoreRows:
+        raise NotImplementedError
+
+
+#: Scorer kind name -> its class, in registration order (the order configs and messages list them).
+REGISTRY: Final[dict[str, type[Scorer]]] = {}
+
+
+def register(cls: type[Scorer]) -> type[Scorer]:
+    """Class decorator: make a scorer kind known by its ``name``."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"scorer kind {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def scorer(kind: str) -> Scorer:
+    """The scorer of a kind name (KeyError if unknown; :func:`genotile.variants.engine.parse_scorers`
+    turns that into a message listing the kinds)."""
+    return REGISTRY[kind]()
+
+
+def gene_rows(genes: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-row labels of one row per gene."""
+    return {
+        "gene_id": genes["gene_id"].to_numpy(object),
+        "gene_name": genes["gene_name"].to_numpy(object),
+        "gene_strand": genes["gene_strand"].to_numpy(object),
+    }
