@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from genotile.runtime.remote_inputs import is_url, remote_identity
+from genotile.settings import (MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings,
+                               setting_keys)
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
 
@@ -38,22 +40,20 @@ _TRACK_CONTENT: Final = (
     "tiling.window_bp", "tiling.owned_bp", "tiling.contigs", "tiling.contig_regex", "tiling.regions_bed",
     "tracks", "store.chunk_bp", "store.dtype", "store.mask_n_runs", "inference.average_strands",
 )
-_SCORE_CONTENT: Final = (
-    *_MODEL, "variants.scorers", "variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.include_values",
-)
+#: ... plus the fields of the scoring step's settings (the model enters as the predictor it is given).
+_SCORE_CONTENT: Final = tuple(dict.fromkeys((*_MODEL, *setting_keys(ScoreSettings, "variants"))))
 
 #: Rule name -> dotted config keys its outputs depend on ("model.weights" is :func:`weights_identity`).
 RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
     "plan_windows": ("organism", "model.size", "model.metadata", "tiling", "tracks", "store.dtype"),
     "init_store": _TRACK_CONTENT,
     "predict_batch": (*_TRACK_CONTENT, "export.junction_min_value"),
-    "normalize_variants": ("variants.max_indel_length", "variants.max_ref_mismatch_fraction",
-                           "variants.rename_chr_prefix", "variants.region"),
-    "shard_variants": ("variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.variants_per_shard"),
+    # The variant steps: exactly the fields of the settings each takes (genotile.settings).
+    "normalize_variants": setting_keys(NormalizeSettings, "variants"),
+    "shard_variants": setting_keys(ShardSettings, "variants"),
     "score_shard": _SCORE_CONTENT,
-    "merge_scores": ("organism", "variants.scorers", "variants.include_values"),
-    "summarize_variants": ("organism", "variants.top_k", "variants.high_effect_quantile",
-                           "variants.high_effect_thresholds", "variants.region"),
+    "merge_scores": setting_keys(MergeSettings, "variants"),
+    "summarize_variants": setting_keys(SummarizeSettings, "variants"),
 }
 
 #: Keys that change speed or resources only (documented; they never re-run a job).
