@@ -35,6 +35,11 @@ def schema_defaults(section: str) -> dict[str, Any]:
     return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
 
 
+def schema_default(key: str) -> Any:
+    """The schema's default of the top-level ``key`` (e.g. ``organism``)."""
+    return copy.deepcopy(_schema()["properties"][key]["default"])
+
+
 def setting_keys(settings: type, section: str) -> tuple[str, ...]:
     """``settings``' fields as dotted config keys of ``section`` (``organism`` is top level)."""
     return tuple(f.name if f.name == "organism" else f"{section}.{f.name}" for f in fields(settings))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,8 @@ def normalize_variants(settings: NormalizeSettings, vcf: str, fasta: str, varian
         max_ref_mismatch_fraction=settings.max_ref_mismatch_fraction, region=settings.region,
         rename_chr_prefix=settings.rename_chr_prefix, option_names=option_names,
     )
-    for note in variants.attrs.get("warnings", []):
-        _say(f"warning: {note}")
+    for note in variants.attrs.get("warnings", []):  # stderr: the rule's log, the CLI's terminal
+        print(f"genotile: warning: {note}", file=sys.stderr, flush=True)
     for frame, path in ((variants, Path(variants_out)), (rejects, Path(rejects_out))):
         _write_parquet(frame, path)
     counts = rejects["reason"].value_counts().to_dict() if len(rejects) else {}
