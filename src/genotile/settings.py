@@ -16,7 +16,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -59,6 +59,8 @@ class NormalizeSettings:
     rename_chr_prefix: bool
     region: str | None
 
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "NormalizeSettings":
         v = config["variants"]
@@ -73,6 +75,8 @@ class ShardSettings:
     window_bp: int
     tile_owned_bp: int | None
     variants_per_shard: int
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ShardSettings":
@@ -91,6 +95,8 @@ class ScoreSettings:
     tile_owned_bp: int | None
     include_values: bool
 
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ScoreSettings":
         v = config["variants"]
@@ -105,6 +111,8 @@ class MergeSettings:
     organism: str
     scorers: tuple[Any, ...]
     include_values: bool
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "MergeSettings":
@@ -121,7 +129,13 @@ class SummarizeSettings:
     high_effect_thresholds: Mapping[str, float]
     region: str | None
 
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "SummarizeSettings":
         v = config["variants"]
         return cls(int(v["top_k"]), float(v["high_effect_quantile"]), dict(v["high_effect_thresholds"]), v["region"])
+
+
+for _settings in (NormalizeSettings, ShardSettings, ScoreSettings, MergeSettings, SummarizeSettings):
+    _settings.CONFIG_KEYS = setting_keys(_settings, "variants")

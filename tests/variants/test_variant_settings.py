@@ -19,7 +19,8 @@ CONFIG = {"organism": schema_default("organism"), "variants": schema_defaults("v
 @pytest.mark.parametrize("rule", sorted(STEPS))
 def test_each_rule_passes_exactly_its_steps_settings(rule):
     settings = STEPS[rule]
-    keys = setting_keys(settings, "variants")
+    keys = settings.CONFIG_KEYS
+    assert keys == setting_keys(settings, "variants")  # the dataclass fields, as config keys
     assert set(keys) <= set(RULE_SETTINGS[rule])
     extra = set(RULE_SETTINGS[rule]) - set(keys)
     assert all(k.startswith("model.") or k == "organism" for k in extra), extra  # score_shard: the predictor's keys

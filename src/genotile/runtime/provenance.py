@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from genotile.runtime.remote_inputs import is_url, remote_identity
-from genotile.settings import (MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings,
-                               setting_keys)
+from genotile.settings import MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
 
@@ -41,7 +40,7 @@ _TRACK_CONTENT: Final = (
     "tracks", "store.chunk_bp", "store.dtype", "store.mask_n_runs", "inference.average_strands",
 )
 #: ... plus the fields of the scoring step's settings (the model enters as the predictor it is given).
-_SCORE_CONTENT: Final = tuple(dict.fromkeys((*_MODEL, *setting_keys(ScoreSettings, "variants"))))
+_SCORE_CONTENT: Final = tuple(dict.fromkeys((*_MODEL, *ScoreSettings.CONFIG_KEYS)))
 
 #: Rule name -> dotted config keys its outputs depend on ("model.weights" is :func:`weights_identity`).
 RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -49,11 +48,11 @@ RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
     "init_store": _TRACK_CONTENT,
     "predict_batch": (*_TRACK_CONTENT, "export.junction_min_value"),
     # The variant steps: exactly the fields of the settings each takes (genotile.settings).
-    "normalize_variants": setting_keys(NormalizeSettings, "variants"),
-    "shard_variants": setting_keys(ShardSettings, "variants"),
+    "normalize_variants": NormalizeSettings.CONFIG_KEYS,
+    "shard_variants": ShardSettings.CONFIG_KEYS,
     "score_shard": _SCORE_CONTENT,
-    "merge_scores": setting_keys(MergeSettings, "variants"),
-    "summarize_variants": setting_keys(SummarizeSettings, "variants"),
+    "merge_scores": MergeSettings.CONFIG_KEYS,
+    "summarize_variants": SummarizeSettings.CONFIG_KEYS,
 }
 
 #: Keys that change speed or resources only (documented; they never re-run a job).
