@@ -9,7 +9,6 @@ settings; only the messages differ (they name the CLI's flags).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from genotile.cli.common import log
