@@ -1,8 +1,9 @@
 """Rule merge_scores: stream shard scores into one Parquet per scorer and the variant x track Zarr matrix."""
-from _rule import rule_context
+from genotile.runtime.rule import rule_context
 
 from genotile.runtime.storage_mirror import mirrored, pulled
-from genotile.variants.steps import merge
+from genotile.settings import MergeSettings
+from genotile.variants.steps import merge_scores
 
 params = snakemake.params  # noqa: F821
 shards = [done.removesuffix(".done") for done in params.shard_dones]
@@ -10,6 +11,6 @@ with (rule_context(snakemake),  # noqa: F821
       pulled(shards, params.storage),
       mirrored(f"{params.folder}/scores", params.storage, "none", write=True, fresh=True),
       mirrored(f"{params.folder}/scores.zarr", params.storage, "none", write=True, fresh=True)):
-    merge(snakemake.input.variants, shards, params.folder, snakemake.output.failures, snakemake.output.done,  # noqa: F821
-          shard_dones=list(snakemake.input.shards), cfg=params.get("settings", snakemake.config),  # noqa: F821
-          has_gtf=params.get("has_gtf"), has_pas=params.get("has_pas"))
+    merge_scores(MergeSettings.from_config(params.settings), snakemake.input.variants, shards, params.folder,  # noqa: F821
+                 snakemake.output.failures, snakemake.output.done, shard_dones=list(snakemake.input.shards),  # noqa: F821
+                 has_gtf=params.has_gtf, has_pas=params.has_pas)

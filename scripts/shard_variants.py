@@ -1,7 +1,9 @@
 """Checkpoint shard_variants: cut the sorted variants into shards (only between tiles)."""
-from _rule import rule_context
+from genotile.runtime.rule import rule_context
 
-from genotile.variants.steps import shard
+from genotile.settings import ShardSettings
+from genotile.variants.steps import shard_variants
 
 with rule_context(snakemake):  # noqa: F821
-    shard(snakemake.params.settings, snakemake.input.variants, snakemake.input.fasta, snakemake.output.shards)
+    shard_variants(ShardSettings.from_config(snakemake.params.settings), snakemake.input.variants,  # noqa: F821
+                   snakemake.input.fasta, snakemake.output.shards)  # noqa: F821

@@ -87,7 +87,8 @@ def test_shard_summary_says_shards_are_cut_between_tiles():
 def test_score_shard_reports_progress_on_numeric_contigs(tmp_path, capsys, monkeypatch):
     """shard -> score_shard on contigs named '1' and '20' (shards.tsv read back as text), with progress lines."""
     from genotile.sequence.fasta import Genome
-    from genotile.variants.steps import score_shard, shard
+    from genotile.settings import ScoreSettings, ShardSettings
+    from genotile.variants.steps import score_shard, shard_variants
     from genotile.model.loading import load_predictor
 
     monkeypatch.setenv("GENOTILE_PROGRESS_SECONDS", "0")
@@ -106,10 +107,10 @@ def test_score_shard_reports_progress_on_numeric_contigs(tmp_path, capsys, monke
            "variants": {"mode": "centered", "window_bp": 16_384, "tile_owned_bp": None, "variants_per_shard": 2,
                         "include_values": False,
                         "scorers": [{"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_MEAN"}]}}
-    table = shard(cfg, str(tmp_path / "variants.parquet"), str(fasta), str(tmp_path / "shards.tsv"))
+    table = shard_variants(ShardSettings.from_config(cfg), str(tmp_path / "variants.parquet"), str(fasta), str(tmp_path / "shards.tsv"))
     assert len(table) == 1  # the three variants share the contig's one tile
     assert "3 variants in 1 shard (3 variants; shards are cut only between tiles, so they may exceed" in capsys.readouterr().err
-    score_shard(cfg, load_predictor(model), str(tmp_path / "variants.parquet"), str(tmp_path / "shards.tsv"), 0,
+    score_shard(ScoreSettings.from_config(cfg), load_predictor(model), str(tmp_path / "variants.parquet"), str(tmp_path / "shards.tsv"), 0,
                 str(fasta), None, None, str(tmp_path / "shard_0"), batch_size=2, done=str(tmp_path / "shard_0.done"))
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if re.search(r"shard 0: \d/3 variants scored", line)]

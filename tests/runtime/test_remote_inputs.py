@@ -164,7 +164,8 @@ def test_inputs_and_a_checkpoint_through_s3(tmp_path, monkeypatch):
 
         identity = weights_identity({"checkpoint": f"{base}/tiny"})
         assert identity.startswith("checkpoint:") and identity == remote_identity(f"{base}/tiny")
-        predictor = load_predictor({"checkpoint": f"{base}/tiny", "size": "tiny"})
+        predictor = load_predictor({"checkpoint": f"{base}/tiny", "size": "tiny", "seed": 0, "metadata": None,
+                                    "precision": "float32"})
         expected = synthetic_model("tiny", 3).variables
         import jax
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from genotile.settings import MergeSettings
 from genotile.sequence.demo import write_demo_genome, write_demo_vcf
 from genotile.sequence.fasta import Genome
 from genotile.variants import outputs, summaries
@@ -147,10 +148,11 @@ def _variants(tmp_path, ids: list[str]) -> str:
 
 def _merge(tmp_path, shards: list[tuple[str, str]], variants: list[str], **kwargs) -> dict:
 
-    from genotile.variants.steps import merge
+    from genotile.variants.steps import merge_scores
 
     out = tmp_path / "cohort"
-    merge(_variants(tmp_path, variants), [s for s, _ in shards], str(out), str(out / "failures.parquet"),
+    settings = kwargs.pop("settings", None)
+    merge_scores(settings, _variants(tmp_path, variants), [s for s, _ in shards], str(out), str(out / "failures.parquet"),
           str(out / "scores.done.json"), shard_dones=[d for _, d in shards], **kwargs)
     return json.loads((out / "scores.done.json").read_text())
 
@@ -185,11 +187,11 @@ def test_merge_removes_the_tables_and_groups_of_a_dropped_scorer(tmp_path):
 
 
 def test_merge_stops_when_shards_do_not_have_the_configured_scorers(tmp_path):
-    cfg = {"organism": "human", "variants": {"scorers": [{"scorer": "CenterMask", "output": "DNASE", "width": 501,
-                                                          "aggregation": "DIFF_MEAN"}]}}
+    settings = MergeSettings("human", ({"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_MEAN"},),
+                             include_values=False)
     shard = _shard(tmp_path, "shard_0", ["v1"])  # scored with CM and LFC: a stale shard
     with pytest.raises(outputs.MergeError, match=r"were scored with .*GeneMaskLFC.* the config asks for .*forcerun score_shard"):
-        _merge(tmp_path, [shard], ["v1"], cfg=cfg, has_gtf=True, has_pas=True)
+        _merge(tmp_path, [shard], ["v1"], settings=settings, has_gtf=True, has_pas=True)
 
 
 def test_a_shard_with_no_rows_for_a_scorer_merges_with_one_that_has_rows(tmp_path):
@@ -208,10 +210,9 @@ def test_a_shard_with_no_rows_for_a_scorer_merges_with_one_that_has_rows(tmp_pat
 
 def test_an_empty_cohort_gets_empty_tables_and_matrix_groups(tmp_path, capsys):
     """Item 13: no shards (no variant to score) -> every configured scorer's empty table and group, a clear message."""
-    cfg = {"organism": "human", "annotation": {"gtf": "genes.gtf"},
-           "variants": {"scorers": [{"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_MEAN"},
-                                    {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"}]}}
-    record = _merge(tmp_path, [], [], cfg=cfg)
+    settings = MergeSettings("human", ({"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_MEAN"},
+                                       {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"}), include_values=False)
+    record = _merge(tmp_path, [], [], settings=settings, has_gtf=True)
     assert record["message"] == "no variants to score" and record["rows_per_scorer"] == {CM_SLUG: 0, LFC_SLUG: 0}
     assert "no variants to score" in capsys.readouterr().err
     table = outputs.read_scores(tmp_path / "cohort", LFC)

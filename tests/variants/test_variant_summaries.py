@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genotile.settings import SummarizeSettings
 from genotile.variants import summaries
 
 SCORERS = [
@@ -153,15 +154,15 @@ def _scores_folder(tmp_path: Path, n_variants: int) -> tuple[str, str, str]:
 @pytest.mark.parametrize("n_variants", [0, 4])
 def test_summarize_reads_the_done_file_and_leaves_only_its_own_files(tmp_path, n_variants, capsys):
     """Item 11: only listed tables are summarised, kinds come from the record, stale summary files go."""
-    from genotile.variants.steps import summarize
+    from genotile.variants.steps import summarize_variants
 
     vcf, variants, cohort = _scores_folder(tmp_path, n_variants)
     out = Path(cohort) / "summaries"
     (out / "figures").mkdir(parents=True)
     (out / "figures" / "old_figure.png").write_bytes(b"")
     (out / "stale.parquet").write_bytes(b"")
-    cfg = {"variants": {"top_k": 2, "high_effect_quantile": 0.5}}
-    summarize(cfg, vcf, variants, cohort, str(out), scores_done=f"{cohort}/scores.done.json", done=str(out / "done.json"))
+    settings = SummarizeSettings(top_k=2, high_effect_quantile=0.5, high_effect_thresholds={}, region=None)
+    summarize_variants(settings, vcf, variants, cohort, str(out), scores_done=f"{cohort}/scores.done.json", done=str(out / "done.json"))
     done = json.loads((out / "done.json").read_text())
     on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "done.json")
     assert sorted(done["files"]) == on_disk and "stale.parquet" not in on_disk and "figures/old_figure.png" not in on_disk
@@ -178,9 +179,9 @@ def test_summarize_reads_the_done_file_and_leaves_only_its_own_files(tmp_path, n
 
 def test_summarize_refuses_a_done_file_without_a_listing(tmp_path):
     from genotile.variants.outputs import MergeError
-    from genotile.variants.steps import summarize
+    from genotile.variants.steps import summarize_variants
 
     vcf, variants, cohort = _scores_folder(tmp_path, 1)
     Path(cohort, "scores.done.json").write_text(json.dumps({"variants": 1, "rows_per_scorer": {}}))
     with pytest.raises(MergeError, match="re-run the merge_scores job"):
-        summarize({"variants": {}}, vcf, variants, cohort, f"{cohort}/summaries")
+        summarize_variants(SummarizeSettings(5, 0.9, {}, None), vcf, variants, cohort, f"{cohort}/summaries")

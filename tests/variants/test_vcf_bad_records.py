@@ -19,6 +19,7 @@ import pytest
 
 from genotile.cli.main import main
 from genotile.sequence.fasta import Genome
+from genotile.settings import NormalizeSettings
 from genotile.variants import steps
 from genotile.variants.genotypes import call_rates, dosage_matrix
 from genotile.variants.normalize import REJECT_REASONS, VcfError, normalize_vcf
@@ -151,7 +152,7 @@ def test_bgzip_step_sorts_an_unsorted_vcf_like_the_cli(tmp_path):
             + row("ctg", 3, ".", "A", "C", ".", ".", ".") + row("two", 3, ".", "A", "G", ".", ".", "."))
     plain = vcf(tmp_path, "u.vcf", body)
     out = tmp_path / "cohort.vcf.gz"
-    steps.compress_vcf(str(plain), str(out))
+    steps.bgzip_vcf(str(plain), str(out))
     assert Path(f"{out}.tbi").is_file()
     text = gzip.decompress(out.read_bytes()).decode()
     assert [tuple(l.split("\t")[:2]) for l in text.splitlines() if not l.startswith("#")] == [
@@ -165,7 +166,7 @@ def test_bgzip_step_sorts_an_unsorted_vcf_like_the_cli(tmp_path):
 def test_bgzip_step_keeps_a_sorted_vcf_as_it_is(tmp_path):
     plain = vcf(tmp_path, "s.vcf", GOOD + row("ctg", 5, ".", "C", "A", ".", ".", "."), contigs=["ctg"])
     out = tmp_path / "cohort.vcf.gz"
-    steps.compress_vcf(str(plain), str(out))
+    steps.bgzip_vcf(str(plain), str(out))
     assert gzip.decompress(out.read_bytes()) == plain.read_bytes()
 
 
@@ -174,7 +175,7 @@ def test_bgzip_step_moves_bad_lines_into_the_rejects_table(tmp_path, capsys):
     plain = vcf(tmp_path, "bad.vcf", row("ctg", 10, ".", "C", "T", ".", ".", ".") + "\n"
                 + row("ctg", ".", ".", "A", "C", ".", ".", ".") + GOOD + "\n")
     out = tmp_path / "cohort.vcf.gz"
-    steps.compress_vcf(str(plain), str(out))  # used to die with a traceback (tabix cannot index a blank line)
+    steps.bgzip_vcf(str(plain), str(out))  # used to die with a traceback (tabix cannot index a blank line)
     assert "2 blank line(s) skipped" in capsys.readouterr().err
     variants, rejects = normalize_vcf(out, Genome(ref))
     assert variants.variant_id.tolist() == ["ctg:3:A>C", "ctg:10:C>T"] and variants.attrs["records"] == 3
@@ -185,14 +186,15 @@ def test_bgzip_step_moves_bad_lines_into_the_rejects_table(tmp_path, capsys):
 def test_bgzip_step_stops_on_an_empty_file(tmp_path):
     (tmp_path / "e.vcf").write_bytes(b"")
     with pytest.raises(VcfError, match=r"e.vcf is empty \(0 bytes"):
-        steps.compress_vcf(str(tmp_path / "e.vcf"), str(tmp_path / "o.vcf.gz"))
+        steps.bgzip_vcf(str(tmp_path / "e.vcf"), str(tmp_path / "o.vcf.gz"))
 
 
 # -- contig names: one rule for the CLI and the workflow ----------------------------------------
 
 
-def _cfg(**variants) -> dict:
-    return {"variants": {"max_indel_length": 50, "max_ref_mismatch_fraction": 0.1, "region": None, **variants}}
+def _cfg(**variants) -> NormalizeSettings:
+    return NormalizeSettings.from_config({"variants": {"max_indel_length": 50, "max_ref_mismatch_fraction": 0.1, "region": None,
+                                                       "rename_chr_prefix": False, **variants}})
 
 
 @pytest.mark.parametrize("contigs", [(), ("1",)], ids=["no_contig_lines", "partial_contig_lines"])
@@ -203,7 +205,7 @@ def test_rename_chr_prefix_is_the_same_rule_in_cli_and_workflow(tmp_path, capsys
     out = tmp_path / "cli"
     args = ["vcf", "normalize", "--vcf", str(path), "--fasta", str(ref), "--out", f"{out}.v.parquet", "--rejects", f"{out}.r.parquet"]
     assert main(args + ["--rename-chr-prefix"]) == 0
-    steps.normalize(_cfg(rename_chr_prefix=True), str(path), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
+    steps.normalize_variants(_cfg(rename_chr_prefix=True), str(path), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
     cli, workflow = pd.read_parquet(f"{out}.v.parquet"), pd.read_parquet(tmp_path / "v.parquet")
     assert cli.variant_id.tolist() == workflow.variant_id.tolist() == ["chr1:3:A>C", "chr2:5:C>A"]
     assert len(pd.read_parquet(tmp_path / "r.parquet")) == 0  # chr2 is not 'contig_not_in_fasta'
@@ -211,7 +213,7 @@ def test_rename_chr_prefix_is_the_same_rule_in_cli_and_workflow(tmp_path, capsys
     assert main(args) == 2
     assert "pass --rename-chr-prefix" in capsys.readouterr().err
     with pytest.raises(VcfError, match=r"set `variants.rename_chr_prefix: true` in the config") as err:
-        steps.normalize(_cfg(), str(path), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
+        steps.normalize_variants(_cfg(), str(path), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
     assert "--rename-chr-prefix" not in str(err.value)
 
 
@@ -219,9 +221,9 @@ def test_workflow_messages_name_config_keys(tmp_path):
     ref = fasta(tmp_path)
     lines = "".join(row("ctg", p, ".", "T", "C", ".", ".", ".") for p in (1, 2, 5))
     with pytest.raises(VcfError, match=r"raise variants.max_ref_mismatch_fraction only"):
-        steps.normalize(_cfg(), str(vcf(tmp_path, "m.vcf", lines)), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
+        steps.normalize_variants(_cfg(), str(vcf(tmp_path, "m.vcf", lines)), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
     with pytest.raises(VcfError, match=r"variants.region 'ctg:1-5' needs an index.*drop variants.region"):
-        steps.normalize(_cfg(region="ctg:1-5"), str(vcf(tmp_path, "g.vcf", GOOD)), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
+        steps.normalize_variants(_cfg(region="ctg:1-5"), str(vcf(tmp_path, "g.vcf", GOOD)), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
 
 
 def test_no_shared_contig_stops_naming_both_sides(tmp_path, capsys):
@@ -243,7 +245,7 @@ def test_no_shared_contig_stops_naming_both_sides(tmp_path, capsys):
 def test_header_only_vcf_writes_valid_empty_tables(tmp_path):
     ref = fasta(tmp_path)
     path = vcf(tmp_path, "h.vcf", "", contigs=["ctg"], samples=["s1"])
-    steps.normalize(_cfg(), str(path), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
+    steps.normalize_variants(_cfg(), str(path), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
     v, r = pd.read_parquet(tmp_path / "v.parquet"), pd.read_parquet(tmp_path / "r.parquet")
     assert len(v) == len(r) == 0 and v.columns[0] == "variant_id" and "reason" in r.columns
     assert str(v.pos.dtype) == "int64" and str(r.record_index.dtype) == "int64"
@@ -303,8 +305,8 @@ def test_real_vcf_without_contig_lines_through_the_workflow_steps(tmp_path):
     ref.write_text(">chr3\n" + "N" * 81261 + "G" + "N" * 100 + "\n")
     source = REAL / "bad_inputs/vcf/no-seq-names.vcf"
     out = tmp_path / "cohort.vcf.gz"
-    steps.compress_vcf(str(source), str(out))
-    steps.normalize(_cfg(rename_chr_prefix=True), str(out), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
+    steps.bgzip_vcf(str(source), str(out))
+    steps.normalize_variants(_cfg(rename_chr_prefix=True), str(out), str(ref), str(tmp_path / "v.parquet"), str(tmp_path / "r.parquet"))
     workflow = pd.read_parquet(tmp_path / "v.parquet")
     cli = normalize_vcf(source, Genome(ref), rename_chr_prefix=True)[0]
     assert workflow.variant_id.tolist() == cli.variant_id.tolist() == ["chr3:81262:G>A"]

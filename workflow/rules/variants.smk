@@ -40,7 +40,7 @@ rule bgzip_vcf:
     conda:
         GENOTILE_ENV
     script:
-        "../../scripts/compress_vcf.py"
+        "../../scripts/bgzip_vcf.py"
 
 
 rule normalize_variants:

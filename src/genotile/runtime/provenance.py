@@ -26,28 +26,29 @@ from pathlib import Path
 from typing import Any, Final
 
 from genotile.runtime.remote_inputs import is_url, remote_identity
-from genotile.settings import MODEL_KEYS, InitStoreSettings, PlanWindowsSettings, PredictBatchSettings
+from genotile.settings import (
+    MODEL_KEYS, InitStoreSettings, MergeSettings, NormalizeSettings, PlanWindowsSettings, PredictBatchSettings,
+    ScoreSettings, ShardSettings, SummarizeSettings,
+)
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
 
 #: The model keys that change predicted values ("model.weights" is :func:`weights_identity`).
 _MODEL: Final = MODEL_KEYS
-_SCORE_CONTENT: Final = (
-    *_MODEL, "variants.scorers", "variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.include_values",
-)
+#: ... plus the fields of the scoring step's settings (the model enters as the predictor it is given).
+_SCORE_CONTENT: Final = tuple(dict.fromkeys((*_MODEL, *ScoreSettings.CONFIG_KEYS)))
 
-#: Rule name -> dotted config keys its outputs depend on ("model.weights" is :func:`weights_identity`).
+#: Rule name -> dotted config keys its outputs depend on ("model.weights" is :func:`weights_identity`):
+#: exactly the fields of the settings each step takes (genotile.settings).
 RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
-    "plan_windows": PlanWindowsSettings.CONFIG_KEYS,  # the track stage: the fields of each step's settings
+    "plan_windows": PlanWindowsSettings.CONFIG_KEYS,
     "init_store": InitStoreSettings.CONFIG_KEYS,
     "predict_batch": PredictBatchSettings.CONFIG_KEYS,
-    "normalize_variants": ("variants.max_indel_length", "variants.max_ref_mismatch_fraction",
-                           "variants.rename_chr_prefix", "variants.region"),
-    "shard_variants": ("variants.mode", "variants.window_bp", "variants.tile_owned_bp", "variants.variants_per_shard"),
+    "normalize_variants": NormalizeSettings.CONFIG_KEYS,
+    "shard_variants": ShardSettings.CONFIG_KEYS,
     "score_shard": _SCORE_CONTENT,
-    "merge_scores": ("organism", "variants.scorers", "variants.include_values"),
-    "summarize_variants": ("organism", "variants.top_k", "variants.high_effect_quantile",
-                           "variants.high_effect_thresholds", "variants.region"),
+    "merge_scores": MergeSettings.CONFIG_KEYS,
+    "summarize_variants": SummarizeSettings.CONFIG_KEYS,
 }
 
 #: Keys that change speed or resources only (documented; they never re-run a job).

@@ -36,11 +36,12 @@ import pandas as pd
 from genotile.sequence.fasta import Genome
 from genotile.sequence.encoding import one_hot
 from genotile.runtime.progress import Progress
-from genotile.tracks.tiling import Window, tile_contig
+from genotile.tracks.tiling import Window
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable
 from genotile.variants.predict import VariantModel, WindowPrediction
 from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
+from genotile.variants.tiles import tile_membership
 
 __all__ = [
     "FAILURE_COLUMNS", "SCORE_COLUMNS", "ScoringError", "ScoringOptions", "ScoringResult", "parse_scorers",
@@ -226,13 +227,11 @@ def _prepare(variant: Any, window: tuple[int, int], genome: Genome) -> _Job:
 
 
 def _tiles(variants: pd.DataFrame, genome: Genome, options: ScoringOptions) -> Iterator[tuple[Window, list[Any]]]:
-    owned = options.tile_owned_bp or options.window_bp // 2
-    for chrom, rows in variants.groupby("chrom", sort=False):
-        windows = tile_contig(str(chrom), genome.length(str(chrom)), options.window_bp, owned)
-        owners = np.array([w.own_start for w in windows], np.int64)
-        which = np.searchsorted(owners, rows["pos"].to_numpy(np.int64) - 1, side="right") - 1
-        for w_index in np.unique(which):
-            yield windows[int(w_index)], [v for v, k in zip(rows.itertuples(index=False), which) if k == w_index]
+    """Each tile with its variants: the membership ``shard_variants`` cuts by (:mod:`genotile.variants.tiles`)."""
+    membership = tile_membership(variants, genome.length, options.window_bp, options.tile_owned_bp)
+    rows = list(variants.itertuples(index=False))
+    for window, positions in membership.groups():
+        yield window, [rows[i] for i in positions]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,4 +1,8 @@
-"""The variant-scoring workflow's steps, one function per Snakemake rule (rules stay thin).
+"""The variant-scoring workflow's steps: one function per Snakemake rule, of the rule's name (rules stay thin).
+
+The ``genotile`` CLI (``vcf normalize``, ``score``) calls these same functions, so the workflow and
+the CLI have one behaviour. Each step takes the frozen settings of :mod:`genotile.settings` (built
+once from the schema-validated config; no defaults here) and file paths; speed knobs come apart.
 
 normalise (per cohort VCF, CPU) -> shard (contiguous blocks of the sorted variants, cut only
 between tiles, so a tile's variants share one REF pass) -> score (one job per shard, the
@@ -21,15 +25,17 @@ from genotile.runtime.atomic import replace_path, write_parquet, write_table, wr
 from genotile.sequence.fasta import Genome
 from genotile.runtime.progress import say
 from genotile.runtime.tables import read_parquet, read_tsv
-from genotile.tracks.tiling import tile_contig
+from genotile.settings import MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings
 from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
-from genotile.variants.engine import GENE_SCORERS, ScoringOptions, parse_scorers, score_variants, scorers_for_annotation
+from genotile.variants.engine import GENE_SCORERS, PAS_SCORERS, ScoringOptions, parse_scorers, score_variants, scorers_for_annotation
 from genotile.variants.genotypes import dosage_matrix
 from genotile.variants.normalize import WORKFLOW_OPTIONS, compress_plain_vcf, normalize_vcf
 from genotile.variants.predict import VariantModel
+from genotile.variants.tiles import tile_membership
 
-__all__ = ["merge", "normalize", "score_shard", "shard", "summarize", "compress_vcf", "GENE_SCORERS"]
+__all__ = ["bgzip_vcf", "normalize_variants", "shard_variants", "score_shard", "merge_scores", "summarize_variants",
+           "GENE_SCORERS"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ def _say(message: str) -> None:
     say(message)  # the one logger: the job's log and the terminal
 
 
-def compress_vcf(plain: str, out_gz: str) -> None:
+def bgzip_vcf(plain: str, out_gz: str) -> None:
     """bgzip + tabix a plain-text VCF (pysam/htslib), so it can be queried by region; an unsorted one is
     sorted first, as the CLI accepts it (:func:`genotile.variants.normalize.compress_plain_vcf`)."""
     counts = compress_plain_vcf(plain, out_gz)
@@ -48,48 +54,50 @@ def compress_vcf(plain: str, out_gz: str) -> None:
     _say(f"{plain}: {counts['records']:,} records -> {out_gz}" + "".join(f"; {n}" for n in notes if n))
 
 
-def normalize(cfg: Mapping[str, Any], vcf: str, fasta: str, variants_out: str, rejects_out: str) -> None:
-    """The workflow's normalisation: the CLI's rules (one shared function), messages naming config keys.
+def normalize_variants(settings: NormalizeSettings, vcf: str, fasta: str, variants_out: str, rejects_out: str,
+                       option_names: Mapping[str, str] = WORKFLOW_OPTIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split, trim, left-align and REF-check ``vcf`` into the variants and rejects tables; returns both.
 
+    ``option_names``: how messages name each setting (config keys; the CLI passes its flags).
     A cohort with no records still writes both tables, empty with their columns and types.
     """
-    v = cfg["variants"]
+    if Path(variants_out).resolve() == Path(rejects_out).resolve():
+        raise ValueError(f"the variants and rejects tables are the same file ({variants_out}); give two different paths")
     genome = Genome(fasta)
     variants, rejects = normalize_vcf(
-        vcf, genome, max_indel_length=int(v["max_indel_length"]),
-        max_ref_mismatch_fraction=float(v["max_ref_mismatch_fraction"]), region=v.get("region"),
-        rename_chr_prefix=bool(v.get("rename_chr_prefix")), option_names=WORKFLOW_OPTIONS,
+        vcf, genome, max_indel_length=settings.max_indel_length,
+        max_ref_mismatch_fraction=settings.max_ref_mismatch_fraction, region=settings.region,
+        rename_chr_prefix=settings.rename_chr_prefix, option_names=option_names,
     )
-    for note in variants.attrs.get("warnings", []):
+    for note in variants.attrs.get("warnings", []):  # the rule's log and the terminal (genotile.runtime.log)
         _say(f"warning: {note}")
-    write_parquet(variants, variants_out, index=False)
-    write_parquet(rejects, rejects_out, index=False)
+    for frame, path in ((variants, variants_out), (rejects, rejects_out)):
+        write_parquet(frame, path, error=ValueError, index=False)  # a temporary name, then renamed
     counts = rejects["reason"].value_counts().to_dict() if len(rejects) else {}
     _say(f"{vcf}: {variants.attrs.get('records', 0):,} records -> {len(variants):,} variants to score, "
          f"{len(rejects):,} rejected {counts or ''} (see {rejects_out})")
+    return variants, rejects
 
 
-def _options(cfg: Mapping[str, Any], batch_size: int = 1) -> ScoringOptions:
+def _options(settings: ScoreSettings, batch_size: int = 1) -> ScoringOptions:
     """Scoring options from the settings; ``batch_size`` is a speed knob (scores do not depend on it)."""
-    v = cfg["variants"]
-    return ScoringOptions(mode=v["mode"], window_bp=int(v["window_bp"]), tile_owned_bp=v.get("tile_owned_bp"),
-                          batch_size=max(1, int(batch_size)), include_values=bool(v.get("include_values") or False))
+    return ScoringOptions(mode=settings.mode, window_bp=settings.window_bp, tile_owned_bp=settings.tile_owned_bp,
+                          batch_size=max(1, int(batch_size)), include_values=settings.include_values)
 
 
-def shard(cfg: Mapping[str, Any], variants_path: str, fasta: str, shards_out: str) -> pd.DataFrame:
+def shard_variants(settings: ShardSettings, variants_path: str, fasta: str, shards_out: str) -> pd.DataFrame:
     """Split the sorted variants into shards of about ``variants_per_shard``, cutting only between tiles."""
     variants = read_parquet(variants_path)
-    opts = _options(cfg)
-    per_shard = max(1, int(cfg["variants"]["variants_per_shard"]))
-    genome = Genome(fasta)
-    owned = opts.tile_owned_bp or opts.window_bp // 2
-    tile_ids = np.zeros(len(variants), np.int64)
-    offset = 0
-    for chrom, rows in variants.groupby("chrom", sort=False):
-        windows = tile_contig(str(chrom), genome.length(str(chrom)), opts.window_bp, owned)
-        starts = np.array([w.own_start for w in windows], np.int64)
-        tile_ids[rows.index.to_numpy()] = offset + np.searchsorted(starts, rows["pos"].to_numpy() - 1, side="right") - 1
-        offset += len(windows)
+    table = shard_table(variants, tile_membership(variants, Genome(fasta).length, settings.window_bp,
+                                                  settings.tile_owned_bp).tile, settings.variants_per_shard)
+    write_table(table, shards_out, sep="\t", index=False)
+    say(shard_summary(table, len(variants), max(1, settings.variants_per_shard)) + f" ({shards_out})")
+    return table
+
+
+def shard_table(variants: pd.DataFrame, tile_ids: np.ndarray, variants_per_shard: int) -> pd.DataFrame:
+    """Contiguous row blocks of about ``variants_per_shard``, each grown until the next row is in another tile."""
+    per_shard = max(1, int(variants_per_shard))
     records = []
     begin = 0
     n = len(variants)
@@ -100,10 +108,7 @@ def shard(cfg: Mapping[str, Any], variants_path: str, fasta: str, shards_out: st
         first, last = variants.iloc[begin], variants.iloc[end - 1]
         records.append((len(records), begin, end, f"{first.chrom}:{first.pos}-{last.chrom}:{last.pos}"))
         begin = end
-    table = pd.DataFrame(records, columns=["shard", "first_row", "end_row", "span"])
-    write_table(table, shards_out, sep="\t", index=False)
-    say(shard_summary(table, n, per_shard) + f" ({shards_out})")
-    return table
+    return pd.DataFrame(records, columns=["shard", "first_row", "end_row", "span"])
 
 
 def shard_summary(table: pd.DataFrame, n: int, per_shard: int) -> str:
@@ -118,16 +123,16 @@ def shard_summary(table: pd.DataFrame, n: int, per_shard: int) -> str:
             f"shards are cut only between tiles{note})")
 
 
-def _annotation(cfg: Mapping[str, Any], gtf: str | None, pas: str | None, genome: Genome, specs) -> tuple:
+def _annotation(gtf: str | None, pas: str | None, genome: Genome, specs) -> tuple:
     kinds = {s.scorer for s in specs}
     annotation = read_gtf(gtf, contigs=list(genome.contigs)) if gtf and kinds & GENE_SCORERS else None
-    pas_table = read_pas_table(pas) if pas and "Polyadenylation" in kinds else None
+    pas_table = read_pas_table(pas) if pas and kinds & PAS_SCORERS else None
     return annotation, pas_table
 
 
-def _specs(cfg: Mapping[str, Any], has_gtf: bool, has_pas: bool):
+def _specs(settings: ScoreSettings | MergeSettings, has_gtf: bool, has_pas: bool):
     """The configured scorers less those the run's annotation cannot serve (each skip said in the log)."""
-    specs = parse_scorers(cfg["variants"]["scorers"], cfg.get("organism", "human"))
+    specs = parse_scorers(settings.scorers, settings.organism)
     specs, notes = scorers_for_annotation(specs, has_gtf, has_pas)
     for note in notes:
         _say(note)
@@ -135,10 +140,13 @@ def _specs(cfg: Mapping[str, Any], has_gtf: bool, has_pas: bool):
 
 
 def score_shard(
-    cfg: Mapping[str, Any], predictor, variants_path: str, shards_path: str, shard_id: int, fasta: str,
+    settings: ScoreSettings, predictor, variants_path: str, shards_path: str, shard_id: int, fasta: str,
     gtf: str | None, pas: str | None, out_dir: str, batch_size: int = 1, done: str | None = None,
 ) -> None:
     """Score one shard into the folder ``out_dir`` (written whole or not at all), then write ``done``.
+
+    ``predictor``: :func:`genotile.model.loading.load_predictor` of the config's ``model``;
+    ``batch_size`` (``variants.batch_size``) changes speed only.
 
     The done-file lists the folder's files: the workflow declares it instead of the folder, which
     object-storage plugins do not handle reliably (genotile.runtime.storage_mirror moves the folder).
@@ -147,11 +155,11 @@ def score_shard(
     row = table.loc[table["shard"] == shard_id].iloc[0]
     variants = read_parquet(variants_path).iloc[int(row.first_row) : int(row.end_row)]
     genome = Genome(fasta)
-    specs = _specs(cfg, bool(gtf), bool(pas))
-    annotation, pas_table = _annotation(cfg, gtf, pas, genome, specs)
-    model = VariantModel(predictor, {s.output for s in specs}, cfg.get("organism", "human"))
-    say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {cfg['variants']['mode']}")
-    result = score_variants(model, genome, variants, specs, _options(cfg, batch_size), annotation, pas_table,
+    specs = _specs(settings, bool(gtf), bool(pas))
+    annotation, pas_table = _annotation(gtf, pas, genome, specs)
+    model = VariantModel(predictor, {s.output for s in specs}, settings.organism)
+    say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {settings.mode}")
+    result = score_variants(model, genome, variants, specs, _options(settings, batch_size), annotation, pas_table,
                             progress_label=f"shard {shard_id}")
     folder = outputs.write_shard(result, out_dir)
     if done is not None:
@@ -160,16 +168,15 @@ def score_shard(
          f"{len(result.failures)} failed (variant, scorer) pairs")
 
 
-def merge(
-    variants_path: str, shard_dirs: list[str], out_dir: str, failures: str, done: str,
-    shard_dones: list[str] | None = None, cfg: Mapping[str, Any] | None = None,
-    has_gtf: bool | None = None, has_pas: bool | None = None,
+def merge_scores(
+    settings: MergeSettings | None, variants_path: str, shard_dirs: list[str], out_dir: str, failures: str, done: str,
+    shard_dones: list[str] | None = None, has_gtf: bool = False, has_pas: bool = False,
 ) -> None:
     """Merge the shards into ``out_dir/scores/``, ``out_dir/scores.zarr`` and ``failures``; ``done`` last.
 
     ``shard_dones[i]`` is the done-file of ``shard_dirs[i]``: only the files it lists are read.
-    ``cfg`` with ``has_gtf``/``has_pas`` (whether the run has a GTF and a PAS table) gives the
-    scorers the config asks for: the shards must have been scored with exactly those, and a
+    ``settings`` with ``has_gtf``/``has_pas`` (whether the run has a GTF and a PAS table) gives the
+    scorers the config asks for (None: whatever the shards hold): the shards must have been scored with exactly those, and a
     cohort with no variant to score (no shards) still gets an empty table and matrix group for
     each. ``scores/`` and ``scores.zarr`` then hold exactly the scorers ``done`` lists (with their
     spec and kind, which is what readers go by); anything an earlier run left there is removed.
@@ -179,18 +186,15 @@ def merge(
                 if shard_dones is not None else None)
     scored = outputs.shard_scorers(shard_dirs, listings)
     asked = None
-    if cfg is not None and (has_gtf is not None or not shard_dirs):
-        annotation = cfg.get("annotation") or {}
-        has_gtf = bool(annotation.get("gtf")) if has_gtf is None else has_gtf
-        has_pas = bool(annotation.get("pas")) if has_pas is None else has_pas
-        specs = parse_scorers(cfg["variants"]["scorers"], cfg.get("organism", "human"))
+    if settings is not None:
+        specs = parse_scorers(settings.scorers, settings.organism)
         asked = [engine.scorer_name(s) for s in scorers_for_annotation(specs, has_gtf, has_pas)[0]]  # as score_shard keeps them
     if asked is not None and shard_dirs and set(asked) != set(scored):
         raise outputs.MergeError(
             f"the shards in {Path(shard_dirs[0]).parent} were scored with {sorted(scored)}, but the config asks for "
             f"{sorted(asked)}; re-run the score_shard jobs (snakemake --forcerun score_shard)")
     names = scored if shard_dirs or asked is None else asked
-    include_values = bool((cfg or {}).get("variants", {}).get("include_values"))
+    include_values = settings.include_values if settings is not None else False
     counts = outputs.merge_shards(shard_dirs, out_dir, failures, listings, names, include_values)
     tracks = outputs.shard_tracks(shard_dirs, listings)
     outputs.write_matrix(out_dir, variants["variant_id"].tolist(), tracks, scorers=list(counts))
@@ -207,26 +211,25 @@ def merge(
     say(f"merged {len(shard_dirs)} shard(s): {sum(counts.values()):,} score rows, matrix in {out_dir}/scores.zarr")
 
 
-def summarize(cfg: Mapping[str, Any], vcf: str, variants_path: str, scores_dir: str, out_dir: str,
-              scores_done: str | None = None, done: str | None = None) -> None:
+def summarize_variants(settings: SummarizeSettings, vcf: str, variants_path: str, scores_dir: str, out_dir: str,
+                       scores_done: str | None = None, done: str | None = None) -> None:
     """Summaries and figures of the scorer tables that ``scores_done`` lists into ``out_dir``; ``done`` last.
 
     The tables come from the merge's done-file (default ``scores_dir/scores.done.json``), never
     from a glob, and each scorer's kind from its recorded spec. ``out_dir`` is built whole and
     swapped in, so it holds exactly this run's files; ``done`` lists them.
     """
-    v = cfg["variants"]
     variants = read_parquet(variants_path)
     records = outputs.merged_scorers(scores_done or Path(scores_dir) / "scores.done.json")
     tables = [summaries.ScorerTable(r["name"], r["kind"], read_parquet(Path(scores_dir) / r["table"]),
                                     by_gene=r["kind"] in GENE_SCORERS) for r in records]
-    dosage, missing, samples = dosage_matrix(vcf, variants, v.get("region"))
+    dosage, missing, samples = dosage_matrix(vcf, variants, settings.region)
     files: list[str] = []
 
     def build(tmp: Path) -> None:
         files.extend(summaries.write_summaries(
-            tables, variants, dosage, missing, samples, tmp, int(v.get("top_k", 5)),
-            v.get("high_effect_thresholds") or {}, float(v.get("high_effect_quantile", 0.9))))
+            tables, variants, dosage, missing, samples, tmp, settings.top_k,
+            dict(settings.high_effect_thresholds), settings.high_effect_quantile))
 
     out = replace_path(out_dir, build)
     if variants.empty:
