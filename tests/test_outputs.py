@@ -53,6 +53,6 @@ def test_schema_enum_equals_the_table() -> None:
 
 
 def test_cli_choices_are_the_heads() -> None:
-    from genotile.cli.main import OUTPUT_CHOICES
+    from genotile.cli.tracks import OUTPUT_CHOICES
 
     assert tuple(OUTPUT_CHOICES) == outputs.MODEL_HEADS

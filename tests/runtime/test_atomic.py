@@ -130,6 +130,8 @@ def test_the_normalise_and_shard_steps_write_by_rename(tmp_path, monkeypatch):
     real = os.replace
     monkeypatch.setattr(atomic.os, "replace", lambda a, b: (renames.append(Path(b).name), real(a, b))[1])
     out = tmp_path / "out"
-    steps.normalize(cfg, str(tmp_path / "c.vcf.gz"), str(fasta), str(out / "variants.parquet"), str(out / "rejects.parquet"))
-    steps.shard(cfg, str(out / "variants.parquet"), str(fasta), str(out / "shards.tsv"))
+    from genotile.settings import NormalizeSettings, ShardSettings
+
+    steps.normalize_variants(NormalizeSettings.from_config(cfg), str(tmp_path / "c.vcf.gz"), str(fasta), str(out / "variants.parquet"), str(out / "rejects.parquet"))
+    steps.shard_variants(ShardSettings.from_config(cfg), str(out / "variants.parquet"), str(fasta), str(out / "shards.tsv"))
     assert renames == ["variants.parquet", "rejects.parquet", "shards.tsv"]

@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genotile.tracks.tiling import ALIGN
+from genotile.sequence.encoding import GRID_BP as ALIGN
 from genotile.variants import engine
 from genotile.variants.engine import ScoringOptions
 from genotile.variants.steps import shard_table
