@@ -2,7 +2,7 @@
 #   make demo   sets up .venv and runs the main job on the bundled demo (config/demo.yaml: tiny model, CPU);
 #               a lock left by a killed demo run is removed first (genotile unlock-stale)
 #   make test   sets up .venv and runs the whole test suite
-#   make lint   ruff (pyflakes, pycodestyle, import order) and snakefmt --check; CI runs it before the tests
+#   make lint   ruff (pyflakes, pycodestyle, import order), snakefmt --check and snakemake --lint; CI runs it before the tests
 SHELL := /bin/bash
 PYTHON := $(shell scripts/find-python.sh)
 UV := $(shell command -v uv 2>/dev/null)
@@ -34,6 +34,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check src scripts tests benchmarks
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --lint --configfile config/demo.yaml
 
 clean:
 	rm -rf $(VENV) results/demo

@@ -13,6 +13,7 @@ if not config:
     )
 validate(config, "workflow/schemas/config.schema.yaml")
 
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/tile.smk"
@@ -20,8 +21,9 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/variants.smk"
 
+
 rule all:
+    default_target: True
     input:
         final_outputs(),
         variant_outputs(),
-    default_target: True

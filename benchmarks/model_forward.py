@@ -63,7 +63,8 @@ PRESETS = {
 
 # --------------------------------------------------------------------------- machine description
 
-from machine import cpu_model, meminfo_gib, package_version, read_text as _read, usable_cpus  # noqa: E402
+from machine import cpu_model, meminfo_gib, package_version, usable_cpus  # noqa: E402
+from machine import read_text as _read  # noqa: E402
 
 
 def probe_devices(timeout: float) -> dict[str, Any]:

@@ -69,10 +69,10 @@ def modes(n_variants: int, window_bp: int) -> str:
     import numpy as np
     import pandas as pd
 
+    from genotile.model.checkpoints import synthetic_model
+    from genotile.model.predictor import Predictor
     from genotile.sequence.demo import write_demo_annotation, write_demo_genome
     from genotile.sequence.fasta import Genome
-    from genotile.model.predictor import Predictor
-    from genotile.model.checkpoints import synthetic_model
     from genotile.variants.annotation import read_gtf, read_pas_table
     from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants
     from genotile.variants.predict import VariantModel

@@ -80,7 +80,8 @@ def progress(message: str) -> None:
 
 # --------------------------------------------------------------------------- machine description
 
-from machine import cpu_model, meminfo_gib, package_version, read_text as _read, usable_cpus  # noqa: E402
+from machine import cpu_model, meminfo_gib, package_version, usable_cpus  # noqa: E402
+from machine import read_text as _read  # noqa: E402
 
 
 def filesystem(path: Path) -> str:
@@ -414,14 +415,13 @@ def dag_bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import numpy as np
     import yaml
 
-    from genotile.tracks.store import TARGET_CHUNK_BYTES, create_store, estimate_bytes, n_bins
-    from genotile.tracks.tiling import tile_windows, windows_table
     from genotile.model.config import get_config
     from genotile.model.metadata import organism_index
-    from genotile.tracks.selection import resolve_selection
     from genotile.settings import SelectionSettings
-    from genotile.tracks.selection import write_selection
+    from genotile.tracks.selection import resolve_selection, write_selection
     from genotile.tracks.steps import resolve_track_selection, storage_report
+    from genotile.tracks.store import TARGET_CHUNK_BYTES, create_store, estimate_bytes, n_bins
+    from genotile.tracks.tiling import tile_windows, windows_table
 
     base = tmp / "dag"
     workdir = copy_workflow(base / "wf")

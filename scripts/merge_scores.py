@@ -1,6 +1,5 @@
 """Rule merge_scores: stream shard scores into one Parquet per scorer and the variant x track Zarr matrix."""
 from genotile.runtime.rule import rule_context
-
 from genotile.runtime.storage_mirror import mirrored, pulled
 from genotile.settings import MergeSettings
 from genotile.variants.steps import merge_scores

@@ -1,6 +1,5 @@
 """Rule normalize_variants: split/left-align/REF-check a cohort VCF into variants + rejects tables."""
 from genotile.runtime.rule import rule_context
-
 from genotile.settings import NormalizeSettings
 from genotile.variants.steps import normalize_variants
 

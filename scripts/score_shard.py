@@ -1,7 +1,6 @@
 """Rule score_shard: score one shard of variants with every configured scorer."""
-from genotile.runtime.rule import rule_context
-
 from genotile.model.loading import load_predictor
+from genotile.runtime.rule import rule_context
 from genotile.runtime.storage_mirror import mirrored
 from genotile.settings import ScoreSettings
 from genotile.variants.steps import score_shard

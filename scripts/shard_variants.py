@@ -1,6 +1,5 @@
 """Checkpoint shard_variants: cut the sorted variants into shards (only between tiles)."""
 from genotile.runtime.rule import rule_context
-
 from genotile.settings import ShardSettings
 from genotile.variants.steps import shard_variants
 

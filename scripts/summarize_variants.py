@@ -1,6 +1,5 @@
 """Rule summarize_variants: per-variant, per-gene and per-sample summaries and figures."""
 from genotile.runtime.rule import rule_context
-
 from genotile.runtime.storage_mirror import mirrored, pulled
 from genotile.settings import SummarizeSettings
 from genotile.variants.steps import summarize_variants

@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+
 def _is_strict_integer(_checker: Any, value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from genotile.cli.main import main
-from genotile.sequence.demo import write_demo_genome
 from genotile.model.prediction_io import read_predictions
+from genotile.sequence.demo import write_demo_genome
 
 METADATA = Path(__file__).resolve().parents[3] / "shared/alphagenome/metadata"
 needs_metadata = pytest.mark.skipif(not METADATA.is_dir(), reason=f"track metadata not found at {METADATA}")

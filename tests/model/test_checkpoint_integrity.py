@@ -19,8 +19,6 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
 from genotile.cli import main as cli
-from genotile.sequence.encoding import one_hot
-from genotile.model.predictor import NonFiniteOutputError, Predictor, TrackMetadata
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.checkpoints import (
     CONFIG_FILE,
@@ -40,6 +38,8 @@ from genotile.model.checkpoints import (
 )
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, TINY
 from genotile.model.layout import to_official
+from genotile.model.predictor import NonFiniteOutputError, Predictor, TrackMetadata
+from genotile.sequence.encoding import one_hot
 
 ROOT = Path(__file__).resolve().parents[2]
 GENOTILE = ROOT / ".venv" / "bin" / "genotile"

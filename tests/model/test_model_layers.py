@@ -21,7 +21,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from genotile.model import config, layout, synthetic
+from genotile.model import config, layout, synthetic, tower
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.heads import unscale_predictions
 from genotile.model.layers import (
@@ -35,7 +35,6 @@ from genotile.model.layers import (
     max_pool2,
     standardize_kernel,
 )
-from genotile.model import tower
 from genotile.model.splicing import splice_site_positions
 from genotile.model.tower import apply_rope, central_mask_features, relative_shift
 

@@ -35,9 +35,9 @@ def test_batch_is_split_over_devices_and_padding_dropped():
     """In-process (1 device here): the padded forward returns exactly the requested rows."""
     import numpy as np
 
-    from genotile.model.predictor import Predictor
     from genotile.model.alphagenome import OutputRequest
     from genotile.model.checkpoints import synthetic_model
+    from genotile.model.predictor import Predictor
 
     predictor = Predictor(synthetic_model("tiny", 0), None, precision="float32")
     assert predictor.device_count == len(predictor.mesh.devices)

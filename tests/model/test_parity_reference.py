@@ -52,11 +52,11 @@ def predictions(golden, tmp_path_factory):
     Only what the comparisons read is kept (the sampled values, shapes, splice-site positions and the
     junction values at the golden's sites): the full outputs of one run are ~1 GB.
     """
-    from genotile.sequence.encoding import one_hot
-    from genotile.model.predictor import Predictor
     from genotile.model.checkpoints import load_checkpoint, write_official
     from genotile.model.layout import official_shapes
+    from genotile.model.predictor import Predictor
     from genotile.model.synthetic import synthetic_tree
+    from genotile.sequence.encoding import one_hot
 
     seed = int(golden["meta/seed"])
     params_shapes, state_shapes = official_shapes("full")

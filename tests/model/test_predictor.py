@@ -9,7 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from genotile.sequence.encoding import SequenceLengthError, one_hot, reverse_complement_one_hot
+from genotile.model.alphagenome import OutputRequest
+from genotile.model.checkpoints import synthetic_model
+from genotile.model.metadata import strand_reindexing
 from genotile.model.predictor import (
     JUNCTION_ROW_ORDER,
     PredictionError,
@@ -18,9 +20,7 @@ from genotile.model.predictor import (
     reverse_complement_output,
     select_output_tracks,
 )
-from genotile.model.alphagenome import OutputRequest
-from genotile.model.checkpoints import synthetic_model
-from genotile.model.metadata import strand_reindexing
+from genotile.sequence.encoding import SequenceLengthError, one_hot, reverse_complement_one_hot
 
 METADATA = Path(__file__).resolve().parents[3] / "shared" / "alphagenome" / "metadata"
 needs_metadata = pytest.mark.skipif(not METADATA.is_dir(), reason=f"{METADATA} not present")

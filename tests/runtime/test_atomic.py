@@ -132,6 +132,7 @@ def test_the_normalise_and_shard_steps_write_by_rename(tmp_path, monkeypatch):
     out = tmp_path / "out"
     from genotile.settings import NormalizeSettings, ShardSettings
 
-    steps.normalize_variants(NormalizeSettings.from_config(cfg), str(tmp_path / "c.vcf.gz"), str(fasta), str(out / "variants.parquet"), str(out / "rejects.parquet"))
+    steps.normalize_variants(NormalizeSettings.from_config(cfg), str(tmp_path / "c.vcf.gz"), str(fasta),
+                             str(out / "variants.parquet"), str(out / "rejects.parquet"))
     steps.shard_variants(ShardSettings.from_config(cfg), str(out / "variants.parquet"), str(fasta), str(out / "shards.tsv"))
     assert renames == ["variants.parquet", "rejects.parquet", "shards.tsv"]

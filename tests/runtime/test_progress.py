@@ -86,10 +86,10 @@ def test_shard_summary_says_shards_are_cut_between_tiles():
 @pytest.mark.slow  # loads and compiles the tiny model (about 30 s)
 def test_score_shard_reports_progress_on_numeric_contigs(tmp_path, capsys, monkeypatch):
     """shard -> score_shard on contigs named '1' and '20' (shards.tsv read back as text), with progress lines."""
+    from genotile.model.loading import load_predictor
     from genotile.sequence.fasta import Genome
     from genotile.settings import ScoreSettings, ShardSettings
     from genotile.variants.steps import score_shard, shard_variants
-    from genotile.model.loading import load_predictor
 
     monkeypatch.setenv("GENOTILE_PROGRESS_SECONDS", "0")
     rng = np.random.default_rng(1)

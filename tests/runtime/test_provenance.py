@@ -6,8 +6,8 @@ import os
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from genotile.runtime.provenance import RULE_SETTINGS, RUNTIME_ONLY, rule_settings, weights_identity
 
 CONFIG = yaml.safe_load((ROOT / "config/demo.yaml").read_text())

@@ -138,6 +138,7 @@ def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
 def test_inputs_and_a_checkpoint_through_s3(tmp_path, monkeypatch):
     """Against an S3 server: existence checks, index lookup, and a genotile checkpoint loaded from its URL."""
     from conftest import S3_BUCKET, s3_endpoint, upload_to_bucket
+
     from genotile.model.checkpoints import save_checkpoint, synthetic_model
     from genotile.model.loading import load_predictor
 

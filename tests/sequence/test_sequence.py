@@ -22,7 +22,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genotile.sequence import fasta as gm
-from genotile.sequence.encoding import ONE_HOT_ORDER, SequenceLengthError, one_hot, one_hot_batch, reverse_complement, reverse_complement_one_hot, validate_length
+from genotile.sequence.encoding import (
+    ONE_HOT_ORDER,
+    SequenceLengthError,
+    one_hot,
+    one_hot_batch,
+    reverse_complement,
+    reverse_complement_one_hot,
+    validate_length,
+)
 from genotile.sequence.fasta import Genome, GenomeError, parse_region
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genotile.tracks.contact_maps import create_contact_store
 from genotile.sequence.fasta import Genome
+from genotile.tracks.contact_maps import create_contact_store
 from genotile.tracks.n_runs import read_n_runs_bed, span_touches, unknown_bases
-from genotile.tracks.store import open_track_array, read_n_mask
 from genotile.tracks.steps import init_store, plan_windows, predict_batch
+from genotile.tracks.store import open_track_array, read_n_mask
 
 LENGTH = 32_768
 GAP = (4_000, 20_000)  # owned region [8,192, 16,384) of the second window is all N; the others are partly N

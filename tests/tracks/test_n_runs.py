@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genotile.sequence.fasta import Genome
 from genotile.sequence.encoding import one_hot
+from genotile.sequence.fasta import Genome
 from genotile.tracks.n_runs import (
     bin_mask,
     contig_n_runs,

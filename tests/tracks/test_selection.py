@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genotile.model.predictor import TrackMetadata
 from genotile.model.config import TINY
+from genotile.model.predictor import TrackMetadata
 from genotile.tracks.selection import TrackSelectionError, resolve_selection
 
 METADATA = Path(__file__).resolve().parents[3] / "shared" / "alphagenome" / "metadata"

@@ -153,7 +153,6 @@ def test_store_grid_is_the_tiling_grid():
     import genotile
     import genotile.tracks.store
     import genotile.tracks.tiling
-
     from genotile.sequence.encoding import GRID_BP
 
     assert genotile.tracks.store.GRID_BP is genotile.tracks.tiling.GRID_BP is GRID_BP  # one constant, imported

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from genotile.sequence.encoding import GRID_BP
 from genotile.tracks.tiling import (
     TilingError,
-    tile_windows,
     read_bed,
     restrict_to_regions,
     select_contigs,
     tile_contig,
+    tile_windows,
     validate_sizes,
     windows_table,
 )

@@ -157,8 +157,8 @@ def _numeric_fasta(path, lengths=None):
 @pytest.mark.slow  # loads and compiles the tiny model (about 20 s)
 def test_plan_then_predict_batch_with_numeric_contig_names(tmp_path, capsys, monkeypatch, plan, step_settings):
     """Contigs named 1, 20, MT survive windows.tsv (pandas would read them back as integers)."""
-    from genotile.tracks.store import open_track_array
     from genotile.tracks.steps import init_store, predict_batch
+    from genotile.tracks.store import open_track_array
 
     monkeypatch.setenv("GENOTILE_PROGRESS_SECONDS", "0")
     fasta = str(_numeric_fasta(tmp_path / "ensembl.fa"))

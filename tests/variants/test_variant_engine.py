@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genotile.model.checkpoints import synthetic_model
+from genotile.model.predictor import Predictor
 from genotile.sequence.demo import write_demo_annotation, write_demo_genome
 from genotile.sequence.fasta import Genome
-from genotile.model.predictor import Predictor
-from genotile.model.checkpoints import synthetic_model
 from genotile.tracks.tiling import tile_contig
 from genotile.variants.annotation import read_gtf, read_pas_table
 from genotile.variants.engine import ScoringError, ScoringOptions, parse_scorers, score_variants, scorer_name

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from genotile.settings import MergeSettings
 from genotile.sequence.demo import write_demo_genome, write_demo_vcf
 from genotile.sequence.fasta import Genome
+from genotile.settings import MergeSettings
 from genotile.variants import outputs, summaries
 from genotile.variants.engine import SCORE_COLUMNS, ScoringResult
 from genotile.variants.genotypes import dosage_matrix

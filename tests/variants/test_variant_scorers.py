@@ -10,7 +10,6 @@ import pytest
 from genotile.variants import scorers as sc
 from genotile.variants.scorers import Aggregation as Agg
 
-
 # ------------------------------------------------------------------ center_mask_bins
 
 

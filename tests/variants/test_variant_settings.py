@@ -7,8 +7,7 @@ import dataclasses
 import pytest
 
 from genotile.runtime.provenance import RULE_SETTINGS, RUNTIME_ONLY, rule_settings
-from genotile.settings import (MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings,
-                               schema_default, schema_defaults, setting_keys)
+from genotile.settings import MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings, schema_default, schema_defaults, setting_keys
 
 STEPS = {"normalize_variants": NormalizeSettings, "shard_variants": ShardSettings, "score_shard": ScoreSettings,
          "merge_scores": MergeSettings, "summarize_variants": SummarizeSettings}

@@ -155,7 +155,7 @@ def test_bgzip_step_sorts_an_unsorted_vcf_like_the_cli(tmp_path):
     steps.bgzip_vcf(str(plain), str(out))
     assert Path(f"{out}.tbi").is_file()
     text = gzip.decompress(out.read_bytes()).decode()
-    assert [tuple(l.split("\t")[:2]) for l in text.splitlines() if not l.startswith("#")] == [
+    assert [tuple(line.split("\t")[:2]) for line in text.splitlines() if not line.startswith("#")] == [
         ("two", "3"), ("two", "5"), ("ctg", "3"), ("ctg", "10")]  # contigs in order of first record, then POS
     g = Genome(ref)
     cli, workflow = normalize_vcf(plain, g)[0], normalize_vcf(out, g, region="two")[0]

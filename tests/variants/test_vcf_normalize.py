@@ -32,7 +32,7 @@ def write_fasta(folder: Path, name: str = "ctg") -> Genome:
 
 def write_vcf(folder: Path, lines: list[str], contig: str = "ctg", name: str = "in.vcf") -> Path:
     path = folder / name
-    path.write_text(HEADER.format(c=contig) + "".join("\t".join(l.split()) + "\t.\t.\t.\n" for l in lines))
+    path.write_text(HEADER.format(c=contig) + "".join("\t".join(line.split()) + "\t.\t.\t.\n" for line in lines))
     return path
 
 

@@ -6,8 +6,7 @@ import re
 
 import pytest
 import yaml
-
-from conftest import ROOT, WORKFLOW_INSTALLED, BIN, copy_workflow, report, snakemake
+from conftest import BIN, ROOT, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
 PROFILES = ROOT / "workflow" / "profiles"
 GPU_RULES = {"predict_batch", "score_shard"}

@@ -9,8 +9,8 @@ import json
 import os
 
 import pytest
-
 from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, report, snakemake
+
 from genotile.runtime.run_digest import leftovers
 
 pytestmark = pytest.mark.slow

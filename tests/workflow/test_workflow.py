@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import BIN, DEMO_CONFIG, ROOT, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
 pytestmark = pytest.mark.slow
@@ -98,12 +97,12 @@ def test_variant_scoring_outputs(demo_run):
 
 def test_stitched_store_equals_direct_predictions_of_owning_windows(demo_run):
     """Every stored value equals, bit for bit, its owning window's own prediction; all-N windows read NaN."""
-    from genotile.sequence.fasta import Genome
-    from genotile.tracks.store import crop_to_owned, open_track_array
-    from genotile.tracks.tiling import Window
     from genotile.model.loading import load_predictor
+    from genotile.sequence.fasta import Genome
     from genotile.settings import SelectionSettings
     from genotile.tracks.steps import read_track_selection
+    from genotile.tracks.store import crop_to_owned, open_track_array
+    from genotile.tracks.tiling import Window
 
     workdir, run_dir, _ = demo_run
     config = dict(CONFIG, results=str(run_dir.parent))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from conftest import BIN, WORKFLOW_INSTALLED, cloud_style_run, report
+
 from genotile.runtime.run_digest import compare_digests, digest_run
 
 pytestmark = pytest.mark.slow
@@ -41,8 +41,8 @@ def test_inputs_and_weights_given_as_s3_urls(demo_run, tmp_path):
     download the checkpoint into their cache; the values equal the local run's on the same contig.
     """
     import pandas as pd
-
     from conftest import DEMO_CONFIG, S3_BUCKET
+
     from genotile.model.checkpoints import save_checkpoint, synthetic_model
     from genotile.runtime.remote_inputs import COMPLETE_MARKER
 

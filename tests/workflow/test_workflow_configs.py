@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import BIN, ROOT, WORKFLOW_INSTALLED, copy_workflow, planned_jobs, report, snakemake
 
 pytestmark = pytest.mark.slow

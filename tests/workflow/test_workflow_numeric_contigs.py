@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
 pytestmark = pytest.mark.slow

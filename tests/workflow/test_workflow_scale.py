@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import (BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake,
-                      snakemake_command, snakemake_env)
-from genotile.runtime.run_digest import compare_digests, digest_run
+from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake, snakemake_command, snakemake_env
 from helpers.slurm_jobs import jobs_of_run, rule_of
+
+from genotile.runtime.run_digest import compare_digests, digest_run
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import edit_config, report, snakemake
 
 pytestmark = pytest.mark.slow

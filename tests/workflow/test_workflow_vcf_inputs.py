@@ -4,10 +4,8 @@ only bgzip_vcf + normalize_variants (no model, no scoring) on an unsorted plain-
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
-
 from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
 from genotile.sequence.fasta import Genome

@@ -17,8 +17,9 @@ GENOTILE_ENV = "../../envs/genotile.yaml"
 # declared outputs: rules declare done-files. With a default storage provider (cloud profiles: no shared
 # filesystem) jobs mirror the folders to where the storage plugin keeps the run's declared files
 # (genotile.runtime.storage_mirror); on a shared filesystem STORAGE_ROOT is None and nothing is mirrored.
-STORAGE_ROOT = remote_root(workflow.storage_settings.default_storage_provider,
-                           workflow.storage_settings.default_storage_prefix)
+STORAGE_ROOT = remote_root(
+    workflow.storage_settings.default_storage_provider, workflow.storage_settings.default_storage_prefix
+)
 TRACKS_ZARR = f"{RUN}/tracks.zarr"
 CONTACTS_ZARR = f"{RUN}/contact_maps.zarr"
 
@@ -118,8 +119,10 @@ def check_inputs():
 
     Runs in the submitting process only: a cloud job has no copy of local inputs, only of what it declares.
     """
-    configured = [("genome.fasta", config["genome"]["fasta"]),
-                  ("model.checkpoint", config["model"].get("checkpoint"))]  # ("checkpoint" is a Snakemake keyword)
+    configured = [
+        ("genome.fasta", config["genome"]["fasta"]),
+        ("model.checkpoint", config["model"].get("checkpoint")),
+    ]  # ("checkpoint" is a Snakemake keyword)
     configured += [(f"variants.cohorts.{name}", path) for name, path in VARIANTS.get("cohorts", {}).items()]
     configured += [(f"annotation.{key}", ANNOTATION.get(key)) for key in ("gtf", "pas")]
     problems = input_problems(configured, STORAGE_ROOT)

@@ -1,6 +1,7 @@
 # Export: one bigWig per stored track and resolution (NaN regions omitted), and splice junctions as
 # Parquet and BED.
 
+
 rule export_bigwig:
     input:
         fasta=FASTA,
@@ -8,15 +9,15 @@ rule export_bigwig:
         summary=f"{RUN}/tracks.summary.json",
     output:
         done=f"{RUN}/bigwig/done.json",
+    log:
+        f"{RUN}/logs/export_bigwig.log",
+    conda:
+        GENOTILE_ENV
     params:
         tracks=TRACKS_ZARR,
         # run-relative on purpose, not derived from the output: genotile.runtime.storage_mirror moves the folder
         folder=lambda wildcards: f"{RUN}/bigwig",
         storage=STORAGE_ROOT,
-    log:
-        f"{RUN}/logs/export_bigwig.log",
-    conda:
-        GENOTILE_ENV
     script:
         "../../scripts/export_bigwig.py"
 

@@ -3,6 +3,7 @@
 # share a chunk) and writes its done-file last. The store is complete when finalize_store has checked
 # every batch's done-file (there is no separate stitching: the chunk-aligned writes are the stitching).
 
+
 rule init_store:
     input:
         fasta=FASTA,
@@ -11,6 +12,10 @@ rule init_store:
     output:
         marker=f"{RUN}/store.created",
         n_runs=f"{RUN}/n_runs.bed",
+    log:
+        f"{RUN}/logs/init_store.log",
+    conda:
+        GENOTILE_ENV
     params:
         settings=rule_settings(config, "init_store"),
         genome=lambda wildcards: GENOME,  # as configured, for provenance (the input may be a job-local copy)
@@ -18,10 +23,6 @@ rule init_store:
         contacts=CONTACTS_ZARR,
         junction_outputs=[f"{RUN}/junctions.parquet", f"{RUN}/junctions.bed"],  # removed when the selection has none
         storage=STORAGE_ROOT,
-    log:
-        f"{RUN}/logs/init_store.log",
-    conda:
-        GENOTILE_ENV
     script:
         "../../scripts/init_store.py"
 
@@ -36,19 +37,19 @@ rule predict_batch:
     output:
         done=f"{RUN}/batches/batch_{{batch}}.done",
         junctions=f"{RUN}/batches/batch_{{batch}}.junctions.parquet",
+    log:
+        f"{RUN}/logs/predict_batch_{{batch}}.log",
+    conda:
+        GENOTILE_ENV
+    threads: config["inference"]["threads"]
+    resources:
+        gpu=config["inference"]["gpus_per_job"],
+        mem_mb=config["inference"]["mem_mb"],
     params:
         settings=rule_settings(config, "predict_batch"),
         tracks=TRACKS_ZARR,
         contacts=CONTACTS_ZARR,
         storage=STORAGE_ROOT,
-    threads: config["inference"]["threads"]
-    resources:
-        gpu=config["inference"]["gpus_per_job"],
-        mem_mb=config["inference"]["mem_mb"],
-    log:
-        f"{RUN}/logs/predict_batch_{{batch}}.log",
-    conda:
-        GENOTILE_ENV
     script:
         "../../scripts/predict_batch.py"
 
@@ -58,11 +59,11 @@ rule finalize_store:
         done=batch_done_files,
     output:
         summary=f"{RUN}/tracks.summary.json",
-    params:
-        tracks=TRACKS_ZARR,
     log:
         f"{RUN}/logs/finalize_store.log",
     conda:
         GENOTILE_ENV
+    params:
+        tracks=TRACKS_ZARR,
     script:
         "../../scripts/finalize_store.py"

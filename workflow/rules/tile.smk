@@ -2,6 +2,7 @@
 # selection, resolved once for the run (track_selection.tsv, read by init_store and predict_batch); prints
 # the storage the selection will need before anything is predicted.
 
+
 checkpoint plan_windows:
     input:
         fasta=FASTA,
@@ -10,11 +11,11 @@ checkpoint plan_windows:
         windows=f"{RUN}/windows.tsv",
         report=f"{RUN}/storage_report.txt",
         selection=f"{RUN}/track_selection.tsv",
-    params:
-        settings=rule_settings(config, "plan_windows"),
     log:
         f"{RUN}/logs/plan_windows.log",
     conda:
         GENOTILE_ENV
+    params:
+        settings=rule_settings(config, "plan_windows"),
     script:
         "../../scripts/plan_windows.py"

@@ -1,6 +1,7 @@
 # Variant scoring: per cohort VCF, normalise -> shard -> score (one job per shard, the accelerator rule)
 # -> merge -> summarise. Outputs: <results>/<run>/variants/<cohort>/ (README "Variant scoring").
 
+
 rule demo_annotation:
     output:
         gtf=f"{RUN}/annotation/demo.gtf",
@@ -19,12 +20,12 @@ rule demo_cohort:
         fasta_index=FASTA_INDEX,
     output:
         vcf=f"{RUN}/variants/{{cohort}}/input/demo.vcf",
-    params:
-        seed=config["genome"]["demo_seed"],
     log:
         f"{RUN}/logs/demo_cohort_{{cohort}}.log",
     conda:
         GENOTILE_ENV
+    params:
+        seed=config["genome"]["demo_seed"],
     shell:
         "genotile demo-cohort --fasta {input.fasta} --vcf {output.vcf} --seed {params.seed} > {log} 2>&1"
 
@@ -52,12 +53,12 @@ rule normalize_variants:
     output:
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         rejects=f"{RUN}/variants/{{cohort}}/rejects.parquet",
-    params:
-        settings=rule_settings(config, "normalize_variants"),
     log:
         f"{RUN}/logs/normalize_variants_{{cohort}}.log",
     conda:
         GENOTILE_ENV
+    params:
+        settings=rule_settings(config, "normalize_variants"),
     script:
         "../../scripts/normalize_variants.py"
 
@@ -69,12 +70,12 @@ checkpoint shard_variants:
         fasta_index=FASTA_INDEX,
     output:
         shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
-    params:
-        settings=rule_settings(config, "shard_variants"),
     log:
         f"{RUN}/logs/shard_variants_{{cohort}}.log",
     conda:
         GENOTILE_ENV
+    params:
+        settings=rule_settings(config, "shard_variants"),
     script:
         "../../scripts/shard_variants.py"
 
@@ -88,18 +89,18 @@ rule score_shard:
         fasta_index=FASTA_INDEX,
     output:
         done=f"{RUN}/variants/{{cohort}}/shards/shard_{{shard}}.done",
-    params:
-        settings=rule_settings(config, "score_shard"),
-        folder=lambda wildcards: f"{variant_dir(wildcards.cohort)}/shards/shard_{wildcards.shard}",
-        storage=STORAGE_ROOT,
-    threads: config["inference"]["threads"]
-    resources:
-        gpu=config["inference"]["gpus_per_job"],
-        mem_mb=config["inference"]["mem_mb"],
     log:
         f"{RUN}/logs/score_shard_{{cohort}}_{{shard}}.log",
     conda:
         GENOTILE_ENV
+    threads: config["inference"]["threads"]
+    resources:
+        gpu=config["inference"]["gpus_per_job"],
+        mem_mb=config["inference"]["mem_mb"],
+    params:
+        settings=rule_settings(config, "score_shard"),
+        folder=lambda wildcards: f"{variant_dir(wildcards.cohort)}/shards/shard_{wildcards.shard}",
+        storage=STORAGE_ROOT,
     script:
         "../../scripts/score_shard.py"
 
@@ -111,6 +112,10 @@ rule merge_scores:
     output:
         failures=f"{RUN}/variants/{{cohort}}/failures.parquet",
         done=f"{RUN}/variants/{{cohort}}/scores.done.json",
+    log:
+        f"{RUN}/logs/merge_scores_{{cohort}}.log",
+    conda:
+        GENOTILE_ENV
     params:
         folder=lambda wildcards: variant_dir(wildcards.cohort),
         shard_dones=shard_done_files,  # run-relative (the mirrored shard folders sit beside them)
@@ -118,10 +123,6 @@ rule merge_scores:
         has_gtf=gtf_path() is not None,  # which scorers score_shard kept (engine.scorers_for_annotation)
         has_pas=pas_path() is not None,
         storage=STORAGE_ROOT,
-    log:
-        f"{RUN}/logs/merge_scores_{{cohort}}.log",
-    conda:
-        GENOTILE_ENV
     script:
         "../../scripts/merge_scores.py"
 
@@ -134,13 +135,13 @@ rule summarize_variants:
         scores=f"{RUN}/variants/{{cohort}}/scores.done.json",
     output:
         done=f"{RUN}/variants/{{cohort}}/summaries/done.json",
-    params:
-        settings=rule_settings(config, "summarize_variants"),
-        cohort=lambda wildcards: variant_dir(wildcards.cohort),
-        storage=STORAGE_ROOT,
     log:
         f"{RUN}/logs/summarize_variants_{{cohort}}.log",
     conda:
         GENOTILE_ENV
+    params:
+        settings=rule_settings(config, "summarize_variants"),
+        cohort=lambda wildcards: variant_dir(wildcards.cohort),
+        storage=STORAGE_ROOT,
     script:
         "../../scripts/summarize_variants.py"

@@ -21,12 +21,12 @@ def model_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from genotile.sequence.fasta import Genome
-    from genotile.sequence.encoding import validate_length
-    from genotile.model.loading import load_predictor
     from genotile.model.alphagenome import OutputRequest
+    from genotile.model.loading import load_predictor
     from genotile.model.metadata import organism_index, select_tracks
     from genotile.model.prediction_io import check_output_path, write_predictions
+    from genotile.sequence.encoding import validate_length
+    from genotile.sequence.fasta import Genome
 
     genome = Genome(args.fasta)
     contig, start, end = genome.resolve_region(args.region)  # an unknown contig fails here, before the model loads

@@ -25,7 +25,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, ModelConfig, Precision
-from genotile.outputs import CONTACT_MAPS, OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 from genotile.model.heads import (
     ContactMapsHead,
     GenomeTracksHead,
@@ -39,6 +38,7 @@ from genotile.model.layers import Embed
 from genotile.model.splicing import splice_site_positions
 from genotile.model.tower import TransformerTower
 from genotile.model.unet import SequenceDecoder, SequenceEncoder
+from genotile.outputs import CONTACT_MAPS, OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 
 Array = jax.Array
 Predictions = dict[str, dict[str, Array] | Array]

@@ -11,9 +11,9 @@ predict NaN, as in the reference.
 from __future__ import annotations
 
 import flax.linen as nn
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genotile.model.config import SQUASHED_HEADS, ModelConfig
 from genotile.model.layers import (

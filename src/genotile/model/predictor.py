@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from genotile.sequence.encoding import GRID_BP, validate_length
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, Precision, get_precision
 from genotile.model.metadata import ORGANISMS, load_metadata, organism_index, strand_reindexing
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
 from genotile.outputs import HEAD_OF_OUTPUT_TYPE as HEAD_OF_OUTPUT
 from genotile.outputs import OUTPUT_TYPE_OF_HEAD as OUTPUT_OF_HEAD
-from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
+from genotile.sequence.encoding import GRID_BP, validate_length
 
 Outputs = dict[str, np.ndarray]
 SPLICE_CLASS_REINDEXING = np.array([2, 3, 0, 1, 4])

@@ -27,8 +27,15 @@ from typing import Any, Final
 
 from genotile.runtime.remote_inputs import is_url, remote_identity
 from genotile.settings import (
-    MODEL_KEYS, InitStoreSettings, MergeSettings, NormalizeSettings, PlanWindowsSettings, PredictBatchSettings,
-    ScoreSettings, ShardSettings, SummarizeSettings,
+    MODEL_KEYS,
+    InitStoreSettings,
+    MergeSettings,
+    NormalizeSettings,
+    PlanWindowsSettings,
+    PredictBatchSettings,
+    ScoreSettings,
+    ShardSettings,
+    SummarizeSettings,
 )
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]

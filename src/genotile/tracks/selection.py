@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genotile.model.predictor import TrackMetadata
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig
 from genotile.model.metadata import canonical_output_type, select_tracks
+from genotile.model.predictor import TrackMetadata
 from genotile.outputs import CONTACT_MAPS, HEAD_OF_OUTPUT_TYPE, OUTPUT_TYPES, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITES, by_head
 from genotile.tracks.store import TrackSet
 

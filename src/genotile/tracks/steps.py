@@ -30,16 +30,16 @@ import pandas as pd
 
 from genotile import __version__
 from genotile.model.loading import load_predictor
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS
 from genotile.runtime.atomic import write_table, write_text
-from genotile.sequence.fasta import Genome
-from genotile.sequence.encoding import reverse_complement_one_hot
-from genotile.settings import InitStoreSettings, PlanWindowsSettings, PredictBatchSettings, SelectionSettings, TilingSettings
-from genotile.tracks.n_runs import unknown_bases
 from genotile.runtime.progress import Progress as ProgressReporter
 from genotile.runtime.progress import say
-from genotile.tracks.store import plural
-from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS
 from genotile.runtime.tables import read_parquet, read_tsv
+from genotile.sequence.encoding import reverse_complement_one_hot
+from genotile.sequence.fasta import Genome
+from genotile.settings import InitStoreSettings, PlanWindowsSettings, PredictBatchSettings, SelectionSettings, TilingSettings
+from genotile.tracks.n_runs import unknown_bases
+from genotile.tracks.store import plural
 from genotile.tracks.tiling import Window, read_bed, select_contigs, tile_windows, windows_table
 
 Progress = Callable[[str], None]

@@ -19,6 +19,7 @@ import numpy as np
 from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling
 from genotile.sequence.encoding import GRID_BP
 from genotile.tracks.store_format import (  # noqa: F401 - re-exported: the format's names, read and written here
+    _RESERVED_ATTRS,
     DATA_NAME,
     LAYOUT,
     N_MASK_GROUP,
@@ -26,7 +27,6 @@ from genotile.tracks.store_format import (  # noqa: F401 - re-exported: the form
     STORE_VERSION,
     TARGET_CHUNK_BYTES,
     ZSTD_LEVEL,
-    _RESERVED_ATTRS,
     StoreError,
     TrackSet,
     _check_node_name,
@@ -350,7 +350,7 @@ def _check_runs(contig: str, length: int, starts: Any, ends: Any) -> tuple[np.nd
 def _write_mask_chunks(array: Any, length: int, chunk_bp: int, starts: np.ndarray, ends: np.ndarray) -> None:
     """Write each chunk that holds an N once (whole chunks: no read-modify-write)."""
     first, last = starts // chunk_bp, (ends - 1) // chunk_bp
-    chunk_ids = np.unique(np.concatenate([np.arange(f, l + 1) for f, l in zip(first.tolist(), last.tolist())]))
+    chunk_ids = np.unique(np.concatenate([np.arange(lo, hi + 1) for lo, hi in zip(first.tolist(), last.tolist())]))
     for c in chunk_ids.tolist():
         c0, c1 = c * chunk_bp, min((c + 1) * chunk_bp, length)
         buffer = np.zeros(c1 - c0, dtype=bool)

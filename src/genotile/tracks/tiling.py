@@ -110,7 +110,7 @@ def select_contigs(
             pattern = re.compile(regex)
         except re.error as exc:
             raise TilingError(f"contig regex {regex!r} is not a valid regular expression: {exc}") from None
-        chosen = {n: l for n, l in chosen.items() if pattern.fullmatch(n)}
+        chosen = {n: length for n, length in chosen.items() if pattern.fullmatch(n)}
     if not chosen:
         raise TilingError(f"the contig selection (names={names}, regex={regex!r}) matches no contig of the FASTA")
     return chosen

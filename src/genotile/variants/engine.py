@@ -33,9 +33,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from genotile.sequence.fasta import Genome
-from genotile.sequence.encoding import one_hot
 from genotile.runtime.progress import Progress
+from genotile.sequence.encoding import one_hot
+from genotile.sequence.fasta import Genome
 from genotile.tracks.tiling import Window
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable

@@ -268,7 +268,8 @@ def normalize_vcf(
     ``region`` (``'chr1:1,000-2,000'`` or a contig name, in the VCF's or the FASTA's names) needs a
     tabix/CSI index. ``option_names`` (:data:`CLI_OPTIONS` by default, :data:`WORKFLOW_OPTIONS` in the
     workflow) names the knobs in messages; ``variants.attrs['warnings']`` (when there are any) lists what the
-    user should be told (blank lines skipped, no records); ``attrs['renamed']`` the contigs renamed. Input need not be sorted. A VCF with a header and no records
+    user should be told (blank lines skipped, no records); ``attrs['renamed']`` the contigs renamed. Input need not be sorted.
+    A VCF with a header and no records
     gives two empty tables and a logged warning. Raises :class:`VcfError` for unusable files (a 0-byte
     file included), contig names that differ from the FASTA's only by a ``chr`` prefix (when no rename is
     asked for), a VCF sharing no contig with the FASTA, and likely build mismatches.

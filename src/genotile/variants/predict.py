@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from genotile.model.predictor import Predictor, _to_host
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.metadata import organism_index
+from genotile.model.predictor import Predictor, _to_host
 from genotile.model.splicing import splice_site_positions
 from genotile.outputs import OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.variants.sequences import IndelAlignment

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from genotile.runtime.atomic import replace_path, write_parquet, write_table, write_text
-from genotile.sequence.fasta import Genome
 from genotile.runtime.progress import say
 from genotile.runtime.tables import read_parquet, read_tsv
+from genotile.sequence.fasta import Genome
 from genotile.settings import MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings
 from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table

@@ -18,20 +18,35 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from genotile.variants.scorers.base import REGISTRY, ScoreRows, Scorer, ScorerInputs, ScorerSpec, SettingsError, register, scorer
+from genotile.variants.scorers.base import REGISTRY, Scorer, ScorerInputs, ScoreRows, ScorerSpec, SettingsError, register, scorer
 from genotile.variants.scorers.center_mask import (
-    Aggregation, CenterMask, center_mask, center_mask_bins, center_mask_score, resolution_for_output,
+    Aggregation,
+    CenterMask,
+    center_mask,
+    center_mask_bins,
+    center_mask_score,
+    resolution_for_output,
 )  # fmt: skip
 from genotile.variants.scorers.contact_map import ContactMap, contact_map_score
 from genotile.variants.scorers.gene_mask import GeneMaskActive, GeneMaskLFC, apply_strand_nan, gene_mask_active, gene_mask_lfc, gene_means
 from genotile.variants.scorers.gene_mask_splicing import GeneMaskSplicing, gene_mask_splicing
 from genotile.variants.scorers.polyadenylation import (
-    MAX_GENES, MAX_PAS, PAS_MASK_WIDTH, Polyadenylation, pas_window_masks, polyadenylation_score,
-)  # fmt: skip
-from genotile.variants.scorers.splice_junction import (
-    MAX_SPLICE_SITES, Junctions, SpliceJunction, junction_max_per_gene, splice_junction_delta, unstack_junctions,
+    MAX_GENES,
+    MAX_PAS,
+    PAS_MASK_WIDTH,
+    Polyadenylation,
+    pas_window_masks,
+    polyadenylation_score,
 )  # fmt: skip
 from genotile.variants.scorers.recommended import RECOMMENDED, recommended_scorers
+from genotile.variants.scorers.splice_junction import (
+    MAX_SPLICE_SITES,
+    Junctions,
+    SpliceJunction,
+    junction_max_per_gene,
+    splice_junction_delta,
+    unstack_junctions,
+)  # fmt: skip
 
 __all__ = [
     "Aggregation", "CenterMask", "ContactMap", "GENE_SCORERS", "GeneMaskActive", "GeneMaskLFC", "GeneMaskSplicing",

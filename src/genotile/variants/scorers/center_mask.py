@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import SCORER_OUTPUTS, SPLICE_JUNCTIONS, by_scorer_output
-from genotile.variants.scorers.base import F32, ScoreRows, Scorer, ScorerInputs, ScorerSpec, SettingsError, register
+from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, SettingsError, register
 
 __all__ = ["Aggregation", "CenterMask", "center_mask", "center_mask_bins", "center_mask_score", "resolution_for_output"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import CONTACT_MAPS
-from genotile.variants.scorers.base import F32, ScoreRows, Scorer, ScorerInputs, ScorerSpec, register
+from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, register
 from genotile.variants.scorers.center_mask import center_mask_bins
 
 __all__ = ["ContactMap", "contact_map_score"]

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import OUTPUTS, SPLICE_JUNCTIONS
-from genotile.variants.scorers.base import F32, ScoreRows, Scorer, ScorerInputs, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
 
 __all__ = ["GENE_MASK_OUTPUTS", "GeneMaskActive", "GeneMaskLFC", "apply_strand_nan", "gene_mask_active", "gene_mask_lfc",
            "gene_means"]

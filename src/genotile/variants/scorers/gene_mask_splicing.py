@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from genotile.variants.scorers.base import F32, ScoreRows, Scorer, ScorerInputs, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
 from genotile.variants.scorers.gene_mask import GENE_MASK_OUTPUTS, apply_strand_nan
 
 __all__ = ["GeneMaskSplicing", "gene_mask_splicing"]

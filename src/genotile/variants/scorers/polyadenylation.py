@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import by_output_type
-from genotile.variants.scorers.base import F32, ScoreRows, Scorer, ScorerInputs, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
 
 __all__ = ["MAX_GENES", "MAX_PAS", "PAS_MASK_WIDTH", "Polyadenylation", "pas_window_masks", "polyadenylation_score"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import SPLICE_JUNCTIONS
-from genotile.variants.scorers.base import F32, ScoreRows, Scorer, ScorerInputs, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
 from genotile.variants.sequences import indel_alignment
 
 __all__ = ["Junctions", "MAX_SPLICE_SITES", "SpliceJunction", "junction_max_per_gene", "splice_junction_delta",
