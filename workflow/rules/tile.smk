@@ -7,7 +7,7 @@ checkpoint plan_windows:
         fasta_index=FASTA_INDEX,
     output:
         windows=f"{RUN}/windows.tsv",
-        report=f"{RUN}/storage_report.txt",
+        report=report(f"{RUN}/storage_report.txt", caption="../report/storage_report.rst", category="1. Run"),
     params:
         settings=rule_settings(config, "plan_windows"),
     log:
