@@ -14,7 +14,6 @@ predicted (not re-aligned for indels).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
