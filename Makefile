@@ -25,8 +25,8 @@ venv: $(VENV)/.synced
 
 demo: venv
 	$(VENV)/bin/genotile unlock-stale
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --profile workflow/profiles/default --configfile config/demo.yaml all report_figures
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --profile workflow/profiles/default --configfile config/demo.yaml report_figures --report results/demo/report.html
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake all report_figures --profile workflow/profiles/default --configfile config/demo.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake report_figures --report results/demo/report.html --profile workflow/profiles/default --configfile config/demo.yaml
 	@echo "main job done: outputs in results/demo/ -- tracks.zarr (genotile.open_tracks), bigwig/, junctions.parquet/.bed, contact_maps.zarr, storage_report.txt, variants/demo/ (scores, summaries, figures)"
 	@echo "report: results/demo/report.html (open it in a browser: one self-contained file)"
 

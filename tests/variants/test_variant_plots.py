@@ -27,6 +27,7 @@ def test_the_strongest_variant_is_the_largest_centre_mask_score_on_a_track_outpu
         ("v2", "CenterMask|RNA_SEQ|501|DIFF_LOG2_SUM", -2.0),  # largest |score|
         ("v3", "GeneMaskLFC|RNA_SEQ||", 9.0),  # not a centre mask
         ("v3", "CenterMask|CONTACT_MAPS|||", 7.0),  # not a 1-D track
+        ("v3", "CenterMask|DNASE|501|ACTIVE_SUM", 8.0),  # activity, not an effect
         ("v1", "CenterMask|DNASE|501|DIFF_LOG2_SUM", float("nan")),
     ])
     hit = strongest_variant(summary, VARIANTS)

@@ -2,8 +2,8 @@
 
 Why this plot: a score is one number per (variant, scorer, track); a reader checking a hit wants to
 see the two predictions it came from. The variant is the one with the largest ``|score|`` among the
-cohort's centre-mask scores (the summaries' ``summary_variants.parquet``), and the output plotted is
-that scorer's output, so the picture is the one the score summarises.
+cohort's centre-mask effect scores (the summaries' ``summary_variants.parquet``; ``ACTIVE_*`` scores
+measure activity, not a change, and are left out), and the output plotted is that scorer's output, so the picture is the one the score summarises.
 
 The passes are the scoring engine's own: the window is :func:`genotile.variants.sequences.variant_window`
 (the reference's centring), the inputs :func:`~genotile.variants.sequences.ref_alt_sequences`, and the
@@ -55,7 +55,8 @@ class RefAlt:
 
 
 def strongest_variant(summary: pd.DataFrame, variants: pd.DataFrame) -> Hit | None:
-    """The variant with the largest ``|score|`` among centre-mask rows on a track output; None when there is none.
+    """The variant with the largest ``|score|`` among centre-mask effect rows (not ``ACTIVE_*``) on a track output;
+    None when there is none.
 
     Why centre masks only: their scores are comparable across variants of one output, and they
     need no annotation, so every run that scores variants has them (the recommended set does).
@@ -63,7 +64,8 @@ def strongest_variant(summary: pd.DataFrame, variants: pd.DataFrame) -> Hit | No
     if summary.empty or variants.empty:
         return None
     parts = summary["scorer"].astype(str).str.split("|", expand=True)
-    rows = summary[(parts[0] == "CenterMask") & parts[1].isin(TRACK_OUTPUTS)].dropna(subset=["score"])
+    effect = ~parts[3].fillna("").str.startswith("ACTIVE")  # ACTIVE_* aggregations measure activity, not a change
+    rows = summary[(parts[0] == "CenterMask") & parts[1].isin(TRACK_OUTPUTS) & effect].dropna(subset=["score"])
     if rows.empty:
         return None
     best = rows.loc[rows["score"].abs().idxmax()]
