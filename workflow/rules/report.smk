@@ -1,24 +1,20 @@
 # The Snakemake report's figures and pages (README "The report"): a track plot per run, REF vs ALT around each
 # cohort's strongest variant, the tiling and track-selection pages, and each cohort's summaries and figures.
 # Not part of `rule all` (changing a summary setting re-runs only what it affects); the target `report_figures`
-# builds them, then `snakemake report_figures --report <run>/report.zip` writes the report (`make demo` does both).
+# builds them, then `snakemake report_figures --report <run>/report.html` writes the report (`make demo` does both).
 
 
-def report_outputs():
-    """Every file the report shows that a rule of this file makes (none for parts the config leaves out)."""
-    outputs = []
-    if config["tracks"]:
-        outputs += [f"{RUN}/report/tracks.png", f"{RUN}/report/tiling.html", f"{RUN}/report/track_selection.html"]
-    for cohort in VARIANTS.get("cohorts", {}):
-        outputs += [f"{RUN}/report/variants/{cohort}/ref_alt.png", f"{RUN}/report/variants/{cohort}/summaries"]
-    return outputs
+# Every file the report shows that a rule of this file makes (none for parts the config leaves out).
+REPORT_OUTPUTS = (
+    [f"{RUN}/report/tracks.png", f"{RUN}/report/tiling.html", f"{RUN}/report/track_selection.html"] if config["tracks"] else []
+) + [f"{RUN}/report/variants/{cohort}/{name}" for cohort in VARIANTS.get("cohorts", {}) for name in ("ref_alt.png", "summaries")]
 
 
 rule report_figures:
     input:
         final_outputs(),
         variant_outputs(),
-        report_outputs(),
+        REPORT_OUTPUTS,
 
 
 rule plot_tracks:
