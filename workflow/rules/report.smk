@@ -66,7 +66,7 @@ rule plot_variant:
                    category="3. Variants", subcategory="{cohort}"),
     params:
         model=config["model"],
-        window_bp=config["variants"]["window_bp"],
+        window_bp=lambda wildcards: VARIANTS["window_bp"],  # evaluated only for a run with cohorts
         organism=config.get("organism", "human"),
         cohort=lambda wildcards: variant_dir(wildcards.cohort),
         storage=STORAGE_ROOT,
