@@ -1,6 +1,7 @@
 # genotile: the two entry points a fresh machine needs.
 #   make demo   sets up .venv and runs the main job on the bundled demo (config/demo.yaml: tiny model, CPU);
-#               a lock left by a killed demo run is removed first (genotile unlock-stale)
+#               a lock left by a killed demo run is removed first (genotile unlock-stale); it also builds the report's
+#               figures (target report_figures) and ends by writing the Snakemake report, results/demo/report.html
 #   make test   sets up .venv and runs the whole test suite
 #   make lint   ruff (pyflakes, pycodestyle, import order), snakefmt --check and snakemake --lint; CI runs it before the tests
 SHELL := /bin/bash
@@ -25,8 +26,10 @@ venv: $(VENV)/.synced
 
 demo: venv
 	$(VENV)/bin/genotile unlock-stale
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --profile workflow/profiles/default --configfile config/demo.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake all report_figures --profile workflow/profiles/default --configfile config/demo.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake report_figures --report results/demo/report.html --profile workflow/profiles/default --configfile config/demo.yaml
 	@echo "main job done: outputs in results/demo/ -- tracks.zarr (genotile.open_tracks), bigwig/, junctions.parquet/.bed, contact_maps.zarr, storage_report.txt, variants/demo/ (scores, summaries, figures)"
+	@echo "report: results/demo/report.html (open it in a browser: one self-contained file)"
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -14,12 +14,16 @@ if not config:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/tile.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/variants.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

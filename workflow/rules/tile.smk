@@ -9,7 +9,7 @@ checkpoint plan_windows:
         fasta_index=FASTA_INDEX,
     output:
         windows=f"{RUN}/windows.tsv",
-        report=f"{RUN}/storage_report.txt",
+        report=report(f"{RUN}/storage_report.txt", caption="../report/storage_report.rst", category="1. Run"),
         selection=f"{RUN}/track_selection.tsv",
     log:
         f"{RUN}/logs/plan_windows.log",
