@@ -1,7 +1,7 @@
 """Rule plot_variant: REF vs ALT tracks around the cohort's strongest variant, for the report."""
+from genotile.report.variant_plot import plot_variant
 from genotile.runtime.rule import rule_context
 from genotile.runtime.storage_mirror import pulled
-from genotile.variants.plots import plot_variant
 
 params = snakemake.params  # noqa: F821
 with rule_context(snakemake), pulled([f"{params.cohort}/summaries"], params.storage):  # noqa: F821

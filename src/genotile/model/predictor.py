@@ -314,7 +314,7 @@ class Predictor:
         available = available_memory_bytes()
         if available is not None and total > 0.8 * available and (request, batch, length) not in self._memory_warned:
             self._memory_warned.add((request, batch, length))
-            from genotile.tracks.store import format_bytes
+            from genotile.runtime.wording import format_bytes
 
             top = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
             parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in top)

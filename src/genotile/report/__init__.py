@@ -1,1 +1,2 @@
-"""The Snakemake report's pages: views of a run's outputs (tiling, track selection, variant summaries) that a browser shows inline."""
+"""The Snakemake report: its figures (track_plot, variant_plot) and pages (tiling, track selection, variant
+summaries), the one layer that reads several stages' outputs."""

@@ -57,7 +57,7 @@ def tiling_table(windows: pd.DataFrame, n_runs: pd.DataFrame) -> pd.DataFrame:
 
 def selection_table(store: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per stored track: output (head), resolution, track index and the track's metadata columns."""
-    from genotile.tracks.plots import store_tracksets
+    from genotile.report.track_plot import store_tracksets
     from genotile.tracks.store import open_tracks
 
     if not Path(store).exists():  # the selection has no 1-D track: no store (contact maps/junctions only)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genotile.runtime.atomic import remove_aside, swap_into_place, temporary_sibling
+from genotile.runtime.wording import format_bytes, plural  # noqa: F401 - re-exported (messages of this module)
 from genotile.sequence.encoding import GRID_BP
 from genotile.tracks.store_format import (  # noqa: F401 - re-exported: the format's names, read and written here
     _RESERVED_ATTRS,
@@ -50,15 +51,6 @@ def estimate_bytes(contigs: Mapping[str, int], tracksets: Sequence[TrackSet]) ->
         bins = sum(n_bins(length, ts.resolution) for length in contigs.values())
         sizes[ts.key] = bins * ts.n_tracks * np.dtype(ts.dtype).itemsize
     return sizes
-
-
-def format_bytes(n: float) -> str:
-    """Decimal units: 73.3 TB."""
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    raise AssertionError  # pragma: no cover
 
 
 def format_storage_report(
@@ -132,11 +124,6 @@ def _per_window_report(
             "usually a small fraction"
         )
     return lines
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 window``, ``2 windows``, ``1,000 batches`` (``many``: the plural when it is not ``word + 's'``)."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The report's track plot (genotile.tracks.plots): region choice, one panel per stored group, a PNG that re-runs to the same bytes."""
+"""The report's track plot (genotile.report.track_plot): region choice, one panel per stored group, a PNG that re-runs to the same bytes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from helpers.tiny_store import CONTIGS, GTF, WINDOW_BP, tiny_store, tiny_windows
 
-from genotile.tracks.plots import Region, choose_region, plot_store_region, plot_tracks, store_contigs, store_tracksets
+from genotile.report.track_plot import Region, choose_region, plot_store_region, plot_tracks, store_contigs, store_tracksets
 from genotile.tracks.store import open_tracks
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""The report's REF vs ALT plot (genotile.variants.plots): which variant, the engine's passes, one PNG per cohort."""
+"""The report's REF vs ALT plot (genotile.report.variant_plot): which variant, the engine's passes, one PNG per cohort."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genotile.tracks.plots import Region
-from genotile.variants.plots import Hit, RefAlt, plot_ref_alt, plot_variant, predict_ref_alt, strongest_variant
+from genotile.report.track_plot import Region
+from genotile.report.variant_plot import Hit, RefAlt, plot_ref_alt, plot_variant, predict_ref_alt, strongest_variant
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VARIANTS = pd.DataFrame({"variant_id": ["v1", "v2", "v3"], "chrom": ["demo1"] * 3, "pos": [100, 5_000, 9_000],

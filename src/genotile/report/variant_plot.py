@@ -21,7 +21,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from genotile.tracks.plots import Region, draw_genes, message_figure, save_figure
+from genotile.report.track_plot import Region, draw_genes, message_figure, save_figure
 
 __all__ = ["Hit", "RefAlt", "plot_ref_alt", "plot_variant", "predict_ref_alt", "strongest_variant"]
 
