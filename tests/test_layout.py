@@ -34,7 +34,9 @@ def _imports(path: Path) -> set[str]:
     """Every genotile module ``path`` imports, at the top or inside a function."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "genotile":
+        if isinstance(node, ast.ImportFrom) and node.module == "genotile":  # from genotile import outputs
+            found.update(f"genotile.{a.name}" for a in node.names if a.name != "__version__")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "genotile":
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "genotile")

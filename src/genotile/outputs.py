@@ -122,6 +122,7 @@ def by_scorer_output(name: str) -> Output:
 
 #: The outputs code branches on (special shapes): their records, by role.
 CONTACT_MAPS: Final[Output] = by_output_type("contact_maps")
+DNASE: Final[Output] = by_output_type("dnase")  # the 1-bp cut-site shift of its predictions
 SPLICE_SITES: Final[Output] = by_output_type("splice_sites")
 SPLICE_SITE_USAGE: Final[Output] = by_output_type("splice_site_usage")
 SPLICE_JUNCTIONS: Final[Output] = by_output_type("splice_junctions")

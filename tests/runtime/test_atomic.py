@@ -87,7 +87,6 @@ def test_no_module_renames_by_hand():
         "runtime/atomic.py",
         "runtime/remote_inputs.py",  # a whole cache folder, renamed without replacing a concurrent job's copy
         "sequence/fasta.py",  # pyfaidx builds its index in a temporary folder; the files are moved beside the FASTA
-        "cli/main.py",  # TODO(issue 13): the CLI's normalise calls the workflow step once the steps are shared
     }
     src = ROOT / "src" / "genotile"
     found = [

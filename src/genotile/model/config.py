@@ -31,7 +31,6 @@ SQUASHED_HEADS = frozenset({by_output_type("rna_seq").head})
 #: Every head in the reference's order (the order of ``HeadName``).
 HEAD_NAMES: tuple[str, ...] = MODEL_HEADS
 
-SEQUENCE_MULTIPLE = 2048  # 7 pools of 2 to 128 bp, then pair tokens of 16 x 128 bp
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,9 +20,10 @@ import numpy as np
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome
 from genotile.model.config import F32, HEAD_NAMES, ModelConfig, Precision, get_config
 from genotile.outputs import by_head
+from genotile.sequence.encoding import GRID_BP
 
 ROOT = "alphagenome"
-MIN_LENGTH = 2048
+MIN_LENGTH = GRID_BP  # the shortest input the model takes
 HaikuTree = dict[str, dict[str, Any]]
 
 

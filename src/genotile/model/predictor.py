@@ -31,7 +31,7 @@ from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, Precision, get_precision
 from genotile.model.metadata import ORGANISMS, load_metadata, organism_index, strand_reindexing
-from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
+from genotile.outputs import CONTACT_MAPS, DNASE, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
 from genotile.outputs import HEAD_OF_OUTPUT_TYPE as HEAD_OF_OUTPUT
 from genotile.outputs import OUTPUT_TYPE_OF_HEAD as OUTPUT_OF_HEAD
 from genotile.sequence.encoding import GRID_BP, validate_length
@@ -460,7 +460,7 @@ def reverse_complement_output(
     flipped = value[:, ::-1]
     if reindexing is not None:
         flipped = flipped[..., reindexing]
-    if head == "dnase" and field.endswith("_1bp"):
+    if head == DNASE.head and field.endswith("_1bp"):
         # Cut-site convention: the two strands' 1-bp values are one base apart after reversal.
         flipped = np.roll(flipped, 1, axis=1)
         flipped[:, 0] = 0

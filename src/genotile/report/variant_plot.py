@@ -21,13 +21,13 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from genotile.outputs import CONTACT_MAPS, SCORER_OUTPUTS, SPLICE_JUNCTIONS
 from genotile.report.track_plot import Region, draw_genes, message_figure, save_figure
 
 __all__ = ["Hit", "RefAlt", "plot_ref_alt", "plot_variant", "predict_ref_alt", "strongest_variant"]
 
 #: Output types whose predictions are 1-D tracks (what a REF/ALT line plot can show).
-TRACK_OUTPUTS: Final = frozenset({"ATAC", "DNASE", "CAGE", "PROCAP", "RNA_SEQ", "CHIP_TF", "CHIP_HISTONE",
-                                  "SPLICE_SITES", "SPLICE_SITE_USAGE"})
+TRACK_OUTPUTS: Final = frozenset(SCORER_OUTPUTS) - {CONTACT_MAPS.scorer_output, SPLICE_JUNCTIONS.scorer_output}
 #: Tracks drawn (the hit's track first, then the next ones in head order).
 MAX_TRACKS: Final = 3
 

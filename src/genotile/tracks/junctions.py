@@ -1,6 +1,6 @@
 """Splice junctions from the junction head's per-window outputs, in long format.
 
-The junction head (``splice_sites_junction``, reference spec section 4.7) scores every pair
+The junction head (``splice_sites_junction``) scores every pair
 of up to K = 512 candidate donor and acceptor sites per strand and tissue:
 ``predictions [K, K, 2T]`` (donor axis, acceptor axis; channels ``[:T]`` + strand, ``[T:]`` -
 strand) with ``positions [4, K]`` (rows donor+, acceptor+, donor-, acceptor-; window-relative

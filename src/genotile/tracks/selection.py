@@ -259,9 +259,9 @@ def write_selection(selection: Selection, path: str) -> None:
 
     parts = [(ts.head, ts.resolution, ts.tracks) for ts in selection.tracksets]
     if selection.contact_tracks is not None:
-        parts.append(("contact_maps", CONTACT_RESOLUTION, selection.contact_tracks))
+        parts.append((CONTACT_MAPS.head, CONTACT_RESOLUTION, selection.contact_tracks))
     if selection.junction_tissues is not None:
-        parts.append(("splice_sites_junction", 1, selection.junction_tissues))
+        parts.append((SPLICE_JUNCTIONS.head, 1, selection.junction_tissues))
     frames = [table.assign(head=head, resolution=int(res)) for head, res, table in parts]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(SELECTION_KEY_COLUMNS))
     columns = [*SELECTION_KEY_COLUMNS, *(c for c in table.columns if c not in SELECTION_KEY_COLUMNS)]
@@ -287,9 +287,9 @@ def read_selection(path: str, cfg: ModelConfig, metadata: TrackMetadata | None, 
                 f"{path}: {head} track_index {missing} is not in the model's {head} tracks (the metadata or model "
                 "changed after plan_windows); fix: re-run plan_windows (snakemake -R plan_windows)")
         chosen = _tracks_table(frame[frame["index"].isin(indices)]).sort_values("track_index").reset_index(drop=True)
-        if head == "contact_maps":
+        if head == CONTACT_MAPS.head:
             contact = chosen
-        elif head == "splice_sites_junction":
+        elif head == SPLICE_JUNCTIONS.head:
             tissues, junction_names = chosen, tuple(frame["name"].astype(str))
         else:
             tracksets.append(TrackSet(head, int(res), chosen, dtype=dtype))

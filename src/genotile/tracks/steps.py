@@ -50,7 +50,6 @@ def log(message: str) -> None:
     say(message)
 
 
-write_atomically = write_text  # re-exported for the rule scripts
 
 
 # ------------------------------------------------------------------------------------------- selection
@@ -109,7 +108,7 @@ def plan_windows(settings: PlanWindowsSettings, fasta: str, windows_tsv: str, re
     write_selection(selection, selection_tsv)
     report = storage_report(selection, settings.selection.model_size, contigs, windows)
     text = plan_summary(table, contigs, tiling.window_bp, tiling.owned_bp) + "\n\n" + report
-    write_atomically(report_txt, text + "\n")
+    write_text(report_txt, text + "\n")
     log("storage the selection will need:\n" + text)  # to the log and the terminal: the size up front
     return table
 
@@ -159,7 +158,7 @@ def storage_report(selection, model_size: str, contigs: Mapping[str, int], windo
 # -------------------------------------------------------------------------------------------- init
 
 
-def provenance(settings: InitStoreSettings, fasta: str, fasta_name: str | None = None) -> dict[str, Any]:
+def store_provenance(settings: InitStoreSettings, fasta: str, fasta_name: str | None = None) -> dict[str, Any]:
     """What a store was made from. ``fasta_name`` is the genome as configured; ``fasta`` may be a
     job-local copy (object storage), whose path says nothing about the run and would change the bytes."""
     import jax
@@ -195,7 +194,7 @@ def init_store(settings: InitStoreSettings, fasta: str, selection_tsv: str, trac
     selection = read_track_selection(selection_tsv, settings.selection)
     genome = Genome(fasta)
     contigs = _contigs(genome, settings.tiling)
-    attrs = provenance(settings, fasta, fasta_name)
+    attrs = store_provenance(settings, fasta, fasta_name)
     runs = genome_n_runs(genome, contigs)
     if n_runs_bed is not None:
         write_n_runs_bed(runs, n_runs_bed)
@@ -211,7 +210,7 @@ def init_store(settings: InitStoreSettings, fasta: str, selection_tsv: str, trac
     if selection.junction_tissues is None:
         for path in junction_outputs:
             Path(path).unlink(missing_ok=True)
-    write_atomically(marker, json.dumps({"tracks": tracks_zarr, "contacts": contacts_zarr}) + "\n")
+    write_text(marker, json.dumps({"tracks": tracks_zarr, "contacts": contacts_zarr}) + "\n")
 
 
 # ----------------------------------------------------------------------------------------- predict
@@ -281,11 +280,11 @@ def predict_batch(
 
         write_junctions(junction_frames, junctions_parquet, None)
     else:
-        write_atomically(junctions_parquet, "")
+        write_text(junctions_parquet, "")
     # No timings in the done-file: it is an output, and outputs are the same bytes on every run (the log has the time).
     summary = {"batch": batch, "windows": [int(w) for w in rows["window"]], "skipped_all_n": [int(w) for w in skipped["window"]]}
     log(f"batch {batch}: done in {time.perf_counter() - t0:.1f} s")
-    write_atomically(done, json.dumps(summary) + "\n")
+    write_text(done, json.dumps(summary) + "\n")
 
 
 def _average_strands(forward: Mapping[str, np.ndarray], reverse: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -347,7 +346,7 @@ def finalize_store(done_files: Sequence[str], summary_json: str, tracks_zarr: st
         "windows_predicted": sum(len(b["windows"]) for b in batches),
         "windows_skipped_all_n": sorted(w for b in batches for w in b["skipped_all_n"]),
     }
-    write_atomically(summary_json, json.dumps(summary, indent=2) + "\n")
+    write_text(summary_json, json.dumps(summary, indent=2) + "\n")
     log(f"track store complete: {tracks_zarr} ({summary['windows_predicted']} windows, "
         f"{len(summary['windows_skipped_all_n'])} all-N skipped)")
 
@@ -370,7 +369,7 @@ def export_bigwig(fasta: str, tracks_zarr: str, folder: str, done: str) -> None:
         log(f"no track store ({tracks_zarr}): the selection has no 1-D tracks to export")
         files = []
         sweep(folder, keep=[])
-    write_atomically(done, json.dumps({"bigwigs": [f.name for f in files]}, indent=2) + "\n")
+    write_text(done, json.dumps({"bigwigs": [f.name for f in files]}, indent=2) + "\n")
 
 
 def merge_junctions(batch_tables: Sequence[str], parquet: str, bed: str) -> None:
