@@ -9,7 +9,8 @@ a job (after normalisation, sharding or a prediction batch had already run):
 * a track filter that matches nothing, or a scorer entry naming an unknown output;
 * a gene scorer listed explicitly without ``annotation.gtf`` (the ``recommended`` set instead
   scores what it can and says what it skipped: :func:`genotile.variants.engine.scorers_for_annotation`);
-* a config that asks for nothing at all (``tracks: []`` and no cohort).
+* a training window size off the 2,048-bp grid, or a bad tracks sheet (``train.*``);
+* a config that asks for nothing at all (``tracks: []``, no cohort and no tracks sheet).
 
 :func:`config_problems` returns one message per problem, each naming the config key and the fix;
 :func:`config_notes` returns what the run will skip on purpose, for the user to read up front.
@@ -70,6 +71,22 @@ def _tiling_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _train_problems(config: Mapping[str, Any]) -> list[str]:
+    """The training window sizes and the tracks sheet (its rows and files), as the training rules will check them."""
+    from genotile.settings import SplitWindowsSettings
+    from genotile.train.steps import check_split_sizes
+    from genotile.train.tracks_sheet import read_tracks_sheet
+
+    problems = []
+    for check in (lambda: check_split_sizes(SplitWindowsSettings.from_config(config)),
+                  lambda: read_tracks_sheet(config["train"]["tracks_sheet"])):
+        try:
+            check()
+        except ValueError as exc:
+            problems.append(f"train: {exc}")
+    return problems
+
+
 def _track_problems(config: Mapping[str, Any]) -> list[str]:
     """Resolve the track selection as ``plan_windows`` will (metadata, no weights)."""
     if not config["tracks"]:
@@ -123,10 +140,12 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path, has_gtf:
     problems = type_problems(config, schema_path)
     if problems:  # sizes and selections cannot be judged on floats
         return problems
-    if not config["tracks"] and not config.get("variants", {}).get("cohorts"):
+    training = bool(config.get("train", {}).get("tracks_sheet"))
+    if not config["tracks"] and not config.get("variants", {}).get("cohorts") and not training:
         return ["nothing to do: `tracks` is empty and `variants.cohorts` names no cohort; select tracks to predict, "
                 "a cohort VCF to score, or both (config/README.md)"]
     problems += _tiling_problems(config)
+    problems += _train_problems(config) if training else []
     problems += _scorer_problems(config, has_gtf, has_pas)
     problems += _track_problems(config)
     return problems

@@ -286,3 +286,52 @@ class SummarizeSettings:
 
 for _settings in (NormalizeSettings, ShardSettings, ScoreSettings, MergeSettings, SummarizeSettings):
     _settings.CONFIG_KEYS = setting_keys(_settings, "variants")
+
+
+# ---------------------------------------------------------------------------------------------- training data
+# (genotile.train.steps: split_windows, prepare_targets)
+
+
+@dataclass(frozen=True)
+class SplitWindowsSettings:
+    """``split_windows``: the training tiling, the held-out contigs / regions, and the trainer's shift (the context)."""
+
+    window_bp: int
+    stride_bp: int | None  # None: window_bp (windows side by side)
+    contigs: tuple[str, ...]
+    contig_regex: str | None
+    regions_bed: str | None
+    validation_contigs: tuple[str, ...]
+    test_contigs: tuple[str, ...]
+    validation_bed: str | None
+    test_bed: str | None
+    max_shift: int
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "SplitWindowsSettings":
+        t = config["train"]
+        return cls(int(t["window_bp"]), None if t["stride_bp"] is None else int(t["stride_bp"]),
+                   tuple(t["contigs"] or ()), t["contig_regex"], t["regions_bed"], tuple(t["validation_contigs"] or ()),
+                   tuple(t["test_contigs"] or ()), t["validation_bed"], t["test_bed"], int(t["max_shift"]))
+
+
+@dataclass(frozen=True)
+class PrepareTargetsSettings:
+    """``prepare_targets``: the tracks sheet (the windows come from split_windows' table, the bigWigs are inputs)."""
+
+    tracks_sheet: str
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PrepareTargetsSettings":
+        sheet = config["train"]["tracks_sheet"]
+        if not sheet:
+            raise ValueError("train.tracks_sheet is not set: give the TSV of the tracks to train on (config/README.md)")
+        return cls(str(sheet))
+
+
+for _settings in (SplitWindowsSettings, PrepareTargetsSettings):
+    _settings.CONFIG_KEYS = setting_keys(_settings, "train")

@@ -33,8 +33,10 @@ from genotile.settings import (
     NormalizeSettings,
     PlanWindowsSettings,
     PredictBatchSettings,
+    PrepareTargetsSettings,
     ScoreSettings,
     ShardSettings,
+    SplitWindowsSettings,
     SummarizeSettings,
 )
 
@@ -56,6 +58,8 @@ RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
     "score_shard": _SCORE_CONTENT,
     "merge_scores": MergeSettings.CONFIG_KEYS,
     "summarize_variants": SummarizeSettings.CONFIG_KEYS,
+    "split_windows": SplitWindowsSettings.CONFIG_KEYS,
+    "prepare_targets": PrepareTargetsSettings.CONFIG_KEYS,
 }
 
 #: Keys that change speed or resources only (documented; they never re-run a job).

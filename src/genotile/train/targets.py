@@ -1,0 +1,385 @@
+"""Measured bigWig tracks as training targets: a chunked Zarr v3 store at 1 bp and 128 bp, a QC table, the scales.
+
+Why a store and not bigWig reads in the training loop: the trainer reads thousands of windows ×
+tracks per epoch; a Zarr chunk read is a fraction of a pyBigWig query, and checking the tracks
+(build, contig names, empty or all-zero tracks) once up front turns a silent bad fine-tune into
+one message before the first step.
+
+Values are read as the reference's fine-tuning loader reads them (spec §9): pyBigWig's per-base
+values, NaN (no data) → 0, zero past the contig ends. 128-bp targets are sums of the 1-bp values
+(the reference's sum pooling); ChIP outputs (128 bp only) store only those.
+
+Layout (genotile_targets_version 1)
+-----------------------------------
+::
+
+    targets.zarr/                        root group
+      attrs: genotile_targets_version (1), genotile_targets {chunk_bp, contigs {name: length},
+             tracksets [{head, output_type, resolution, group, n_tracks}]}, genotile_layout (this text)
+      <head>/<res>bp/                    e.g. dnase/1bp, dnase/128bp, chip_histone/128bp
+        attrs: head, output_type, resolution, n_tracks, coordinates
+        name, strand, biosample, assay,  1-D arrays along dim "track" (str, str, str, str, str,
+        file_path, nonzero_mean,         float64, int64): the channel's track; strand_partner is
+        strand_partner                   the channel of the other strand (itself for strand .)
+        <contig>/targets                 float32, dims ("position", "track"),
+                                         shape (ceil(length / res), n_tracks), chunks (chunk_bp / res, n_tracks),
+                                         zstd level 3; bin i = sum over bases [i*res, (i+1)*res)
+                                         (the last bin sums the bases the contig has); NaN = not prepared
+                                         (no kept window's context touches that chunk)
+
+Channels are in the tracks sheet's order within each output type (``train/tracks.tsv`` lists them
+with their ``channel``). :func:`read_targets` reads a window (zero past the contig ends).
+
+``nonzero_mean`` (the per-track scale the losses divide by) is the sheet's value, else computed as
+the reference's notebook does: the mean of the non-zero 1-bp values, here over the bases of the
+training windows (held-out windows do not enter it), and for a strand pair the mean of the two.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genotile.outputs import by_output_type
+from genotile.runtime.atomic import replace_path
+from genotile.train.data_errors import TrainingDataError
+from genotile.train.tracks_sheet import is_missing
+
+__all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "TARGETS_VERSION", "TargetsResult", "prepare_targets_store",
+           "read_targets", "targets_info"]
+
+TARGETS_VERSION = 1
+#: Positions per chunk (bp): a multiple of 2,048 (the window grid) and of 128.
+CHUNK_BP = 131_072
+DATA_NAME = "targets"
+COORDINATES = ("name", "strand", "biosample", "assay", "file_path", "nonzero_mean", "strand_partner")
+QC_COLUMNS = ("output_type", "name", "strand", "channel", "file_path", "contigs", "bases", "nan_fraction",
+              "coverage", "sum", "max", "train_bases", "train_nonzero_bases", "nonzero_mean", "nonzero_mean_source")
+LAYOUT = __doc__.split("Layout (genotile_targets_version 1)", 1)[1].split("Channels are", 1)[0].strip("-\n ")
+
+
+def _open_bigwig(path: str) -> Any:
+    import pyBigWig
+
+    try:
+        handle = pyBigWig.open(str(path))
+    except (RuntimeError, OSError):
+        handle = None
+    if handle is None or not handle.isBigWig():
+        raise TrainingDataError(f"{path}: not a readable bigWig file; give a bigWig (.bw) in the tracks sheet's file_path")
+    return handle
+
+
+def _other_name(contig: str, chroms: Mapping[str, int]) -> str | None:
+    """The bigWig's spelling of ``contig`` under the other naming convention (chr1 vs 1, chrM vs MT)."""
+    aliases = {"chrM": "MT", "MT": "chrM", "chrMT": "MT", "M": "chrM"}
+    candidates = [contig[3:] if contig.startswith("chr") else f"chr{contig}", aliases.get(contig, "")]
+    return next((c for c in candidates if c and c in chroms), None)
+
+
+def check_contigs(path: str, chroms: Mapping[str, int], contigs: Mapping[str, int], fasta: str) -> None:
+    """Every trained contig is in the bigWig under the FASTA's name and with the FASTA's length (else: why, and the fix)."""
+    for contig, length in contigs.items():
+        if contig in chroms:
+            if int(chroms[contig]) != int(length):
+                raise TrainingDataError(
+                    f"{path}: contig {contig} is {int(chroms[contig]):,} bp in the bigWig but {int(length):,} bp in the "
+                    f"FASTA {fasta}: the bigWig is of another genome build; use the track mapped to the FASTA's build "
+                    "(or the FASTA it was mapped to)")
+            continue
+        other = _other_name(contig, chroms)
+        if other is not None:
+            raise TrainingDataError(
+                f"{path}: has no contig {contig} but has {other} ({int(chroms[other]):,} bp; FASTA {fasta}: "
+                f"{int(length):,} bp): the files name contigs differently; rename the bigWig's contigs to the "
+                "FASTA's names (e.g. bigWigToBedGraph, sed, bedGraphToBigWig) or use a FASTA named like the bigWig")
+        have = ", ".join(list(chroms)[:8]) + (" ..." if len(chroms) > 8 else "")
+        raise TrainingDataError(
+            f"{path}: has no contig {contig}, which the training windows use (the bigWig has: {have}); give a bigWig "
+            "covering every trained contig, or leave the contig out of train.contigs")
+
+
+@dataclass
+class _TrackStats:
+    bases: int = 0
+    nan: int = 0
+    nonzero: int = 0
+    total: float = 0.0
+    peak: float = 0.0
+    train_bases: int = 0
+    train_nonzero: int = 0
+    train_total: float = 0.0
+    contigs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TargetsResult:
+    """What :func:`prepare_targets_store` made: the tracks (with channel and resolved ``nonzero_mean``) and the QC table."""
+
+    tracks: pd.DataFrame
+    qc: pd.DataFrame
+
+
+def _spans(windows: pd.DataFrame, contig: str, length: int, splits: tuple[str, ...], column: str) -> list[tuple[int, int]]:
+    rows = windows[(windows["contig"] == contig) & windows["split"].isin(splits)]
+    a = np.clip(rows[f"{column}start"].to_numpy(np.int64), 0, length)
+    b = np.clip(rows[f"{column}end"].to_numpy(np.int64), 0, length)
+    return [(int(s), int(e)) for s, e in zip(a, b) if e > s]
+
+
+def _mask(spans: list[tuple[int, int]], c0: int, c1: int) -> np.ndarray:
+    mask = np.zeros(c1 - c0, dtype=bool)
+    for s, e in spans:
+        if s < c1 and e > c0:
+            mask[max(s, c0) - c0 : min(e, c1) - c0] = True
+    return mask
+
+
+def _chunks(spans: list[tuple[int, int]], length: int, chunk_bp: int) -> list[int]:
+    ids: set[int] = set()
+    for s, e in spans:
+        ids.update(range(s // chunk_bp, (e - 1) // chunk_bp + 1))
+    return sorted(i for i in ids if i * chunk_bp < length)
+
+
+def _strand_partners(tracks: pd.DataFrame) -> np.ndarray:
+    partner = np.arange(len(tracks), dtype=np.int64)
+    for _, group in tracks.groupby("name", sort=False):
+        if len(group) == 2:
+            i, j = group.index
+            partner[i], partner[j] = j, i
+    return partner
+
+
+def _channels(sheet: pd.DataFrame) -> pd.DataFrame:
+    tracks = sheet.copy()
+    tracks.insert(0, "head", [by_output_type(t).head for t in tracks["output_type"]])
+    tracks.insert(1, "channel", tracks.groupby("output_type", sort=False).cumcount().astype(np.int64))
+    tracks["strand_partner"] = -1
+    for _, group in tracks.groupby("output_type", sort=False):
+        local = group.reset_index(drop=True)
+        tracks.loc[group.index, "strand_partner"] = _strand_partners(local)
+    tracks["strand_partner"] = tracks["strand_partner"].astype(np.int64)
+    return tracks
+
+
+def _bin_sums(values: np.ndarray, res: int) -> np.ndarray:
+    if res == 1:
+        return values
+    pad = -len(values) % res
+    if pad:
+        values = np.concatenate([values, np.zeros((pad, values.shape[1]), values.dtype)])
+    return values.reshape(-1, res, values.shape[1]).sum(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def _create_arrays(root: Any, tracks: pd.DataFrame, contigs: Mapping[str, int], chunk_bp: int) -> dict[tuple[str, int, str], Any]:
+    from zarr.codecs import ZstdCodec
+
+    arrays: dict[tuple[str, int, str], Any] = {}
+    for output_type, group in tracks.groupby("output_type", sort=False):
+        output = by_output_type(str(output_type))
+        n = len(group)
+        for res in output.resolutions:
+            name = f"{output.head}/{res}bp"
+            node = root.create_group(name, attributes={"head": output.head, "output_type": output.output_type,
+                                                       "resolution": res, "n_tracks": n,
+                                                       "coordinates": " ".join(COORDINATES)})
+            for column in COORDINATES:
+                values = group[column].to_numpy()
+                if column == "nonzero_mean":
+                    data = values.astype(np.float64)
+                elif column == "strand_partner":
+                    data = values.astype(np.int64)
+                else:
+                    data = np.array([str(v) for v in values], dtype=np.dtypes.StringDType())
+                node.create_array(column, data=data, chunks=(n,), dimension_names=("track",))
+            for contig, length in contigs.items():
+                sub = node.create_group(contig, attributes={"contig": contig, "length": length, "resolution": res})
+                arrays[(str(output_type), res, contig)] = sub.create_array(
+                    DATA_NAME, shape=(-(-length // res), n), chunks=(chunk_bp // res, n), dtype="float32",
+                    fill_value=np.nan, compressors=ZstdCodec(level=3), dimension_names=("position", "track"))
+    return arrays
+
+
+def _read_block(handle: Any, contig: str, c0: int, c1: int) -> np.ndarray:
+    values = np.asarray(handle.values(contig, c0, c1, numpy=True), dtype=np.float32)
+    return values
+
+
+def prepare_targets_store(
+    sheet: pd.DataFrame,
+    windows: pd.DataFrame,
+    contig_lengths: Mapping[str, int],
+    path: str | os.PathLike[str],
+    *,
+    fasta: str = "the FASTA",
+    chunk_bp: int = CHUNK_BP,
+) -> TargetsResult:
+    """Write the targets store at ``path`` (atomically) for the kept windows' contexts; the tracks and QC tables.
+
+    ``sheet``: :func:`genotile.train.tracks_sheet.read_tracks_sheet`. ``windows``: the windows table of
+    :func:`genotile.train.splits.assign_splits` (dropped windows get no targets). ``contig_lengths``: the
+    FASTA's. Stops (nothing written) on a bigWig of another build or with other contig names, and on
+    a track that is empty / all-NaN or all zero over the kept windows or zero over the training windows.
+    """
+    if chunk_bp % 2048:
+        raise TrainingDataError(f"chunk_bp = {chunk_bp:,} must be a multiple of 2,048")
+    kept = windows[windows["split"].isin(("train", "validation", "test"))]
+    contigs = {c: int(contig_lengths[c]) for c in dict.fromkeys(kept["contig"].astype(str))}
+    if not contigs:
+        raise TrainingDataError("the windows table keeps no window; nothing to prepare targets for (see split_windows)")
+    tracks = _channels(sheet.reset_index(drop=True))
+    stats = [_TrackStats() for _ in range(len(tracks))]
+    handles = [_open_bigwig(p) for p in tracks["file_path"]]
+    try:
+        for handle, file_path in zip(handles, tracks["file_path"]):
+            check_contigs(str(file_path), handle.chroms(), contigs, fasta)
+
+        def build(target: Path) -> None:
+            import zarr
+
+            root = zarr.open_group(str(target), mode="w", zarr_format=3)
+            arrays = _create_arrays(root, tracks, contigs, chunk_bp)
+            for contig, length in contigs.items():
+                context = _spans(kept, contig, length, ("train", "validation", "test"), "context_")
+                bases = _spans(kept, contig, length, ("train", "validation", "test"), "")
+                train = _spans(kept, contig, length, ("train",), "")
+                for chunk in _chunks(context, length, chunk_bp):
+                    c0, c1 = chunk * chunk_bp, min((chunk + 1) * chunk_bp, length)
+                    in_window, in_train = _mask(bases, c0, c1), _mask(train, c0, c1)
+                    for output_type, group in tracks.groupby("output_type", sort=False):
+                        block = np.empty((c1 - c0, len(group)), dtype=np.float32)
+                        for column, i in enumerate(group.index):
+                            raw = _read_block(handles[i], contig, c0, c1)
+                            _account(stats[i], raw, in_window, in_train, contig)
+                            block[:, column] = np.nan_to_num(raw, nan=0.0)
+                        for res in by_output_type(str(output_type)).resolutions:
+                            arrays[(str(output_type), res, contig)][c0 // res : -(-c1 // res)] = _bin_sums(block, res)
+            _check_stats(tracks, stats)
+            _resolve_nonzero_means(tracks, stats)
+            for output_type, group in tracks.groupby("output_type", sort=False):
+                for res in by_output_type(str(output_type)).resolutions:
+                    node = root[f"{by_output_type(str(output_type)).head}/{res}bp/nonzero_mean"]
+                    node[...] = group["nonzero_mean"].to_numpy(np.float64)
+            root.attrs.update({
+                "genotile_targets_version": TARGETS_VERSION,
+                "genotile_targets": {
+                    "chunk_bp": chunk_bp, "contigs": contigs,
+                    "tracksets": [{"head": by_output_type(t).head, "output_type": t, "resolution": r,
+                                   "group": f"{by_output_type(t).head}/{r}bp",
+                                   "n_tracks": int((tracks["output_type"] == t).sum())}
+                                  for t in dict.fromkeys(tracks["output_type"]) for r in by_output_type(t).resolutions],
+                },
+                "genotile_layout": LAYOUT,
+            })
+            zarr.consolidate_metadata(str(target))
+
+        replace_path(path, build, TrainingDataError)
+    finally:
+        for handle in handles:
+            handle.close()
+    return TargetsResult(tracks.drop(columns=["row"]), _qc_table(tracks, stats))
+
+
+def _account(stats: _TrackStats, raw: np.ndarray, in_window: np.ndarray, in_train: np.ndarray, contig: str) -> None:
+    if contig not in stats.contigs:
+        stats.contigs.append(contig)
+    values = raw[in_window]
+    finite = np.nan_to_num(values, nan=0.0)
+    stats.bases += int(values.size)
+    stats.nan += int(np.isnan(values).sum())
+    stats.nonzero += int(np.count_nonzero(finite))
+    stats.total += float(finite.sum(dtype=np.float64))
+    stats.peak = max(stats.peak, float(finite.max(initial=0.0)))
+    train = np.nan_to_num(raw[in_train], nan=0.0)
+    stats.train_bases += int(train.size)
+    stats.train_nonzero += int(np.count_nonzero(train))
+    stats.train_total += float(train.sum(dtype=np.float64))
+
+
+def _label(row: Any) -> str:
+    return f"track {row['name']!r} ({row['output_type']}, strand {row['strand']}; tracks sheet line {row['row']}, {row['file_path']})"
+
+
+def _check_stats(tracks: pd.DataFrame, stats: list[_TrackStats]) -> None:
+    for (_, row), s in zip(tracks.iterrows(), stats):
+        if s.bases and s.nan == s.bases:
+            raise TrainingDataError(f"{_label(row)}: empty, no value (all NaN) over the {s.bases:,} bases of the kept "
+                                    "windows; check the file is the right track and build, or drop its row")
+        if s.nonzero == 0:
+            raise TrainingDataError(f"{_label(row)}: all zero over the {s.bases:,} bases of the kept windows; a track "
+                                    "without signal cannot be trained on: check the file, or drop its row")
+        if s.train_nonzero == 0 and is_missing(row["nonzero_mean"]):
+            raise TrainingDataError(f"{_label(row)}: all zero over the training windows, so its nonzero_mean cannot be "
+                                    "computed; give nonzero_mean in the sheet or hold out fewer regions")
+
+
+def _resolve_nonzero_means(tracks: pd.DataFrame, stats: list[_TrackStats]) -> None:
+    computed = np.array([s.train_total / max(s.train_nonzero, 1) for s in stats])
+    given = tracks["nonzero_mean"].to_numpy(np.float64)
+    source = np.where(np.isnan(given), "computed", "sheet")
+    values = np.where(np.isnan(given), computed, given)
+    for _, group in tracks.groupby(["output_type", "name"], sort=False):
+        index = group.index.to_numpy()
+        if len(index) == 2 and (source[index] == "computed").any():
+            values[index] = values[index].mean()  # the reference averages a strand pair's scales
+    tracks["nonzero_mean"] = values
+    tracks["nonzero_mean_source"] = source
+
+
+def _qc_table(tracks: pd.DataFrame, stats: list[_TrackStats]) -> pd.DataFrame:
+    rows = []
+    for (_, row), s in zip(tracks.iterrows(), stats):
+        rows.append({
+            "output_type": row["output_type"], "name": row["name"], "strand": row["strand"], "channel": row["channel"],
+            "file_path": row["file_path"], "contigs": ",".join(s.contigs), "bases": s.bases,
+            "nan_fraction": s.nan / max(s.bases, 1), "coverage": s.nonzero / max(s.bases, 1), "sum": s.total,
+            "max": s.peak, "train_bases": s.train_bases, "train_nonzero_bases": s.train_nonzero,
+            "nonzero_mean": row["nonzero_mean"], "nonzero_mean_source": row["nonzero_mean_source"],
+        })
+    return pd.DataFrame(rows, columns=list(QC_COLUMNS))
+
+
+def targets_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The store's ``genotile_targets`` attributes (chunk_bp, contigs, tracksets); stops on anything else."""
+    import zarr
+
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        raise TrainingDataError(f"{path}: no targets store here; run the prepare_targets rule first") from None
+    if root.attrs.get("genotile_targets_version") != TARGETS_VERSION:
+        raise TrainingDataError(f"{path}: not a genotile targets store of version {TARGETS_VERSION}; re-run prepare_targets")
+    return dict(root.attrs["genotile_targets"])
+
+
+def read_targets(path: str | os.PathLike[str], head: str, resolution: int, contig: str, start: int, end: int) -> np.ndarray:
+    """Targets ``[(end - start) // resolution, n_tracks]`` float32 of bases ``[start, end)``, zero outside the contig.
+
+    ``start`` and ``end`` must lie on the resolution's grid. Stops when the range reaches a chunk no
+    kept window's context touched (NaN: not prepared), so a trainer never learns from missing data.
+    """
+    import zarr
+
+    if start % resolution or end % resolution or end <= start:
+        raise TrainingDataError(f"read_targets: [{start}, {end}) must be a non-empty range on the {resolution}-bp grid")
+    info = targets_info(path)
+    if contig not in info["contigs"]:
+        raise TrainingDataError(f"{path}: no targets for contig {contig!r} (it has {', '.join(info['contigs'])})")
+    array = zarr.open_array(str(path), path=f"{head}/{resolution}bp/{contig}/{DATA_NAME}", mode="r")
+    n_bins = array.shape[0]
+    a, b = start // resolution, end // resolution
+    out = np.zeros((b - a, array.shape[1]), dtype=np.float32)
+    lo, hi = max(a, 0), min(b, n_bins)
+    if hi > lo:
+        out[lo - a : hi - a] = array[lo:hi]
+    if np.isnan(out).any():
+        raise TrainingDataError(f"{path}: {head} targets of {contig}:{start:,}-{end:,} were not prepared (no kept "
+                                "window's context covers them); read only the windows of train/windows.tsv")
+    return out

@@ -1,0 +1,53 @@
+# Training data (fine-tuning): the training windows and their split, then the measured targets of the tracks
+# sheet at 1 bp and 128 bp. Defined only when train.tracks_sheet is set; not part of `rule all` yet (request
+# results/<run>/train/targets.zarr, or the training rules that read it).
+from genotile.train.tracks_sheet import sheet_files
+
+TRAIN = f"{RUN}/train"
+TRAIN_CONFIG = config.get("train", {})
+
+if TRAIN_CONFIG.get("tracks_sheet"):
+
+    rule split_windows:
+        input:
+            fasta=FASTA,
+            fasta_index=FASTA_INDEX,
+            beds=[
+                b
+                for b in (
+                    TRAIN_CONFIG["regions_bed"],
+                    TRAIN_CONFIG["validation_bed"],
+                    TRAIN_CONFIG["test_bed"],
+                )
+                if b
+            ],
+        output:
+            windows=f"{TRAIN}/windows.tsv",
+        log:
+            f"{RUN}/logs/split_windows.log",
+        conda:
+            GENOTILE_ENV
+        params:
+            settings=rule_settings(config, "split_windows"),
+        script:
+            "../../scripts/split_windows.py"
+
+    rule prepare_targets:
+        input:
+            fasta=FASTA,
+            fasta_index=FASTA_INDEX,
+            windows=f"{TRAIN}/windows.tsv",
+            sheet=TRAIN_CONFIG["tracks_sheet"],
+            bigwigs=sheet_files(TRAIN_CONFIG["tracks_sheet"]),
+        output:
+            targets=directory(f"{TRAIN}/targets.zarr"),
+            qc=f"{TRAIN}/targets_qc.tsv",
+            tracks=f"{TRAIN}/tracks.tsv",
+        log:
+            f"{RUN}/logs/prepare_targets.log",
+        conda:
+            GENOTILE_ENV
+        params:
+            settings=rule_settings(config, "prepare_targets"),
+        script:
+            "../../scripts/prepare_targets.py"
