@@ -40,8 +40,11 @@ def check_split_sizes(settings: SplitWindowsSettings) -> int:
             raise TrainingDataError(f"{key} = {value:,} must be a positive multiple of {GRID_BP:,} bp (the model's "
                                     f"input grid), e.g. {near:,} or {near + GRID_BP:,}")
     if stride > window or (window - stride) % (2 * GRID_BP):
+        fit = window - (window - stride) // (2 * GRID_BP) * 2 * GRID_BP  # the nearest stride that fits
+        example = f"{fit:,} or {window:,}" if 0 < fit < window else f"{window:,}"
         raise TrainingDataError(f"train.stride_bp = {stride:,} must be at most train.window_bp = {window:,} and differ "
-                                f"from it by a multiple of {2 * GRID_BP:,} bp (e.g. {window:,} or {window // 2:,})")
+                                f"from it by a multiple of {2 * GRID_BP:,} bp (the tiling centres each window on its "
+                                f"stride), e.g. {example}")
     if settings.max_shift < 0:
         raise TrainingDataError(f"train.max_shift = {settings.max_shift} must be >= 0")
     return stride

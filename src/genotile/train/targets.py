@@ -38,6 +38,7 @@ training windows (held-out windows do not enter it), and for a strand pair the m
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,8 +209,12 @@ def _create_arrays(root: Any, tracks: pd.DataFrame, contigs: Mapping[str, int], 
 
 
 def _read_block(handle: Any, contig: str, c0: int, c1: int) -> np.ndarray:
-    values = np.asarray(handle.values(contig, c0, c1, numpy=True), dtype=np.float32)
-    return values
+    """pyBigWig's per-base values of ``[c0, c1)`` (NaN = no data); a bigWig without any data gives all NaN."""
+    try:
+        values = np.asarray(handle.values(contig, c0, c1, numpy=True), dtype=np.float32)
+    except RuntimeError:  # pyBigWig's answer for a file without data blocks
+        values = np.empty(0, np.float32)
+    return values if values.shape == (c1 - c0,) else np.full(c1 - c0, np.nan, np.float32)
 
 
 def prepare_targets_store(
@@ -278,7 +283,9 @@ def prepare_targets_store(
                 },
                 "genotile_layout": LAYOUT,
             })
-            zarr.consolidate_metadata(str(target))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+                zarr.consolidate_metadata(str(target))
 
         replace_path(path, build, TrainingDataError)
     finally:
