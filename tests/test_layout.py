@@ -17,8 +17,8 @@ import genotile
 
 PACKAGE = Path(genotile.__file__).parent
 #: Bottom to top; a module may import its own layer and the ones before it (README "Layout").
-LAYERS = ("outputs", "settings", "runtime", "sequence", "model", "tracks", "variants", "report", "config_checks", "cli",
-          "store", "genotile")
+LAYERS = ("outputs", "settings", "runtime", "sequence", "model", "tracks", "variants", "train", "report", "config_checks",
+          "cli", "store", "genotile")
 
 
 def _modules() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,8 @@ from helpers.train_data import random_sequence, write_bigwig, write_fasta, write
 from genotile.runtime.tables import read_tsv
 from genotile.settings import PrepareTargetsSettings, SplitWindowsSettings, schema_defaults
 from genotile.train.data_errors import TrainingDataError
-from genotile.train.targets import QC_COLUMNS, read_targets, targets_info
 from genotile.train.steps import prepare_targets, split_windows
+from genotile.train.targets import QC_COLUMNS, read_targets, targets_info
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT.parent / "shared/realdata/grch37_chr22_20-21Mb"
@@ -137,13 +138,7 @@ def test_bad_tracks(inputs, tmp_path, chroms, values, expected):
     bad = write_bigwig(tmp_path / "bad.bw", chroms, values)
     message = _run(inputs, tmp_path, [["dn", "dnase", ".", str(bad), "x", "y", ""]])
     assert str(bad) in message
-    assert re_search(expected, message), message
-
-
-def re_search(pattern: str, text: str) -> bool:
-    import re
-
-    return re.search(pattern, text) is not None
+    assert re.search(expected, message), message
 
 
 def test_not_a_bigwig(inputs, tmp_path):

@@ -120,3 +120,15 @@ def test_no_kept_windows_of_different_splits_share_context(layout):
 def test_window_type_is_the_tilings():
     table = assign_splits([Window("c", 0, 2048, 0, 2048)], max_shift=5, all_n=lambda w: False)
     assert table.iloc[0][["split", "reason", "overlaps_window", "context_start"]].tolist() == ["train", "train", -1, -5]
+
+
+def test_rule_settings_are_the_train_keys():
+    from genotile.runtime.provenance import rule_settings
+    from genotile.settings import PrepareTargetsSettings
+
+    config = {"train": {**schema_defaults("train"), "tracks_sheet": "s.tsv"}, "tiling": schema_defaults("tiling")}
+    split = rule_settings(config, "split_windows")
+    assert set(split) == {"train"} and "tracks_sheet" not in split["train"]
+    assert SplitWindowsSettings.from_config(split) == SplitWindowsSettings.from_config(config)
+    assert rule_settings(config, "prepare_targets") == {"train": {"tracks_sheet": "s.tsv"}}
+    assert PrepareTargetsSettings.from_config(config).tracks_sheet == "s.tsv"
