@@ -79,3 +79,12 @@ def test_a_track_filter_that_matches_nothing_stops_before_any_job():
                         "tracks": [{"output": "dnase", "biosample_name": "no such biosample"}]})
     (problem,) = config_problems(config, SCHEMA, True, True)
     assert problem.startswith("tracks: ")
+
+
+def test_a_training_config_is_checked_before_any_job(tmp_path):
+    config = validated({"run": "t", "train": {"tracks_sheet": str(tmp_path / "none.tsv"), "window_bp": 10000}})
+    problems = config_problems(config, SCHEMA, False, False)  # a tracks sheet alone is something to do
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("train: train.window_bp = 10,000 must be a positive multiple of 2,048 bp")
+    assert problems[1] == f"train: tracks sheet {tmp_path / 'none.tsv'} does not exist; set train.tracks_sheet to a TSV " \
+                          "(config/README.md)"
