@@ -15,7 +15,7 @@ from genotile.runtime.tables import read_tsv
 from genotile.settings import PrepareTargetsSettings, SplitWindowsSettings, schema_defaults
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.steps import prepare_targets, split_windows
-from genotile.train.targets import QC_COLUMNS, read_targets, targets_info
+from genotile.train.targets import QC_COLUMNS, TargetsStore, read_targets, targets_info
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT.parent / "shared/realdata/grch37_chr22_20-21Mb"
@@ -85,6 +85,12 @@ def test_values_and_sums(inputs):
     np.testing.assert_array_equal(read_targets(store, "dnase", 1, "c1", -2048, 0), 0)
     with pytest.raises(TrainingDataError, match="on the 128-bp grid"):
         read_targets(store, "dnase", 128, "c1", 1, 129)
+    reader = TargetsStore(store)
+    assert list(reader.tracks("rna_seq", 128)["strand"]) == ["+", "-"]
+    with pytest.raises(TrainingDataError, match=r"no targets chip_histone/1bp \(it has dnase/1bp"):
+        reader.read("chip_histone", 1, "c1", 0, 2048)
+    attrs = zarr.open_group(str(store), mode="r").attrs["genotile_provenance"]
+    assert attrs["fasta"] == inputs["fasta"] and len(attrs["fasta_checksum"]) == 64
 
 
 def test_nonzero_mean_and_tables(inputs):
@@ -174,3 +180,17 @@ def test_real_chr22_encode_track(tmp_path):
     qc = result.qc.iloc[0]
     assert 0 < qc["coverage"] < 1 and qc["max"] <= 31
     pd.testing.assert_frame_equal(read_tsv(tmp_path / "qc.tsv"), result.qc, check_dtype=False)
+
+
+def test_only_the_kept_windows_contexts_are_prepared(inputs, tmp_path):
+    from genotile.train.targets import prepare_targets_store
+    from genotile.train.tracks_sheet import read_tracks_sheet
+
+    windows = inputs["windows"].copy()
+    windows.loc[(windows["contig"] == "c1") & (windows["start"] >= 8192), ["split", "reason"]] = ["dropped", "all_n"]
+    sheet = read_tracks_sheet(inputs["sheet"])
+    prepare_targets_store(sheet, windows, LENGTHS, tmp_path / "t.zarr", chunk_bp=4096)
+    reader = TargetsStore(tmp_path / "t.zarr")
+    assert reader.read("dnase", 1, "c1", 4096, 8192).shape == (4096, 1)
+    with pytest.raises(TrainingDataError, match="c1:8,192-12,288 were not prepared"):
+        reader.read("dnase", 1, "c1", 8192, 12288)

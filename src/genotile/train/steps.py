@@ -113,7 +113,9 @@ def prepare_targets(settings: PrepareTargetsSettings, fasta: str | os.PathLike[s
     sheet = read_tracks_sheet(settings.tracks_sheet)
     windows = read_tsv(windows_path)
     genome = Genome(fasta)
-    result = prepare_targets_store(sheet, windows, genome.contigs, targets_path, fasta=str(fasta))
+    provenance = {"fasta": str(fasta), "fasta_checksum": genome.checksum(), "tracks_sheet": settings.tracks_sheet,
+                  "windows": str(windows_path)}
+    result = prepare_targets_store(sheet, windows, genome.contigs, targets_path, fasta=str(fasta), provenance=provenance)
     write_table(result.qc, qc_path, TrainingDataError, sep="\t", index=False)
     write_table(result.tracks, tracks_path, TrainingDataError, sep="\t", index=False)
     log.info("prepare_targets: %d tracks into %s", len(result.tracks), Path(targets_path))

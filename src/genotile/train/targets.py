@@ -15,7 +15,8 @@ Layout (genotile_targets_version 1)
 
     targets.zarr/                        root group
       attrs: genotile_targets_version (1), genotile_targets {chunk_bp, contigs {name: length},
-             tracksets [{head, output_type, resolution, group, n_tracks}]}, genotile_layout (this text)
+             tracksets [{head, output_type, resolution, group, n_tracks}]}, genotile_layout (this text),
+             genotile_provenance {fasta, fasta_checksum, tracks_sheet, windows}
       <head>/<res>bp/                    e.g. dnase/1bp, dnase/128bp, chip_histone/128bp
         attrs: head, output_type, resolution, n_tracks, coordinates
         name, strand, biosample, assay,  1-D arrays along dim "track" (str, str, str, str, str,
@@ -52,8 +53,8 @@ from genotile.runtime.atomic import replace_path
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.tracks_sheet import is_missing
 
-__all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "TARGETS_VERSION", "TargetsResult", "prepare_targets_store",
-           "read_targets", "targets_info"]
+__all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "TARGETS_VERSION", "TargetsResult", "TargetsStore",
+           "prepare_targets_store", "read_targets", "targets_info"]
 
 TARGETS_VERSION = 1
 #: Positions per chunk (bp): a multiple of 2,048 (the window grid) and of 128.
@@ -225,6 +226,7 @@ def prepare_targets_store(
     *,
     fasta: str = "the FASTA",
     chunk_bp: int = CHUNK_BP,
+    provenance: Mapping[str, Any] | None = None,
 ) -> TargetsResult:
     """Write the targets store at ``path`` (atomically) for the kept windows' contexts; the tracks and QC tables.
 
@@ -232,6 +234,8 @@ def prepare_targets_store(
     :func:`genotile.train.splits.assign_splits` (dropped windows get no targets). ``contig_lengths``: the
     FASTA's. Stops (nothing written) on a bigWig of another build or with other contig names, and on
     a track that is empty / all-NaN or all zero over the kept windows or zero over the training windows.
+    ``provenance`` (JSON-like: the FASTA, its checksum, the sheet, ...) is stored as the root's
+    ``genotile_provenance`` attribute.
     """
     if chunk_bp % 2048:
         raise TrainingDataError(f"chunk_bp = {chunk_bp:,} must be a multiple of 2,048")
@@ -282,6 +286,7 @@ def prepare_targets_store(
                                   for t in dict.fromkeys(tracks["output_type"]) for r in by_output_type(t).resolutions],
                 },
                 "genotile_layout": LAYOUT,
+                "genotile_provenance": dict(provenance or {}),
             })
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
@@ -355,38 +360,68 @@ def _qc_table(tracks: pd.DataFrame, stats: list[_TrackStats]) -> pd.DataFrame:
 
 def targets_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The store's ``genotile_targets`` attributes (chunk_bp, contigs, tracksets); stops on anything else."""
-    import zarr
+    return dict(TargetsStore(path).info)
 
-    try:
-        root = zarr.open_group(str(path), mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        raise TrainingDataError(f"{path}: no targets store here; run the prepare_targets rule first") from None
-    if root.attrs.get("genotile_targets_version") != TARGETS_VERSION:
-        raise TrainingDataError(f"{path}: not a genotile targets store of version {TARGETS_VERSION}; re-run prepare_targets")
-    return dict(root.attrs["genotile_targets"])
+
+class TargetsStore:
+    """A targets store opened once for many window reads (the trainer's reader): arrays and attributes cached."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import zarr
+
+        self.path = Path(path)
+        try:
+            self._root = zarr.open_group(str(self.path), mode="r")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+            raise TrainingDataError(f"{path}: no targets store here; run the prepare_targets rule first") from None
+        if self._root.attrs.get("genotile_targets_version") != TARGETS_VERSION:
+            raise TrainingDataError(f"{path}: not a genotile targets store of version {TARGETS_VERSION}; re-run "
+                                    "prepare_targets")
+        self.info: dict[str, Any] = dict(self._root.attrs["genotile_targets"])
+        self._arrays: dict[tuple[str, int, str], Any] = {}
+
+    def tracks(self, head: str, resolution: int) -> pd.DataFrame:
+        """The channels of ``<head>/<resolution>bp``: name, strand, biosample, assay, file_path, nonzero_mean, strand_partner."""
+        group = self._group(head, resolution)
+        return pd.DataFrame({c: np.asarray(group[c][:]) for c in COORDINATES})
+
+    def _group(self, head: str, resolution: int) -> Any:
+        name = f"{head}/{resolution}bp"
+        if name not in [t["group"] for t in self.info["tracksets"]]:
+            have = ", ".join(t["group"] for t in self.info["tracksets"])
+            raise TrainingDataError(f"{self.path}: no targets {name} (it has {have})")
+        return self._root[name]
+
+    def _array(self, head: str, resolution: int, contig: str) -> Any:
+        key = (head, int(resolution), contig)
+        if key not in self._arrays:
+            if contig not in self.info["contigs"]:
+                raise TrainingDataError(f"{self.path}: no targets for contig {contig!r} (it has "
+                                        f"{', '.join(self.info['contigs'])})")
+            self._arrays[key] = self._group(head, resolution)[f"{contig}/{DATA_NAME}"]
+        return self._arrays[key]
+
+    def read(self, head: str, resolution: int, contig: str, start: int, end: int) -> np.ndarray:
+        """Targets ``[(end - start) // resolution, n_tracks]`` float32 of bases ``[start, end)``, zero outside the contig.
+
+        ``start`` and ``end`` must lie on the resolution's grid. Stops when the range reaches a chunk no
+        kept window's context touched (NaN: not prepared), so a trainer never learns from missing data.
+        """
+        if start % resolution or end % resolution or end <= start:
+            raise TrainingDataError(f"read_targets: [{start}, {end}) must be a non-empty range on the {resolution}-bp grid")
+        array = self._array(head, resolution, contig)
+        n_bins = array.shape[0]
+        a, b = start // resolution, end // resolution
+        out = np.zeros((b - a, array.shape[1]), dtype=np.float32)
+        lo, hi = max(a, 0), min(b, n_bins)
+        if hi > lo:
+            out[lo - a : hi - a] = array[lo:hi]
+        if np.isnan(out).any():
+            raise TrainingDataError(f"{self.path}: {head} targets of {contig}:{start:,}-{end:,} were not prepared (no "
+                                    "kept window's context covers them); read only the windows of train/windows.tsv")
+        return out
 
 
 def read_targets(path: str | os.PathLike[str], head: str, resolution: int, contig: str, start: int, end: int) -> np.ndarray:
-    """Targets ``[(end - start) // resolution, n_tracks]`` float32 of bases ``[start, end)``, zero outside the contig.
-
-    ``start`` and ``end`` must lie on the resolution's grid. Stops when the range reaches a chunk no
-    kept window's context touched (NaN: not prepared), so a trainer never learns from missing data.
-    """
-    import zarr
-
-    if start % resolution or end % resolution or end <= start:
-        raise TrainingDataError(f"read_targets: [{start}, {end}) must be a non-empty range on the {resolution}-bp grid")
-    info = targets_info(path)
-    if contig not in info["contigs"]:
-        raise TrainingDataError(f"{path}: no targets for contig {contig!r} (it has {', '.join(info['contigs'])})")
-    array = zarr.open_array(str(path), path=f"{head}/{resolution}bp/{contig}/{DATA_NAME}", mode="r")
-    n_bins = array.shape[0]
-    a, b = start // resolution, end // resolution
-    out = np.zeros((b - a, array.shape[1]), dtype=np.float32)
-    lo, hi = max(a, 0), min(b, n_bins)
-    if hi > lo:
-        out[lo - a : hi - a] = array[lo:hi]
-    if np.isnan(out).any():
-        raise TrainingDataError(f"{path}: {head} targets of {contig}:{start:,}-{end:,} were not prepared (no kept "
-                                "window's context covers them); read only the windows of train/windows.tsv")
-    return out
+    """One window's targets (:meth:`TargetsStore.read`); open a :class:`TargetsStore` once to read many."""
+    return TargetsStore(path).read(head, resolution, contig, start, end)
