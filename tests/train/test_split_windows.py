@@ -73,9 +73,12 @@ def _layouts(draw):
     contigs = {f"c{i}": draw(st.integers(1, 12)) * 2048 for i in range(draw(st.integers(1, 3)))}
     window = draw(st.sampled_from([2048, 4096, 8192]))
     stride = draw(st.sampled_from([s for s in (2048, 4096, 8192) if s <= window and (window - s) % 4096 == 0]))
-    regions = {c: [(a, a + draw(st.integers(1, 3000)))] for c, n in contigs.items()
-               for a in [draw(st.integers(0, n - 1))] if draw(st.booleans())}
-    return contigs, window, stride, regions, draw(st.integers(0, 3000)), draw(st.integers(0, 2 ** 16))
+    regions: dict[str, dict[str, list[tuple[int, int]]]] = {"v": {}, "t": {}}
+    for contig, n in contigs.items():
+        for _ in range(draw(st.integers(0, 2))):
+            a = draw(st.integers(0, n - 1))
+            regions[draw(st.sampled_from("vt"))].setdefault(contig, []).append((a, a + draw(st.integers(1, 3000))))
+    return contigs, window, stride, regions, draw(st.integers(0, 3000)), draw(st.integers(0, 6))
 
 
 @settings(max_examples=30, deadline=None)
@@ -87,9 +90,8 @@ def test_no_kept_windows_of_different_splits_share_context(layout):
     windows = tile_windows(contigs, window, stride)
     names = list(contigs)
     held = {"validation_contigs": names[1:2], "test_contigs": names[2:3]}
-    split_regions = {k: {c: r for c, r in regions.items() if (hash((c, k)) + seed) % 2} for k in ("v", "t")}
     table = assign_splits(windows, max_shift=shift, all_n=lambda w: (w.start // 2048 + seed) % 7 == 0,
-                          validation_regions=split_regions["v"] or None, test_regions=split_regions["t"] or None, **held)
+                          validation_regions=regions["v"] or None, test_regions=regions["t"] or None, **held)
     assert len(table) == len(windows) and set(table["split"]) <= {*SPLITS, DROPPED}
     kept = table[table["split"] != DROPPED]
     for a in kept.itertuples():
