@@ -56,3 +56,25 @@ def test_cli_choices_are_the_heads() -> None:
     from genotile.cli.tracks import OUTPUT_CHOICES
 
     assert tuple(OUTPUT_CHOICES) == outputs.MODEL_HEADS
+
+
+def test_no_module_spells_an_output_outside_the_vocabulary() -> None:
+    """Code names outputs through genotile.outputs' records: a string constant that *is* an output's spelling
+    (its config name, head or scorer name) anywhere else in the package is a second vocabulary in the making.
+    Strings that merely mention one (messages, docstrings with examples) and ``__all__`` (names of functions
+    that happen to be spelled like an output) do not count."""
+    import ast
+
+    spellings = {name for o in outputs.OUTPUTS for name in (o.output_type, o.head, o.scorer_output)}
+    found = []
+    for path in sorted((ROOT / "src/genotile").rglob("*.py")):
+        if path.name == "outputs.py":
+            continue
+        tree = ast.parse(path.read_text())
+        exports = {id(c) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                   and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+                   for c in ast.walk(node.value)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in spellings and id(node) not in exports:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert found == [], "\n".join(found)

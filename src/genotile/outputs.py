@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
-    "CONFIG_SPELLINGS", "GENOME_TRACK_HEADS", "HEAD_OF_OUTPUT_TYPE", "MODEL_HEADS", "OUTPUTS", "OUTPUT_TYPES",
+    "ATAC", "CAGE", "CHIP_HISTONE", "CHIP_TF", "CONTACT_MAPS", "DNASE", "PROCAP", "RNA_SEQ", "SPLICE_JUNCTIONS",
+    "SPLICE_SITES", "SPLICE_SITE_USAGE", "CONFIG_SPELLINGS", "GENOME_TRACK_HEADS", "HEAD_OF_OUTPUT_TYPE", "MODEL_HEADS", "OUTPUTS", "OUTPUT_TYPES",
     "OUTPUT_TYPE_OF_HEAD", "Output", "SCORER_OUTPUTS", "SLICEABLE_HEADS", "by_head", "by_output_type",
     "by_scorer_output",
 ]  # fmt: skip
@@ -120,7 +121,14 @@ def by_scorer_output(name: str) -> Output:
     return _BY_SCORER[name]
 
 
-#: The outputs code branches on (special shapes): their records, by role.
+#: Every output's record, by name: code names an output through these, never through a string literal
+#: (``tests/test_outputs.py`` checks that no module outside this one spells an output).
+ATAC: Final[Output] = by_output_type("atac")
+PROCAP: Final[Output] = by_output_type("procap")
+CAGE: Final[Output] = by_output_type("cage")
+RNA_SEQ: Final[Output] = by_output_type("rna_seq")  # the only squashed head (1/0.75 power, soft clip)
+CHIP_TF: Final[Output] = by_output_type("chip_tf")
+CHIP_HISTONE: Final[Output] = by_output_type("chip_histone")
 CONTACT_MAPS: Final[Output] = by_output_type("contact_maps")
 DNASE: Final[Output] = by_output_type("dnase")  # the 1-bp cut-site shift of its predictions
 SPLICE_SITES: Final[Output] = by_output_type("splice_sites")

@@ -16,7 +16,7 @@ from typing import Literal
 
 import jax.numpy as jnp
 
-from genotile.outputs import GENOME_TRACK_HEADS, MODEL_HEADS, OUTPUTS, by_output_type
+from genotile.outputs import GENOME_TRACK_HEADS, MODEL_HEADS, OUTPUTS, RNA_SEQ
 
 #: Padded channel count of every head (same for both organisms), as counted in the official track metadata;
 #: from :mod:`genotile.outputs`.
@@ -26,7 +26,7 @@ HEAD_TRACKS: Mapping[str, int] = {o.head: o.channels for o in OUTPUTS}  # juncti
 GENOME_TRACK_RESOLUTIONS: Mapping[str, tuple[int, ...]] = GENOME_TRACK_HEADS
 
 #: Heads whose 1/0.75 power compression must be undone (RNA-seq only).
-SQUASHED_HEADS = frozenset({by_output_type("rna_seq").head})
+SQUASHED_HEADS = frozenset({RNA_SEQ.head})
 
 #: Every head in the reference's order (the order of ``HeadName``).
 HEAD_NAMES: tuple[str, ...] = MODEL_HEADS

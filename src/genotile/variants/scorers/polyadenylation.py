@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from genotile.outputs import by_output_type
+from genotile.outputs import RNA_SEQ
 from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
 
 __all__ = ["MAX_GENES", "MAX_PAS", "PAS_MASK_WIDTH", "Polyadenylation", "pas_window_masks", "polyadenylation_score"]
@@ -101,7 +101,7 @@ class Polyadenylation(Scorer):
     """``[G, T]`` per overlapped gene with PAS near the variant; needs the GTF and the PAS table."""
 
     name = "Polyadenylation"
-    outputs = frozenset({by_output_type("rna_seq").scorer_output})
+    outputs = frozenset({RNA_SEQ.scorer_output})
     needs_genes = True
     needs_pas = True
 
