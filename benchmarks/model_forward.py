@@ -190,13 +190,14 @@ def run_one(cfg: Config) -> dict[str, Any]:
 
     from genotile.model.alphagenome import AlphaGenome, OutputRequest
     from genotile.model.checkpoints import synthetic_variables
-    from genotile.model.config import HEAD_NAMES, get_config, get_precision
+    from genotile.model.config import get_config, get_precision
     from genotile.model.layout import default_track_means
+    from genotile.outputs import MODEL_HEADS
 
     result: dict[str, Any] = {"rss_start": current_rss_bytes()}
     model_cfg = get_config(cfg.size)
     heads, resolutions = parse_outputs(cfg.outputs)
-    request = OutputRequest(heads=heads or HEAD_NAMES, resolutions=resolutions)
+    request = OutputRequest(heads=heads or MODEL_HEADS, resolutions=resolutions)
     module = AlphaGenome(model_cfg, get_precision(cfg.precision))
     means = default_track_means(model_cfg)
 

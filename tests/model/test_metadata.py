@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genotile import outputs
 from genotile.model import metadata as md
 
 METADATA_DIR = Path(__file__).resolve().parents[3] / "shared/alphagenome/metadata"
@@ -67,11 +68,11 @@ def test_output_type_tables() -> None:
         "atac", "dnase", "procap", "cage", "rna_seq", "chip_tf", "chip_histone",
         "contact_maps", "splice_sites", "splice_site_usage", "splice_junctions",
     )  # fmt: skip
-    assert set(md.HEAD_NAMES) == set(md.OUTPUT_TYPES) == set(md.PADDED_CHANNELS)
-    assert md.HEAD_NAMES["splice_sites"] == "splice_sites_classification"
-    assert md.HEAD_NAMES["splice_site_usage"] == "splice_sites_usage"
-    assert md.HEAD_NAMES["splice_junctions"] == "splice_sites_junction"
-    assert md.HEAD_NAMES["chip_tf"] == "chip_tf"
+    assert set(outputs.HEAD_OF_OUTPUT_TYPE) == set(md.OUTPUT_TYPES) == set(md.PADDED_CHANNELS)
+    assert outputs.HEAD_OF_OUTPUT_TYPE["splice_sites"] == "splice_sites_classification"
+    assert outputs.HEAD_OF_OUTPUT_TYPE["splice_site_usage"] == "splice_sites_usage"
+    assert outputs.HEAD_OF_OUTPUT_TYPE["splice_junctions"] == "splice_sites_junction"
+    assert outputs.HEAD_OF_OUTPUT_TYPE["chip_tf"] == "chip_tf"
     assert md.PROTO_OUTPUT_TYPES["rna_seq"] == "OUTPUT_TYPE_RNA_SEQ"
     assert md.canonical_output_type("splice_sites_junction") == "splice_junctions"
     assert md.canonical_output_type("OUTPUT_TYPE_SPLICE_SITE_USAGE") == "splice_site_usage"

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, ModelConfig, Precision
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig, Precision
 from genotile.model.heads import (
     ContactMapsHead,
     GenomeTracksHead,
@@ -38,7 +38,7 @@ from genotile.model.layers import Embed
 from genotile.model.splicing import splice_site_positions
 from genotile.model.tower import TransformerTower
 from genotile.model.unet import SequenceDecoder, SequenceEncoder
-from genotile.outputs import CONTACT_MAPS, OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
+from genotile.outputs import CONTACT_MAPS, MODEL_HEADS, OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 
 Array = jax.Array
 Predictions = dict[str, dict[str, Array] | Array]
@@ -50,7 +50,7 @@ ONE_BP_HEADS = frozenset(o.head for o in OUTPUTS if not o.genome_track and o.res
 class OutputRequest:
     """Which heads (and, for genome-track heads, which resolutions) to compute."""
 
-    heads: tuple[str, ...] = HEAD_NAMES
+    heads: tuple[str, ...] = MODEL_HEADS
     resolutions: tuple[int, ...] = (1, 128)
     embeddings: bool = False  # also return embeddings_1bp / _128bp / _pair that were computed
     #: Per head, the channels to compute (head weights are sliced before the matmul); absent = all.
@@ -58,9 +58,9 @@ class OutputRequest:
     channels: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.heads) - set(HEAD_NAMES))
+        unknown = sorted(set(self.heads) - set(MODEL_HEADS))
         if unknown:
-            raise ValueError(f"unknown head(s) {unknown}; known heads: {', '.join(HEAD_NAMES)}")
+            raise ValueError(f"unknown head(s) {unknown}; known heads: {', '.join(MODEL_HEADS)}")
         sliceable = SLICEABLE_HEADS
         not_sliceable = sorted({h for h, _ in self.channels} - sliceable)
         if not_sliceable:

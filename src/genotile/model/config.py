@@ -16,7 +16,7 @@ from typing import Literal
 
 import jax.numpy as jnp
 
-from genotile.outputs import GENOME_TRACK_HEADS, MODEL_HEADS, OUTPUTS, RNA_SEQ
+from genotile.outputs import GENOME_TRACK_HEADS, OUTPUTS, RNA_SEQ
 
 #: Padded channel count of every head (same for both organisms), as counted in the official track metadata;
 #: from :mod:`genotile.outputs`.
@@ -28,8 +28,6 @@ GENOME_TRACK_RESOLUTIONS: Mapping[str, tuple[int, ...]] = GENOME_TRACK_HEADS
 #: Heads whose 1/0.75 power compression must be undone (RNA-seq only).
 SQUASHED_HEADS = frozenset({RNA_SEQ.head})
 
-#: Every head in the reference's order (the order of ``HeadName``).
-HEAD_NAMES: tuple[str, ...] = MODEL_HEADS
 
 
 

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome
-from genotile.model.config import F32, HEAD_NAMES, ModelConfig, Precision, get_config
-from genotile.outputs import by_head
+from genotile.model.config import F32, ModelConfig, Precision, get_config
+from genotile.outputs import MODEL_HEADS, by_head
 from genotile.sequence.encoding import GRID_BP
 
 ROOT = "alphagenome"
@@ -31,7 +31,7 @@ def default_track_means(cfg: ModelConfig) -> dict[str, np.ndarray]:
     """All-ones track means: what the reference uses when metadata carries no ``nonzero_mean``."""
     return {
         head: np.ones((cfg.num_organisms, cfg.tracks(head)), np.float32)
-        for head in HEAD_NAMES
+        for head in MODEL_HEADS
         if by_head(head).genome_track
     }
 

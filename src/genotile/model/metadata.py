@@ -38,7 +38,6 @@ from genotile import outputs
 
 __all__ = [
     "COLUMNS",
-    "HEAD_NAMES",
     "JUNCTION_STRANDS",
     "MetadataError",
     "ORGANISMS",
@@ -71,11 +70,6 @@ class MetadataError(ValueError):
 #: genotile output-type names, reference order (:mod:`genotile.outputs`).
 OUTPUT_TYPES: Final[tuple[str, ...]] = outputs.OUTPUT_TYPES
 
-#: genotile output-type name -> head name used in parameter paths
-#: (``alphagenome/head/<name>``). Not :data:`genotile.model.config.HEAD_NAMES` (the heads, in order):
-#: new code should use :data:`genotile.outputs.HEAD_OF_OUTPUT_TYPE`, which this is.
-HEAD_NAMES: Final[Mapping[str, str]] = outputs.HEAD_OF_OUTPUT_TYPE
-
 #: genotile output-type name -> ``OutputType`` enum name in the protos.
 PROTO_OUTPUT_TYPES: Final[Mapping[str, str]] = {
     t: f"OUTPUT_TYPE_{t.upper()}" for t in OUTPUT_TYPES
@@ -106,9 +100,9 @@ def canonical_output_type(name: str) -> str:
     """
     key = str(name).strip()
     lowered = key.lower()
-    if lowered in HEAD_NAMES:
+    if lowered in outputs.HEAD_OF_OUTPUT_TYPE:
         return lowered
-    for output_type, head in HEAD_NAMES.items():
+    for output_type, head in outputs.HEAD_OF_OUTPUT_TYPE.items():
         if lowered == head:
             return output_type
     upper = key.upper()
@@ -327,7 +321,7 @@ def _parse_file(path: Path) -> dict[str, pd.DataFrame]:
         if len(frame) != PADDED_CHANNELS[output_type]:
             raise MetadataError(
                 f"{path}: {proto_name} has {len(frame)} tracks but head "
-                f"{HEAD_NAMES[output_type]!r} has {PADDED_CHANNELS[output_type]} "
+                f"{outputs.HEAD_OF_OUTPUT_TYPE[output_type]!r} has {PADDED_CHANNELS[output_type]} "
                 "padded channels; the file does not match the released model"
             )
         frames[output_type] = frame

@@ -29,9 +29,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
-from genotile.model.config import GENOME_TRACK_RESOLUTIONS, HEAD_NAMES, Precision, get_precision
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, Precision, get_precision
 from genotile.model.metadata import ORGANISMS, load_metadata, organism_index, strand_reindexing
-from genotile.outputs import CONTACT_MAPS, DNASE, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
+from genotile.outputs import CONTACT_MAPS, DNASE, MODEL_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
 from genotile.outputs import HEAD_OF_OUTPUT_TYPE as HEAD_OF_OUTPUT
 from genotile.outputs import OUTPUT_TYPE_OF_HEAD as OUTPUT_OF_HEAD
 from genotile.sequence.encoding import GRID_BP, validate_length
@@ -469,7 +469,7 @@ def reverse_complement_output(
 
 def select_output_tracks(outputs: Outputs, tracks: Mapping[str, np.ndarray]) -> Outputs:
     """Keep the chosen channels of each head; junction channels are chosen per tissue on both strands."""
-    unknown = sorted(set(tracks) - set(HEAD_NAMES))
+    unknown = sorted(set(tracks) - set(MODEL_HEADS))
     if unknown:
         raise PredictionError(f"track selection names unknown head(s) {unknown}")
     result = dict(outputs)
