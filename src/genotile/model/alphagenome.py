@@ -34,7 +34,7 @@ from genotile.model.heads import (
     SpliceSitesJunctionHead,
     SpliceSitesUsageHead,
 )
-from genotile.model.layers import Embed
+from genotile.model.layers import Embed, TrainMode
 from genotile.model.splicing import splice_site_positions
 from genotile.model.tower import TransformerTower
 from genotile.model.unet import SequenceDecoder, SequenceEncoder
@@ -152,18 +152,28 @@ class AlphaGenome(nn.Module):
         organism_index: Array,
         track_means: Mapping[str, Array],
         request: OutputRequest = ALL_OUTPUTS,
+        train: TrainMode | bool = False,
     ) -> Predictions:
+        """``train`` off (the default) is inference, the reference's computation.
+
+        ``train=True`` (or a ``TrainMode`` with other settings) is a training
+        forward pass; with batch statistics on it updates ``var_ema``, so call
+        ``apply(..., train=mode, mutable=["state"], rngs={"dropout": key})``,
+        which returns ``(predictions, {"state": new_state})`` (``rngs`` only
+        needed when ``dropout_rate > 0``).
+        """
+        mode = as_train_mode(train)
         dt = self.precision.compute
-        trunk, skips = self.sequence_encoder(dna.astype(dt))
+        trunk, skips = self.sequence_encoder(dna.astype(dt), mode)
         trunk = trunk + self.embed(organism_index)[:, None, :]
-        trunk, pair = self.transformer_tower(trunk)
+        trunk, pair = self.transformer_tower(trunk, mode)
 
         emb: dict[int, Array] = {}
         if request.needs_128bp:
-            emb[128] = self.output_embedder(trunk, organism_index)
+            emb[128] = self.output_embedder(trunk, organism_index, None, mode)
         if request.needs_1bp:
-            decoded = self.sequence_decoder(trunk, skips)
-            emb[1] = self.output_embedder_1(decoded, organism_index, emb[128])
+            decoded = self.sequence_decoder(trunk, skips, mode)
+            emb[1] = self.output_embedder_1(decoded, organism_index, emb[128], mode)
         pair_emb = self.output_pair(pair, organism_index) if request.needs_pair else None
 
         out: Predictions = {}
@@ -200,6 +210,15 @@ class AlphaGenome(nn.Module):
         """Junction head alone, on given embeddings and site positions (variant scoring re-uses REF/ALT sites)."""
         result = self.head.junctions(embeddings_1bp.astype(self.precision.compute), positions, organism_index)
         return cast_floats(result, self.precision.output)
+
+
+def as_train_mode(train: TrainMode | bool) -> TrainMode | None:
+    """``False`` -> None (inference), ``True`` -> the default ``TrainMode``, a ``TrainMode`` as is."""
+    if isinstance(train, TrainMode):
+        return train
+    if isinstance(train, bool):
+        return TrainMode() if train else None
+    raise TypeError(f"train must be a bool or a TrainMode, got {type(train).__name__}")
 
 
 def cast_floats(tree, dtype: jnp.dtype):

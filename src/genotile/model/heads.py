@@ -23,6 +23,7 @@ from genotile.model.layers import (
     Linear,
     MultiOrganismLinear,
     RMSBatchNorm,
+    TrainMode,
     dot_bf16_f32,
     gelu_sigmoid,
     read,
@@ -43,14 +44,16 @@ class OutputEmbedder(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array, organism_index: Array, coarse: Array | None = None) -> Array:
+    def __call__(
+        self, x: Array, organism_index: Array, coarse: Array | None = None, train: TrainMode | None = None
+    ) -> Array:
         x = Linear(2 * x.shape[-1], dtype=self.dtype, name="linear")(x)
         if coarse is not None:
             c = Linear(x.shape[-1], use_bias=False, dtype=self.dtype, name="linear_1")(coarse)
             b, s, d = x.shape
             repeat = s // c.shape[1]
             x = (x.reshape(b, c.shape[1], repeat, d) + c[:, :, None, :]).reshape(b, s, d)
-        x = RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(x)
+        x = RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(x, train)
         x = x + Embed(self.num_organisms, x.shape[-1], dtype=self.dtype, name="embed")(organism_index)[:, None, :]
         return gelu_sigmoid(x)
 

@@ -13,6 +13,8 @@ where the reference keeps them.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -61,13 +63,19 @@ def dot_bf16_f32(equation: str, a: Array, b: Array) -> Array:
 
 
 def max_pool2(x: Array) -> Array:
-    """Max-pool by 2 along the sequence axis (SAME padding)."""
-    return jax.lax.reduce_window(x, jnp.asarray(-jnp.inf, x.dtype), jax.lax.max, (1, 2, 1), (1, 2, 1), "SAME")
+    """Max-pool by 2 along the sequence axis (SAME padding).
+
+    The init value is a Python scalar so that JAX sees a concrete identity and
+    emits its differentiable ``reduce_window_max`` (an array built under jit is
+    a tracer, and the generic reduce_window has no transpose rule); the compiled
+    HLO is the same either way.
+    """
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 1), (1, 2, 1), "SAME")
 
 
 def avg_pool(x: Array, by: int) -> Array:
-    """Average-pool along the sequence axis as Haiku does: a windowed sum, then a divide."""
-    summed = jax.lax.reduce_window(x, jnp.asarray(0, x.dtype), jax.lax.add, (1, by, 1), (1, by, 1), "VALID")
+    """Average-pool along the sequence axis as Haiku does: a windowed sum, then a divide (scalar init: see max_pool2)."""
+    summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, by, 1), (1, by, 1), "VALID")
     return summed / jnp.asarray(by, x.dtype)
 
 
@@ -110,22 +118,108 @@ class Embed(nn.Module):
         return read(table, self.dtype)[index]
 
 
-class RMSBatchNorm(nn.Module):
-    """Inference-only "batch norm": ``x * scale * rsqrt(var_ema + 1e-5) + offset``.
+@dataclasses.dataclass(frozen=True)
+class TrainMode:
+    """How a training forward pass differs from inference; ``None`` in its place means inference.
 
-    Not RMSNorm: no statistic of the input is computed; the stored variance
-    (state ``var_ema``) is used as is. No update rule exists in the reference.
+    Frozen and hashable: it is a static argument under ``jit`` and ``nn.remat``.
+    The reference trains nothing but new heads on a frozen trunk and publishes
+    no batch-norm update rule and no dropout, so every choice here is genotile's:
+
+    * ``batch_stats``: normalise every RMSBatchNorm with the batch statistic and
+      update its ``var_ema`` (batch norm's training behaviour). ``False``
+      keeps the stored ``var_ema`` and never changes it, which is what the
+      reference's fine-tuning does in effect; choose it whenever the trunk is
+      frozen (heads, LoRA), or the frozen trunk's activations would move.
+    * ``ema_decay``: ``var_ema <- decay * var_ema + (1 - decay) * batch_var``, the
+      standard EMA of Flax's and Keras's BatchNorm, with their default 0.99: a
+      horizon of ~100 steps, short enough that the stored statistic follows the
+      fine-tuning data within a run of 1,000 steps (the reference notebook's
+      length), long enough to average out the noise of batches of one window.
+    * ``dropout_rate``: dropout on the tower's MHA and MLP residual branches
+      (before the residual add, as in the Transformer); the reference has no
+      dropout, hence the default 0, which is the identity (no RNG needed).
+    * ``remat``: rematerialise each encoder, tower and decoder block in the
+      backward pass (``nn.remat``), trading ~1/3 more compute for activation
+      memory, so that full fine-tuning at 1 Mb fits on one GPU.
+    * ``axis_name``: inside ``shard_map``/``pmap``, the mapped axis over which
+      batch statistics are averaged (``None`` under plain ``jit``, where a
+      sharded batch's mean is already global).
+    """
+
+    batch_stats: bool = True
+    ema_decay: float = 0.99
+    dropout_rate: float = 0.0
+    remat: bool = False
+    axis_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay <= 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1], got {self.ema_decay}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+
+
+def batch_variance(x: Array, axis_name: str | None = None) -> Array:
+    """RMS "variance" of RMSBatchNorm: float32 mean of x^2 over every axis but the channels (no centring)."""
+    var = jnp.mean(jnp.square(x.astype(F32)), axis=tuple(range(x.ndim - 1)), keepdims=True)
+    return var if axis_name is None else jax.lax.pmean(var, axis_name)
+
+
+def dropout(x: Array, train: TrainMode | None) -> Array:
+    """Dropout of a residual branch in training (RNG stream ``dropout``); identity in inference or at rate 0.
+
+    Call inside a compact method: it creates a parameter-free ``nn.Dropout``.
+    """
+    if train is None or train.dropout_rate == 0.0:
+        return x
+    return nn.Dropout(train.dropout_rate, deterministic=False)(x)
+
+
+def rematerialised(cls: type[nn.Module], train: TrainMode | None, train_argnum: int) -> type[nn.Module]:
+    """``cls``, or under ``TrainMode.remat`` its ``nn.remat`` form, built with the same names and variables.
+
+    Only the block's inputs are kept for the backward pass; its inside is
+    recomputed. ``train_argnum`` is the position of the block's ``train``
+    argument (``self`` = 0), which must be passed positionally: it is static.
+    """
+    if train is None or not train.remat:
+        return cls
+    return _remat(cls, train_argnum)
+
+
+@functools.cache
+def _remat(cls: type[nn.Module], train_argnum: int) -> type[nn.Module]:
+    return nn.remat(cls, static_argnums=(train_argnum,))
+
+
+class RMSBatchNorm(nn.Module):
+    """RMS batch norm: ``x * scale * rsqrt(var + 1e-5) + offset``, no mean subtraction.
+
+    Inference (``train`` None, or ``batch_stats`` off): ``var`` is the stored
+    state ``var_ema`` as is (the reference's code, which is inference-only).
+    Training with ``batch_stats``: ``var`` is the batch statistic
+    (:func:`batch_variance`, gradients flow through it as in batch norm) and
+    ``var_ema`` takes one EMA step (``TrainMode.ema_decay``) unless initialising;
+    that needs ``mutable=["state"]`` in ``apply``.
     """
 
     dtype: jnp.dtype = F32
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, train: TrainMode | None = None) -> Array:
         shape = (1,) * (x.ndim - 1) + (x.shape[-1],)
-        var = self.variable("state", "var_ema", lambda: jnp.ones(shape, F32)).value
+        var_ema = self.variable("state", "var_ema", lambda: jnp.ones(shape, F32))
         scale = read(self.param("scale", nn.initializers.ones, shape), self.dtype)
         offset = read(self.param("offset", nn.initializers.zeros, shape), self.dtype)
-        inv = scale * jax.lax.rsqrt(read(var, self.dtype) + jnp.asarray(1e-5, self.dtype))
+        if train is None or not train.batch_stats:
+            inv = scale * jax.lax.rsqrt(read(var_ema.value, self.dtype) + jnp.asarray(1e-5, self.dtype))
+            return x * inv + offset
+        var = batch_variance(x, train.axis_name)
+        if not self.is_initializing():
+            decay = train.ema_decay
+            var_ema.value = decay * var_ema.value + (1.0 - decay) * jax.lax.stop_gradient(var)
+        inv = scale * jax.lax.rsqrt(var + 1e-5).astype(self.dtype)
         return x * inv + offset
 
 
@@ -204,8 +298,8 @@ class ConvBlock(nn.Module):
     dtype: jnp.dtype = F32
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
-        x = gelu_sigmoid(RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(x))
+    def __call__(self, x: Array, train: TrainMode | None = None) -> Array:
+        x = gelu_sigmoid(RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(x, train))
         if self.width == 1:
             return Linear(self.features, dtype=self.dtype, name="linear")(x)
         return StandardizedConv1D(self.features, self.width, dtype=self.dtype, name="standardized_conv1_d")(x)

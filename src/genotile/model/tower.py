@@ -19,7 +19,19 @@ import jax
 import jax.numpy as jnp
 
 from genotile.model.config import ModelConfig
-from genotile.model.layers import F32, LayerNorm, Linear, RMSBatchNorm, avg_pool, dot_bf16_f32, gelu_tanh, read
+from genotile.model.layers import (
+    F32,
+    LayerNorm,
+    Linear,
+    RMSBatchNorm,
+    TrainMode,
+    avg_pool,
+    dot_bf16_f32,
+    dropout,
+    gelu_tanh,
+    read,
+    rematerialised,
+)
 
 Array = jax.Array
 PAIR_POOL = 16  # 128-bp tokens per 2,048-bp pair token
@@ -66,10 +78,10 @@ class MHABlock(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array, pair_bias: Array) -> Array:
+    def __call__(self, x: Array, pair_bias: Array, train: TrainMode | None = None) -> Array:
         cfg, dt = self.cfg, self.dtype
         b, t, d = x.shape
-        h = RMSBatchNorm(dtype=dt, name="rms_batch_norm")(x)
+        h = RMSBatchNorm(dtype=dt, name="rms_batch_norm")(x, train)
         q = Linear(cfg.num_heads * cfg.qk_dim, use_bias=False, dtype=dt, name="q_layer")(h)
         q = LayerNorm(dtype=dt, name="norm_q")(q.reshape(b, t, cfg.num_heads, cfg.qk_dim))
         k = Linear(cfg.qk_dim, use_bias=False, dtype=dt, name="k_layer")(h)
@@ -89,7 +101,7 @@ class MHABlock(nn.Module):
         weights = jax.nn.softmax(logits, axis=-1)
         y = dot_bf16_f32("bhsS,bSc->bshc", weights, v[:, :, 0]).astype(dt)
         y = Linear(d, dtype=dt, name="linear_embedding")(y.reshape(b, t, -1))
-        return RMSBatchNorm(dtype=dt, name="rms_batch_norm_1")(y)
+        return RMSBatchNorm(dtype=dt, name="rms_batch_norm_1")(y, train)
 
 
 class MLPBlock(nn.Module):
@@ -98,12 +110,12 @@ class MLPBlock(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, train: TrainMode | None = None) -> Array:
         d = x.shape[-1]
-        h = RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(x)
+        h = RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(x, train)
         h = jax.nn.relu(Linear(2 * d, dtype=self.dtype, name="linear")(h))
         h = Linear(d, dtype=self.dtype, name="linear_1")(h)
-        return RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm_1")(h)
+        return RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm_1")(h, train)
 
 
 class AttentionBiasBlock(nn.Module):
@@ -113,8 +125,8 @@ class AttentionBiasBlock(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, pair: Array) -> Array:
-        x = gelu_tanh(RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(pair))
+    def __call__(self, pair: Array, train: TrainMode | None = None) -> Array:
+        x = gelu_tanh(RMSBatchNorm(dtype=self.dtype, name="rms_batch_norm")(pair, train))
         x = Linear(self.cfg.num_heads, use_bias=False, dtype=self.dtype, name="linear")(x)
         return jnp.moveaxis(x, 3, 1)
 
@@ -189,7 +201,8 @@ class PairUpdateBlock(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array, pair: Array | None) -> Array:
+    def __call__(self, x: Array, pair: Array | None, train: TrainMode | None = None) -> Array:
+        del train  # no batch norm in the pair update; the argument is there for rematerialised()'s static slot
         y = SequenceToPairBlock(self.cfg, self.dtype, name="sequence_to_pair_block")(x)
         pair = y if pair is None else pair + y
         pair = pair + RowAttentionBlock(self.dtype, name="row_attention_block")(pair)
@@ -197,19 +210,27 @@ class PairUpdateBlock(nn.Module):
 
 
 class TransformerTower(nn.Module):
-    """``[B, T, D]`` tokens -> (tokens, pair map ``[B, T/16, T/16, F]``)."""
+    """``[B, T, D]`` tokens -> (tokens, pair map ``[B, T/16, T/16, F]``).
+
+    In training, the MHA and MLP branches get dropout before their residual
+    add, and each block can be rematerialised (see ``TrainMode``).
+    """
 
     cfg: ModelConfig
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array) -> tuple[Array, Array]:
+    def __call__(self, x: Array, train: TrainMode | None = None) -> tuple[Array, Array]:
         pair = None
         for i in range(self.cfg.tower_layers):
             if i % 2 == 0:
-                pair = PairUpdateBlock(self.cfg, self.dtype, name=indexed_name("pair_update_block", i // 2))(x, pair)
-            bias = AttentionBiasBlock(self.cfg, self.dtype, name=indexed_name("attention_bias_block", i))(pair)
-            x = x + MHABlock(self.cfg, self.dtype, name=indexed_name("mha_block", i))(x, bias)
-            x = x + MLPBlock(self.dtype, name=indexed_name("mlp_block", i))(x)
+                pair_block = rematerialised(PairUpdateBlock, train, 3)
+                pair = pair_block(self.cfg, self.dtype, name=indexed_name("pair_update_block", i // 2))(x, pair, train)
+            bias_block = rematerialised(AttentionBiasBlock, train, 2)
+            bias = bias_block(self.cfg, self.dtype, name=indexed_name("attention_bias_block", i))(pair, train)
+            mha = rematerialised(MHABlock, train, 3)(self.cfg, self.dtype, name=indexed_name("mha_block", i))
+            x = x + dropout(mha(x, bias, train), train)
+            mlp = rematerialised(MLPBlock, train, 2)(self.dtype, name=indexed_name("mlp_block", i))
+            x = x + dropout(mlp(x, train), train)
         assert pair is not None
         return x, pair

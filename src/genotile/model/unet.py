@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from genotile.model.config import ModelConfig
-from genotile.model.layers import Conv1D, ConvBlock, max_pool2, read
+from genotile.model.layers import Conv1D, ConvBlock, TrainMode, max_pool2, read, rematerialised
 
 Array = jax.Array
 SKIP_BIN_SIZES = (1, 2, 4, 8, 16, 32, 64)
@@ -25,9 +25,9 @@ class DnaEmbedder(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, train: TrainMode | None = None) -> Array:
         x = Conv1D(self.cfg.embed_channels, 15, dtype=self.dtype, name="conv1_d")(x)
-        return x + ConvBlock(self.cfg.embed_channels, 5, dtype=self.dtype, name="conv_block")(x)
+        return x + ConvBlock(self.cfg.embed_channels, 5, dtype=self.dtype, name="conv_block")(x, train)
 
 
 class DownResBlock(nn.Module):
@@ -37,11 +37,11 @@ class DownResBlock(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, train: TrainMode | None = None) -> Array:
         c_out = x.shape[-1] + self.cfg.channel_step
-        out = ConvBlock(c_out, 5, dtype=self.dtype, name="conv_block")(x)
+        out = ConvBlock(c_out, 5, dtype=self.dtype, name="conv_block")(x, train)
         out = out + jnp.pad(x, ((0, 0), (0, 0), (0, self.cfg.channel_step)))
-        return out + ConvBlock(c_out, 5, dtype=self.dtype, name="conv_block_1")(out)
+        return out + ConvBlock(c_out, 5, dtype=self.dtype, name="conv_block_1")(out, train)
 
 
 class SequenceEncoder(nn.Module):
@@ -51,13 +51,13 @@ class SequenceEncoder(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, dna: Array) -> tuple[Array, dict[int, Array]]:
+    def __call__(self, dna: Array, train: TrainMode | None = None) -> tuple[Array, dict[int, Array]]:
         skips: dict[int, Array] = {}
-        x = DnaEmbedder(self.cfg, self.dtype, name="dna_embedder")(dna)
+        x = rematerialised(DnaEmbedder, train, 2)(self.cfg, self.dtype, name="dna_embedder")(dna, train)
         skips[1] = x
         x = max_pool2(x)
         for i, bin_size in enumerate(SKIP_BIN_SIZES[1:]):
-            x = DownResBlock(self.cfg, self.dtype, name=f"downres_block_{i}")(x)
+            x = rematerialised(DownResBlock, train, 2)(self.cfg, self.dtype, name=f"downres_block_{i}")(x, train)
             skips[bin_size] = x
             x = max_pool2(x)
         return x, skips
@@ -69,13 +69,13 @@ class UpResBlock(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array, skip: Array) -> Array:
+    def __call__(self, x: Array, skip: Array, train: TrainMode | None = None) -> Array:
         c = skip.shape[-1]
-        out = ConvBlock(c, 5, dtype=self.dtype, name="conv_in")(x) + x[:, :, :c]
+        out = ConvBlock(c, 5, dtype=self.dtype, name="conv_in")(x, train) + x[:, :, :c]
         out = jnp.repeat(out, 2, axis=1)
         out = out * read(self.param("residual_scale", nn.initializers.ones, ()), out.dtype)
-        out = out + ConvBlock(c, 1, dtype=self.dtype, name="pointwise_conv_unet_skip")(skip)
-        return out + ConvBlock(c, 5, dtype=self.dtype, name="conv_out")(out)
+        out = out + ConvBlock(c, 1, dtype=self.dtype, name="pointwise_conv_unet_skip")(skip, train)
+        return out + ConvBlock(c, 5, dtype=self.dtype, name="conv_out")(out, train)
 
 
 class SequenceDecoder(nn.Module):
@@ -84,8 +84,8 @@ class SequenceDecoder(nn.Module):
     dtype: jnp.dtype
 
     @nn.compact
-    def __call__(self, x: Array, skips: dict[int, Array]) -> Array:
+    def __call__(self, x: Array, skips: dict[int, Array], train: TrainMode | None = None) -> Array:
         for i, bin_size in enumerate(reversed(SKIP_BIN_SIZES)):
             name = "up_res_block" if i == 0 else f"up_res_block_{i}"
-            x = UpResBlock(self.dtype, name=name)(x, skips[bin_size])
+            x = rematerialised(UpResBlock, train, 3)(self.dtype, name=name)(x, skips[bin_size], train)
         return x
