@@ -95,7 +95,8 @@ def as_a_git_checkout(workdir: Path) -> None:
 
 def _cloud_run_args(endpoint: str, prefix: str, jobs: int) -> list[str]:
     """Snakemake arguments for a cloud-style run: each job in its own empty folder, every file through S3."""
-    return ["--executor", "cluster-generic", "--jobs", str(jobs),
+    # Status checks every second, not Snakemake's default 10 s: a job's successor starts as soon as it ends.
+    return ["--executor", "cluster-generic", "--jobs", str(jobs), "--seconds-between-status-checks", "1",
             "--cluster-generic-submit-cmd", f"{ISOLATED_JOB} submit", "--cluster-generic-status-cmd", f"{ISOLATED_JOB} status",
             "--shared-fs-usage", "none", "--job-deploy-sources",
             "--default-storage-provider", "s3", "--default-storage-prefix", f"s3://{S3_BUCKET}/{prefix}",
@@ -248,13 +249,40 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         terminal.write_line(f"[{report.duration:.0f} s {report.when}] {report.nodeid}")
 
 
+def _session_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every xdist worker of this test session shares (the worker's own temp folder without xdist)."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run_id:
+        return tmp_path_factory.mktemp(name)
+    folder = tmp_path_factory.getbasetemp().parent / f"{name}-{run_id}"  # beside the workers' popen-gw* folders
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
-    """One full local run of the demo config (tracks and variant scoring): (workdir, run folder, result)."""
+    """One full local run of the demo config (tracks and variant scoring): (workdir, run folder, result).
+
+    Made once per test session, not once per xdist worker: the first worker to ask runs it (with both
+    cores) while the other waits on a file lock, then reads the same run; it is several minutes of CI.
+    Tests only read it (or dry-run in it, or copy it before running anything).
+    """
+    import fcntl
+    import json
+
     if not WORKFLOW_INSTALLED:  # pragma: no cover
         pytest.skip(f"snakemake/genotile not installed in {BIN}")
-    workdir = copy_workflow(tmp_path_factory.mktemp("demo") / "wf")
-    run = snakemake(workdir, "--cores", "2")
+    shared = _session_folder(tmp_path_factory, "demo")
+    workdir, record = shared / "wf", shared / "demo_run.json"
+    with open(shared / "demo_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or the worker dies)
+        if not record.exists():
+            shutil.rmtree(workdir, ignore_errors=True)  # what a worker killed mid-run left
+            copy_workflow(workdir)
+            result = snakemake(workdir, "--cores", "2")
+            record.write_text(json.dumps({"args": result.args, "returncode": result.returncode,
+                                          "stdout": result.stdout, "stderr": result.stderr}))
+    run = subprocess.CompletedProcess(**json.loads(record.read_text()))
     assert run.returncode == 0, report(run)
     return workdir, workdir / "results" / DEMO_CONFIG["run"], run
 
