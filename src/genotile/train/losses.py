@@ -96,9 +96,7 @@ def poisson(y_true: Array, y_pred: Array, mask: Array) -> Array:
     return safe_masked_mean((y_pred - y_true * jnp.log(y_pred + EPS)) - optimum, mask)
 
 
-def multinomial_poisson(
-    y_true: Array, y_pred: Array, mask: Array, segment_bins: int, positional_weight: float = POSITIONAL_WEIGHT
-) -> dict[str, Array]:
+def multinomial_poisson(y_true: Array, y_pred: Array, mask: Array, segment_bins: int, positional_weight: float = POSITIONAL_WEIGHT) -> dict[str, Array]:
     """The genome-track loss at one resolution: Poisson on segment totals + weighted multinomial on positions.
 
     ``y_true``, ``y_pred``: ``[..., S, C]`` in model space; ``mask``: ``[..., 1, C]``. The sequence axis is cut
@@ -324,9 +322,7 @@ def head_loss(
     if head == "splice_sites_usage":
         return splice_sites_usage_loss(predictions["logits"], _batch_value(batch, key, head), organism_mask()[:, None, :])
     if head == "splice_sites_junction":
-        return splice_junctions_loss(
-            predictions["predictions"], predictions["splice_junction_mask"], _batch_value(batch, key, head)
-        )
+        return splice_junctions_loss(predictions["predictions"], predictions["splice_junction_mask"], _batch_value(batch, key, head))
     raise LossInputError(f"unknown head {head!r}; known heads: {', '.join(MODEL_HEADS)}")
 
 
