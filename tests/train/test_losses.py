@@ -227,11 +227,13 @@ def test_total_loss_on_tiny_model_predictions_is_finite_and_differentiable(tiny)
 
 
 def test_head_loss_names_what_is_missing():
-    preds = {"scaled_predictions_1bp": jnp.ones((1, 4, 2)), "scaled_predictions_128bp": jnp.ones((1, 1, 2))}
+    preds = {"scaled_predictions_1bp": jnp.ones((1, 128, 2)), "scaled_predictions_128bp": jnp.ones((1, 1, 2))}
     with pytest.raises(L.LossInputError, match="'atac'"):
         L.head_loss("atac", preds, {"organism_index": np.zeros(1, np.int32)})
     with pytest.raises(L.LossInputError, match="track_masks"):
-        L.head_loss("atac", preds, {"organism_index": np.zeros(1, np.int32), "atac": np.ones((1, 4, 2))})
+        L.head_loss("atac", preds, {"organism_index": np.zeros(1, np.int32), "atac": np.ones((1, 128, 2))})
+    with pytest.raises(L.LossInputError, match="multiple of 128"):
+        L.sum_pool(jnp.ones((1, 100, 2)), 128)
 
 
 def test_distillation_targets_in_model_space_give_zero_poisson_at_the_teacher():

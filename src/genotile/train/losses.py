@@ -149,6 +149,8 @@ def scale_targets(targets: Array, track_means: Array, resolution: int, squashed:
 def sum_pool(x: Array, width: int) -> Array:
     """``[B, S, C]`` -> ``[B, S/width, C]`` sums in float32 (1-bp counts to 128-bp bins)."""
     b, s, c = x.shape
+    if s % width:
+        raise LossInputError(f"{s} bins cannot be pooled by {width}: the targets' length must be a multiple of {width}")
     return x.reshape(b, s // width, width, c).sum(axis=-2, dtype=F32)
 
 
