@@ -17,7 +17,7 @@ import genotile
 
 PACKAGE = Path(genotile.__file__).parent
 #: Bottom to top; a module may import its own layer and the ones before it (README "Layout").
-LAYERS = ("outputs", "settings", "runtime", "sequence", "model", "tracks", "variants", "report", "config_checks", "cli",
+LAYERS = ("outputs", "settings", "runtime", "sequence", "model", "tracks", "variants", "train", "report", "config_checks", "cli",
           "store", "genotile")
 
 
