@@ -50,6 +50,9 @@ def test_unfreeze_last_blocks_opens_the_last_tower_layers(params):
     assert tower == {"attention_bias_block_1", "mha_block_1", "mlp_block_1"}  # tiny: 2 layers, pair blocks at 0
     both = trainable_paths(params, Trainable("heads", unfreeze_last_blocks=2))
     assert {p.split("/")[1] for p in both if p.startswith("transformer_tower/")} == set(params["transformer_tower"])
+    one_layer = {"transformer_tower": {"mlp_block_1": {"w": 0}}, "head": {"x": {"w": 0}}}  # layers need not start at 0
+    assert trainable_paths(one_layer, Trainable("heads")) == {"head/x/w"}
+    assert trainable_paths(one_layer, Trainable("heads", unfreeze_last_blocks=1)) == {"head/x/w", "transformer_tower/mlp_block_1/w"}
     assert tower_layer("transformer_tower/pair_update_block_2/linear_q/w") == 4
     assert tower_layer("head/dnase/x") is None
 

@@ -82,11 +82,11 @@ def trainable_paths(params: Tree, trainable: Trainable) -> set[str]:
             f"unfreeze_last_blocks is {trainable.unfreeze_last_blocks}, but the model's tower has {len(layers)} "
             f"layers; fix: choose at most {len(layers)} (or mode: full)"
         )
-    first_open = len(layers) - trainable.unfreeze_last_blocks
+    open_layers = set(layers[len(layers) - trainable.unfreeze_last_blocks :]) if trainable.unfreeze_last_blocks else set()
     chosen = set()
     for p in paths:
         layer = tower_layer(p)
-        if p.split("/")[0] == HEAD_SCOPE or (layer is not None and layer >= first_open):
+        if p.split("/")[0] == HEAD_SCOPE or layer in open_layers:
             chosen.add(p)
         elif any(p == prefix or p.startswith(prefix.rstrip("/") + "/") for prefix in trainable.extra_prefixes):
             chosen.add(p)
