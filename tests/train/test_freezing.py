@@ -65,8 +65,8 @@ def test_full_mode_and_extra_prefixes(params):
 
 
 def test_bad_settings_stop_with_the_fix(params):
-    with pytest.raises(FreezingError, match="unknown training mode 'lora'"):
-        Trainable("lora")
+    with pytest.raises(FreezingError, match="unknown training mode 'adapters'"):
+        Trainable("adapters")
     with pytest.raises(FreezingError, match="at most 2"):
         trainable_paths(params, Trainable("heads", unfreeze_last_blocks=3))
     with pytest.raises(FreezingError, match="name no parameter"):

@@ -90,7 +90,7 @@ DEVICES_SCRIPT = textwrap.dedent(
     one, two = run(jax.devices()[:1]), run(jax.devices())
     leaves = lambda t: [np.asarray(x) for x in jax.tree.leaves(t.variables())]
     close = all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(leaves(one), leaves(two)))
-    shards = len(two.trainable_params()["head"]["dnase"]["linear"]["w"].sharding.device_set)
+    shards = len(two.trainable_params()["params"]["head"]["dnase"]["linear"]["w"].sharding.device_set)
     try:
         run(jax.devices(), batch_size=3)
         message = ""

@@ -1,4 +1,4 @@
-"""Which parameters train: the mode (``heads`` / ``full``), the last N tower layers, extra path prefixes.
+"""Which parameters train: the mode (``heads`` / ``lora`` / ``full``), the last N tower layers, extra path prefixes.
 
 Why a partition rather than a masked optimizer: a frozen leaf must carry *no* optimizer state (Adam
 keeps two moments per value: for the full model that is 3.6 GB of f32 for weights that never move).
@@ -21,8 +21,8 @@ from typing import Any, Literal
 from flax import traverse_util
 
 Tree = Mapping[str, Any]
-Mode = Literal["heads", "full"]
-MODES: tuple[str, ...] = ("heads", "full")
+Mode = Literal["heads", "lora", "full"]
+MODES: tuple[str, ...] = ("heads", "lora", "full")
 HEAD_SCOPE = "head"
 TOWER_SCOPE = "transformer_tower"
 # Tower modules per layer i: attention_bias_block_i, mha_block_i, mlp_block_i; pair_update_block_j runs before
@@ -37,7 +37,8 @@ class FreezingError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Trainable:
     """What trains. ``heads``: every ``head/...`` parameter, plus the last ``unfreeze_last_blocks`` tower
-    layers and any path starting with one of ``extra_prefixes``; ``full``: everything."""
+    layers and any path starting with one of ``extra_prefixes``; ``lora``: the same plus low-rank adapters
+    on the tower (``genotile.train.lora``; the adapted kernels themselves stay frozen); ``full``: everything."""
 
     mode: Mode = "heads"
     unfreeze_last_blocks: int = 0

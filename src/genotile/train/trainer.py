@@ -44,6 +44,7 @@ from genotile.train.augment import AugmentSettings, TargetSpec, augment, check_b
 from genotile.train.batches import Batch, BatchSource
 from genotile.train.checkpointing import TrainCheckpoints
 from genotile.train.freezing import Trainable, merge, partition, trainable_paths
+from genotile.train.lora import LoraSettings, apply_adapters, init_adapters
 from genotile.train.optimizer import OptimizerSettings, build_optimizer
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class TrainSettings:
     trainable: Trainable = Trainable()
     optimizer: OptimizerSettings = OptimizerSettings()
     augment: AugmentSettings = AugmentSettings()
+    lora: LoraSettings = LoraSettings()  # used in mode lora only
     seed: int = 0
     precision: str = "auto"  # auto: bfloat16 compute on accelerators, float32 on CPU
     # bookkeeping (not in the fingerprint)
@@ -87,6 +89,8 @@ class TrainSettings:
         values = dataclasses.asdict(self)
         for key in ("steps", "checkpoint_every", "keep_checkpoints", "log_every"):
             values.pop(key)
+        if self.trainable.mode != "lora":
+            values.pop("lora")
         return values
 
 
@@ -168,7 +172,10 @@ class Trainer:
         self._rows = NamedSharding(self.mesh, PartitionSpec("batch"))
         params = model.variables["params"]
         self.trainable_paths = trainable_paths(params, settings.trainable)
-        trainable, self._frozen = partition(params, self.trainable_paths)
+        trainable_params, self._frozen = partition(params, self.trainable_paths)
+        trainable = {"params": trainable_params}
+        if settings.trainable.mode == "lora":
+            trainable["lora"] = init_adapters(params, settings.lora, jax.random.fold_in(jax.random.key(settings.seed), 1))
         put = lambda tree: jax.device_put(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree), self._replicated)
         self._frozen = put(self._frozen)
         state = {
@@ -194,13 +201,21 @@ class Trainer:
         return self._state["opt_state"]
 
     def trainable_params(self) -> Any:
+        """``{'params': the trained leaves, 'lora': the adapters (mode lora)}``: what the optimizer sees."""
         return self._state["trainable"]
 
     def variables(self) -> dict[str, Any]:
-        """The full variable tree (base weights with the trained leaves in place), as numpy float32:
-        what ``genotile.model.checkpoints.save_checkpoint`` writes and the predictor loads."""
-        params = merge(self._state["trainable"], self._frozen)
+        """The full variable tree (base weights with the trained leaves in place, adapters merged into their
+        kernels), as numpy float32: what ``genotile.model.checkpoints.save_checkpoint`` writes and the
+        predictor loads."""
+        params = self._full_params(self._state["trainable"], self._frozen)
         return jax.device_get({"params": params, "state": self._state["model_state"]})
+
+    def _full_params(self, trainable: Mapping[str, Any], frozen: Any) -> dict[str, Any]:
+        params = merge(trainable["params"], frozen)
+        if "lora" in trainable:
+            params = apply_adapters(params, trainable["lora"], self.settings.lora)
+        return params
 
     def run_description(self, source: BatchSource) -> dict[str, Any]:
         """What the fingerprint covers: the base weights, model, settings, targets, request, source, loss."""
@@ -219,7 +234,7 @@ class Trainer:
 
     def _compile(self):
         loss_fn, apply_fn, optimizer = self.loss_fn, self.apply_fn, self.optimizer
-        augment_settings, targets = self.settings.augment, self.targets
+        augment_settings, targets, full_params = self.settings.augment, self.targets, self._full_params
 
         def train_step(state, frozen, batch):
             key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
@@ -227,7 +242,7 @@ class Trainer:
             batch = augment(batch, augment_key, augment_settings, targets)
 
             def objective(trainable):
-                variables = {"params": merge(trainable, frozen), "state": state["model_state"]}
+                variables = {"params": full_params(trainable, frozen), "state": state["model_state"]}
                 predictions, model_state = apply_fn(variables, batch["dna"], batch["organism"], dropout_key)
                 total, parts = loss_fn(_as_float32(predictions), batch)
                 return total, (parts, model_state)
