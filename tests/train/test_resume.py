@@ -129,7 +129,9 @@ KILL_SCRIPT = textwrap.dedent(
     from helpers.tiny_training import TARGETS, poisson_loss, tiny_source, toy_apply, toy_model
     from genotile.train.trainer import Trainer, TrainSettings
     from genotile.train.optimizer import OptimizerSettings
-    settings = TrainSettings(steps={steps}, optimizer=OptimizerSettings(decay_steps={steps}), checkpoint_every=1, log_every=1)
+    from genotile.train.augment import AugmentSettings
+    settings = TrainSettings(steps={steps}, optimizer=OptimizerSettings(decay_steps={steps}), augment=AugmentSettings(max_shift=128),
+                             checkpoint_every=1, log_every=1)
     trainer = Trainer(toy_model(), poisson_loss, settings, targets=TARGETS, apply_fn=toy_apply, checkpoint_dir=sys.argv[1])
     trainer.fit(tiny_source())
     import numpy as np, jax
@@ -141,7 +143,7 @@ KILL_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_is_bit_identical(tmp_path):
     """A real kill: SIGKILL the training process once it has logged a few steps, rerun it, compare."""
-    steps = 400
+    steps = 60
     script = tmp_path / "train.py"
     script.write_text(KILL_SCRIPT.format(tests=str(ROOT / "tests"), steps=steps))
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}

@@ -62,12 +62,14 @@ def dot_bf16_f32(equation: str, a: Array, b: Array) -> Array:
 
 def max_pool2(x: Array) -> Array:
     """Max-pool by 2 along the sequence axis (SAME padding)."""
-    return jax.lax.reduce_window(x, jnp.asarray(-jnp.inf, x.dtype), jax.lax.max, (1, 2, 1), (1, 2, 1), "SAME")
+    # A numpy init value (concrete under jit) makes this JAX's max-pool primitive, which has a gradient;
+    # a jnp one is traced and gives the generic reduce_window, which has none (same values either way).
+    return jax.lax.reduce_window(x, np.array(-np.inf, x.dtype), jax.lax.max, (1, 2, 1), (1, 2, 1), "SAME")
 
 
 def avg_pool(x: Array, by: int) -> Array:
     """Average-pool along the sequence axis as Haiku does: a windowed sum, then a divide."""
-    summed = jax.lax.reduce_window(x, jnp.asarray(0, x.dtype), jax.lax.add, (1, by, 1), (1, by, 1), "VALID")
+    summed = jax.lax.reduce_window(x, np.array(0, x.dtype), jax.lax.add, (1, by, 1), (1, by, 1), "VALID")  # see max_pool2
     return summed / jnp.asarray(by, x.dtype)
 
 
