@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from helpers.tiny_training import REQUEST, TARGETS, poisson_loss, tiny_source, toy_apply, toy_model
@@ -110,3 +111,16 @@ def test_two_devices_split_the_batch_and_agree_with_one():
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["devices"] == 2 and found["replicas"] == 2 and found["close"]
     assert "multiple of 2" in found["message"]
+
+
+def test_pooling_layers_have_gradients():
+    """Full-mode training differentiates through the U-Net's max-pool and the tower's average pool."""
+    import jax.numpy as jnp
+
+    from genotile.model.layers import avg_pool, max_pool2
+
+    x = jnp.arange(2 * 32 * 3, dtype=jnp.float32).reshape(2, 32, 3) % 7
+    grad_max = jax.jit(jax.grad(lambda v: max_pool2(v).sum()))(x)
+    grad_avg = jax.jit(jax.grad(lambda v: avg_pool(v, 16).sum()))(x)
+    assert float(grad_max.sum()) == 2 * 16 * 3  # one winner per window of 2
+    np.testing.assert_allclose(np.asarray(grad_avg), 1 / 16)
