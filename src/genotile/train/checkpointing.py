@@ -6,7 +6,7 @@ not stored: they are the base weights, whose identity is part of the fingerprint
 
 Atomicity is Orbax's: a step is written under a temporary name and renamed when finalised, and
 ``CheckpointManager`` only lists finalised steps, so a job killed mid-write resumes from the step
-before (the temporary folder is cleaned up when the manager next opens the directory).
+before (the temporary folder is removed when the folder is next opened, :func:`remove_unfinished`).
 
 The fingerprint: a resumed run must be the same run, or "bit-identical to an uninterrupted run"
 means nothing; the settings that shape the result are stored as JSON next to the arrays and a
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ FORMAT = "genotile-train"
 VERSION = 1
 STATE_ITEM = "train_state"
 META_ITEM = "meta"
+TMP_MARK = ".orbax-checkpoint-tmp"  # how Orbax names a step folder until it is finalised
 
 
 class ResumeError(ValueError):
@@ -67,6 +69,21 @@ def changed_settings(stored: Mapping[str, Any], current: Mapping[str, Any]) -> l
     return lines
 
 
+def remove_unfinished(directory: Path) -> list[Path]:
+    """Delete the step folders a killed job left half-written (Orbax's temporary names), before opening.
+
+    Orbax never lists them, but its own clean-up (``cleanup_tmp_directories``) runs in the background
+    and two managers opened one after the other race on the same folders; done here, it is done once.
+    """
+    removed = []
+    if directory.is_dir():
+        for path in sorted(directory.glob(f"*{TMP_MARK}*")):
+            if path.is_dir():
+                shutil.rmtree(path)
+                removed.append(path)
+    return removed
+
+
 class TrainCheckpoints:
     """One run's checkpoint folder (``CheckpointManager`` over steps; synchronous writes)."""
 
@@ -75,9 +92,8 @@ class TrainCheckpoints:
         self.directory = Path(directory).expanduser().resolve()
         self.run = canonical(run)
         self.fingerprint = fingerprint(self.run)
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
-        )
+        remove_unfinished(self.directory)
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=(STATE_ITEM, META_ITEM))
 
     def latest_step(self) -> int | None:
