@@ -109,7 +109,7 @@ def test_tiny_model_full_training_stopped_and_resumed_is_bit_identical(tmp_path)
     differentiates the whole model, and a resumed run ends on the same bits (the second trainer's step
     comes from the persistent compilation cache, so this costs about one compilation)."""
     settings = dataclasses.replace(SETTINGS, steps=3, trainable=Trainable("full"),
-                                   optimizer=dataclasses.replace(SETTINGS.optimizer, decay_steps=3))
+                                   optimizer=OptimizerSettings(learning_rate=1e-2, decay_steps=4))  # 3 updates, none at lr 0
     model = synthetic_model("tiny", 0)
 
     def trainer(folder):
