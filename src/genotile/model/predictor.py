@@ -41,6 +41,12 @@ SPLICE_CLASS_REINDEXING = np.array([2, 3, 0, 1, 4])
 JUNCTION_ROW_ORDER = np.array([2, 3, 0, 1])
 
 
+def batch_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The one data-parallel mesh (axis ``batch``) over ``devices`` (default: every local device);
+    the predictor and the trainer split rows over it the same way."""
+    return Mesh(np.array(tuple(devices) if devices is not None else jax.local_devices()), ("batch",))
+
+
 class PredictionError(ValueError):
     """A request the predictor cannot serve, with the reason."""
 
@@ -193,7 +199,7 @@ class Predictor:
         self.metadata = metadata
         self.module = AlphaGenome(self.config, self.precision)
         self.devices = tuple(devices) if devices is not None else tuple(jax.local_devices())
-        self.mesh = Mesh(np.array(self.devices), ("batch",))
+        self.mesh = batch_mesh(self.devices)
         self.variables = jax.device_put(model.variables, NamedSharding(self.mesh, PartitionSpec()))
         self._compiled: dict[OutputRequest, Any] = {}
         self._memory_warned: set[tuple[OutputRequest, int, int]] = set()
@@ -447,12 +453,17 @@ def _organism_array(organisms: Sequence[int | str] | np.ndarray | int | str, bat
 def reverse_complement_output(
     head: str, field: str, value: np.ndarray, reindexing: np.ndarray | None, length: int
 ) -> np.ndarray:
-    """Map one output of a reverse-complemented window back to forward coordinates (batch of 1 or more)."""
+    """Map one output of a reverse-complemented window back to forward coordinates (batch of 1 or more).
+
+    Takes numpy or JAX arrays (the trainer maps targets into a reverse-complemented window's frame
+    with it inside the jit: the map is its own inverse except for DNase's first base, which becomes 0).
+    """
+    xp = jax.numpy if isinstance(value, jax.Array) else np
     if head == CONTACT_MAPS.head or field == "embeddings_pair":
         return value[:, ::-1, ::-1]
     if head == SPLICE_JUNCTIONS.head:
         if field == "splice_site_positions":
-            mirrored = np.where(value < 0, -1, length - 1 - value)
+            mirrored = xp.where(value < 0, -1, length - 1 - value)
             return mirrored[:, JUNCTION_ROW_ORDER]
         return value[..., reindexing] if reindexing is not None else value
     if head.startswith("embeddings"):
@@ -462,9 +473,14 @@ def reverse_complement_output(
         flipped = flipped[..., reindexing]
     if head == DNASE.head and field.endswith("_1bp"):
         # Cut-site convention: the two strands' 1-bp values are one base apart after reversal.
-        flipped = np.roll(flipped, 1, axis=1)
-        flipped[:, 0] = 0
-    return np.ascontiguousarray(flipped)
+        flipped = xp.roll(flipped, 1, axis=1)
+        flipped = flipped.at[:, 0].set(0) if xp is not np else _zero_first_position(flipped)
+    return np.ascontiguousarray(flipped) if xp is np else flipped
+
+
+def _zero_first_position(value: np.ndarray) -> np.ndarray:
+    value[:, 0] = 0
+    return value
 
 
 def select_output_tracks(outputs: Outputs, tracks: Mapping[str, np.ndarray]) -> Outputs:

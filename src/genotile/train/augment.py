@@ -1,0 +1,170 @@
+"""Training augmentation inside the jit: a random shift and a reverse complement (p = 0.5) per row.
+
+Why inside the jit: both are a few gathers on arrays already on the device; done on the host they
+would cost a copy of every 1 Mb batch and make the sampler's output depend on the augmentation.
+The draws come from the step's key, so a resumed run draws the same shifts and strands.
+
+Shift: the batch carries ``max_shift`` extra bases on both sides (``dna [B, S + 2 max_shift, 4]``,
+1-bp targets likewise) and each row is cropped to ``S`` at an offset drawn uniformly in
+``[0, 2 max_shift]``. Targets at coarser resolutions cannot move by single bases, so shifting needs
+1-bp targets (the losses sum-pool them to 128 bp, as the reference does); contact maps (2,048-bp
+bins) are only flipped, and need ``max_shift: 0``.
+
+Reverse complement: the sequence is reverse-complemented and each target is mapped into the
+reversed window's frame with the *inference* map, ``genotile.model.predictor.reverse_complement_output``
+(reverse, strand swap by the organism's re-indexing, DNase's one-base shift, contact maps flipped on
+both axes). That map is its own inverse except that DNase's first base becomes 0 (a target of 0 at
+one position: harmless in the loss), so predictions on the reversed sequence are compared with
+targets in the same frame, and masks get the same channel swap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genotile.model.predictor import SPLICE_CLASS_REINDEXING, reverse_complement_output
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITES
+from genotile.sequence.encoding import GRID_BP, reverse_complement_one_hot
+
+Batch = dict[str, Any]
+
+
+class AugmentError(ValueError):
+    """A batch or target description the augmentation cannot handle, with the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentSettings:
+    max_shift: int = 1024  # bases each side; 0 turns shifting off
+    reverse_complement: bool = True  # with probability 0.5 per row
+
+    def __post_init__(self) -> None:
+        if self.max_shift < 0:
+            raise AugmentError(f"augmentation max_shift must be 0 or more, got {self.max_shift}")
+
+    @property
+    def active(self) -> bool:
+        return self.max_shift > 0 or self.reverse_complement
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetSpec:
+    """How one target array moves with the sequence.
+
+    ``output_head``: the model head whose reverse-complement rule applies (``dnase`` gets the one-base
+    shift, ``contact_maps`` is flipped on both axes, every other head is reversed along positions).
+    ``reindexing``: per organism, the strand re-indexing of the target's channels (row o: channel c of
+    the reversed window reads channel ``reindexing[o][c]``); None for unstranded targets (the splice-site
+    classes default to the model's class swap).
+    """
+
+    output_head: str
+    field: str = "predictions_1bp"
+    reindexing: tuple[tuple[int, ...], ...] | None = None
+
+    @property
+    def pair_map(self) -> bool:
+        return self.output_head == CONTACT_MAPS.head
+
+    def reindex_table(self, channels: int, organisms: int) -> np.ndarray | None:
+        if self.reindexing is not None:
+            return np.asarray(self.reindexing, np.int32)
+        if self.output_head == SPLICE_SITES.head:
+            return np.tile(SPLICE_CLASS_REINDEXING.astype(np.int32), (organisms, 1))
+        return None
+
+
+def window_length(batch_length: int, settings: AugmentSettings) -> int:
+    """The model's input length for a batch whose sequences are ``batch_length`` bp (margins included)."""
+    return batch_length - 2 * settings.max_shift
+
+
+def check_batch(batch: Mapping[str, Any], settings: AugmentSettings, specs: Mapping[str, TargetSpec]) -> None:
+    """Stop before the first step when a batch cannot be augmented (shapes, margins, unknown targets)."""
+    dna = batch["dna"]
+    length = int(dna.shape[1])
+    window = window_length(length, settings)
+    if window <= 0 or window % GRID_BP:
+        raise AugmentError(
+            f"batch sequences are {length:,} bp with max_shift {settings.max_shift:,}, so the model would see "
+            f"{window:,} bp, not a positive multiple of {GRID_BP:,}; fix: deliver windows of S + 2 x max_shift bp "
+            f"with S a multiple of {GRID_BP:,}"
+        )
+    if not settings.active:
+        return
+    for name, target in batch.get("targets", {}).items():
+        spec = specs.get(name)
+        if spec is None:
+            raise AugmentError(
+                f"target {name!r} has no TargetSpec, so it cannot be shifted or reverse-complemented with the "
+                "sequence; fix: pass targets={name: TargetSpec(output_head=...)} to the trainer"
+            )
+        if spec.output_head == SPLICE_JUNCTIONS.head:
+            raise AugmentError(
+                f"target {name!r}: splice-junction targets are not augmented yet; fix: max_shift: 0 and "
+                "reverse_complement: false for junction training"
+            )
+        if spec.pair_map:
+            if settings.max_shift:
+                raise AugmentError(
+                    f"target {name!r}: contact maps (2,048-bp bins) cannot be shifted by single bases; fix: max_shift: 0"
+                )
+        elif target.ndim != 3 or int(target.shape[1]) != length:
+            raise AugmentError(
+                f"target {name!r} has shape {list(target.shape)}; augmentation needs 1-bp targets [batch, {length:,}, "
+                "channels] with the sequence's margins; fix: deliver 1-bp targets (the loss pools them)"
+            )
+
+
+def draw(key: jax.Array, rows: int, settings: AugmentSettings) -> tuple[jax.Array, jax.Array]:
+    """Per row: crop offset in [0, 2 max_shift] and whether to reverse-complement."""
+    shift_key, strand_key = jax.random.split(key)
+    offsets = jax.random.randint(shift_key, (rows,), 0, 2 * settings.max_shift + 1, dtype=jnp.int32)
+    reverse = jax.random.bernoulli(strand_key, 0.5, (rows,)) if settings.reverse_complement else jnp.zeros(rows, bool)
+    return offsets, reverse
+
+
+def augment(batch: Batch, key: jax.Array, settings: AugmentSettings, specs: Mapping[str, TargetSpec]) -> Batch:
+    """The batch the model sees: rows cropped to the window, reverse-complemented ones with targets and masks
+    mapped into the reversed frame. Keys other than dna/targets/masks pass through unchanged."""
+    dna = batch["dna"]
+    window = window_length(dna.shape[1], settings)
+    if not settings.active:
+        return batch
+    organisms = batch["organism"]
+    offsets, reverse = draw(key, dna.shape[0], settings)
+    targets = dict(batch.get("targets", {}))
+    masks = dict(batch.get("masks", {}))
+    tables = {
+        name: (
+            None
+            if (table := specs[name].reindex_table(int(t.shape[-1]), 2)) is None
+            else jnp.asarray(table)
+        )
+        for name, t in targets.items()
+    }
+
+    def one_row(row_dna, row_targets, row_masks, organism, offset, rc):
+        seq = jax.lax.dynamic_slice_in_dim(row_dna, offset, window, axis=0)
+        seq = jnp.where(rc, reverse_complement_one_hot(seq), seq)
+        new_targets, new_masks = {}, {}
+        for name, value in row_targets.items():
+            spec = specs[name]
+            if not spec.pair_map:
+                value = jax.lax.dynamic_slice_in_dim(value, offset, window, axis=0)
+            reindex = None if tables[name] is None else tables[name][organism]
+            flipped = reverse_complement_output(spec.output_head, spec.field, value[None], reindex, window)[0]
+            new_targets[name] = jnp.where(rc, flipped, value)
+        for name, mask in row_masks.items():
+            table = tables.get(name)
+            new_masks[name] = mask if table is None else jnp.where(rc, mask[..., table[organism]], mask)
+        return seq, new_targets, new_masks
+
+    seq, targets, masks = jax.vmap(one_row)(dna, targets, masks, organisms, offsets, reverse)
+    return {**batch, "dna": seq, "targets": targets, "masks": masks}
