@@ -58,7 +58,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genotile.outputs import GENOME_TRACK_HEADS, MODEL_HEADS, OUTPUT_TYPE_OF_HEAD
+from genotile.model.config import SQUASHED_HEADS
+from genotile.outputs import (
+    CONTACT_MAPS,
+    GENOME_TRACK_HEADS,
+    MODEL_HEADS,
+    OUTPUT_TYPE_OF_HEAD,
+    SPLICE_JUNCTIONS,
+    SPLICE_SITE_USAGE,
+    SPLICE_SITES,
+)
 
 Array = jax.Array
 F32 = jnp.float32
@@ -69,10 +78,9 @@ RNA_POWER = 0.75  # RNA-seq targets are raised to this power (the head predicts 
 SEGMENT_BP = 1 << 17  # multinomial segments are 2^17 bp long at every resolution
 POSITIONAL_WEIGHT = 5.0  # weight of the multinomial (shape) term against the Poisson (total) term
 JUNCTION_TOTAL_WEIGHT = 0.2  # weight of the Poisson terms on junction totals inside the junction loss
-SQUASHED_HEADS = frozenset({"rna_seq"})
 
 #: Per-head weights of the total (the reference's ``HeadConfig.loss_weight``).
-LOSS_WEIGHTS: Mapping[str, float] = {h: (0.2 if h == "splice_sites_junction" else 1.0) for h in MODEL_HEADS}
+LOSS_WEIGHTS: Mapping[str, float] = {h: (0.2 if h == SPLICE_JUNCTIONS.head else 1.0) for h in MODEL_HEADS}
 
 
 class LossInputError(ValueError):
@@ -183,7 +191,7 @@ def genome_tracks_loss(
 
 def contact_maps_loss(predictions: Array, targets: Array, mask: Array) -> dict[str, Array]:
     """Masked mean squared error; NaN targets are masked. ``mask`` broadcasts to ``[B, P, P, C]``."""
-    _same_shape("contact_maps", predictions, targets)
+    _same_shape(CONTACT_MAPS.head, predictions, targets)
     missing = jnp.isnan(targets)
     mask = jnp.where(missing, False, mask)
     targets = jnp.where(missing, 0.0, targets)
@@ -195,7 +203,7 @@ def splice_sites_classification_loss(logits: Array, labels: Array) -> dict[str, 
 
     ``labels``: one-hot bool (or class probabilities) ``[B, S, 5]``; positions with no class are masked.
     """
-    _same_shape("splice_sites_classification", logits, labels)
+    _same_shape(SPLICE_SITES.head, logits, labels)
     classes = logits.shape[-1]
     labels = labels.astype(F32)
     mask = jnp.any(labels > 0, axis=-1)
@@ -206,7 +214,7 @@ def splice_sites_classification_loss(logits: Array, labels: Array) -> dict[str, 
 
 def splice_sites_usage_loss(logits: Array, targets: Array, mask: Array) -> dict[str, Array]:
     """Sigmoid binary cross-entropy from logits; targets clipped to [1e-7, 1 - 1e-7]; ``mask`` ``[B, 1, C]``."""
-    _same_shape("splice_sites_usage", logits, targets)
+    _same_shape(SPLICE_SITE_USAGE.head, logits, targets)
     x = logits.astype(F32)
     y = jnp.clip(targets.astype(F32), EPS, 1.0 - EPS)
     loss = jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))
@@ -231,7 +239,7 @@ def splice_junctions_loss(predictions: Array, junction_mask: Array, targets: Arr
 
     All three ``[B, D, A, 2T]`` (donor slots, acceptor slots, tissue x strand channels).
     """
-    _same_shape("splice_sites_junction", predictions, targets)
+    _same_shape(SPLICE_JUNCTIONS.head, predictions, targets)
     _same_shape("splice_sites_junction mask", predictions, junction_mask)
     if predictions.ndim != 4:
         raise LossInputError(f"splice junctions must be [batch, donors, acceptors, channels], got {predictions.shape}")
@@ -317,13 +325,13 @@ def head_loss(
             scaled, targets, mask, means, squashed=head in SQUASHED_HEADS,
             targets_in_model_space=targets_in_model_space, segment_bp=segment_bp,
         )  # fmt: skip
-    if head == "contact_maps":
+    if head == CONTACT_MAPS.head:
         return contact_maps_loss(predictions["predictions"], _batch_value(batch, key, head), organism_mask()[:, None, None, :])
-    if head == "splice_sites_classification":
+    if head == SPLICE_SITES.head:
         return splice_sites_classification_loss(predictions["logits"], _batch_value(batch, key, head))
-    if head == "splice_sites_usage":
+    if head == SPLICE_SITE_USAGE.head:
         return splice_sites_usage_loss(predictions["logits"], _batch_value(batch, key, head), organism_mask()[:, None, :])
-    if head == "splice_sites_junction":
+    if head == SPLICE_JUNCTIONS.head:
         return splice_junctions_loss(predictions["predictions"], predictions["splice_junction_mask"], _batch_value(batch, key, head))
     raise LossInputError(f"unknown head {head!r}; known heads: {', '.join(MODEL_HEADS)}")
 
@@ -358,7 +366,7 @@ def track_masks_from_metadata(metadata, heads: Iterable[str] = MODEL_HEADS, num_
     """
     out = {}
     for head in heads:
-        if head == "splice_sites_junction":
+        if head == SPLICE_JUNCTIONS.head:
             continue
         rows = [metadata.frame(o, head)["name"].str.lower().ne("padding").to_numpy() for o in range(num_organisms)]
         out[head] = np.stack(rows)
