@@ -17,6 +17,7 @@ import pytest
 from helpers.tiny_training import REQUEST, TARGETS, poisson_loss, tiny_source, toy_apply, toy_model
 
 from genotile.model.checkpoints import synthetic_model
+from genotile.model.layers import TrainMode
 from genotile.train.augment import AugmentSettings
 from genotile.train.checkpointing import ResumeError, TrainCheckpoints
 from genotile.train.freezing import Trainable
@@ -105,10 +106,12 @@ def test_a_half_written_checkpoint_is_never_taken(toy_runs, tmp_path):
 
 @pytest.mark.slow
 def test_tiny_model_full_training_stopped_and_resumed_is_bit_identical(tmp_path):
-    """The same on the real tiny network, every weight training (4,096 bp, shift and strand): full mode
-    differentiates the whole model, and a resumed run ends on the same bits (the second trainer's step
-    comes from the persistent compilation cache, so this costs about one compilation)."""
-    settings = dataclasses.replace(SETTINGS, steps=3, trainable=Trainable("full"),
+    """The same on the real tiny network, every weight training (4,096 bp, shift and strand) with the
+    train-mode forward (batch statistics, their EMA in the model state, dropout): full mode differentiates the
+    whole model, and a resumed run ends on the same bits, batch-norm state and dropout draws included (the
+    second trainer's step comes from the persistent compilation cache, so this costs about one compilation)."""
+    mode = TrainMode(batch_stats=True, dropout_rate=0.1)
+    settings = dataclasses.replace(SETTINGS, steps=3, trainable=Trainable("full"), model_mode=mode,
                                    optimizer=OptimizerSettings(learning_rate=1e-2, decay_steps=4))  # 3 updates, none at lr 0
     model = synthetic_model("tiny", 0)
 
@@ -122,6 +125,8 @@ def test_tiny_model_full_training_stopped_and_resumed_is_bit_identical(tmp_path)
     assert resumed.fit(tiny_source()).resumed_from == 1
     _assert_same_leaves(resumed.variables(), straight.variables())
     _assert_same_leaves(resumed.opt_state, straight.opt_state)
+    ema = [leaf for leaf in jax.tree.leaves(straight.variables()["state"])]
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(model.variables["state"]), ema, strict=True))
     trunk = ("transformer_tower", "mha_block", "q_layer", "w")
     before, after = model.variables["params"], straight.variables()["params"]
     assert not np.array_equal(before[trunk[0]][trunk[1]][trunk[2]][trunk[3]], after[trunk[0]][trunk[1]][trunk[2]][trunk[3]])

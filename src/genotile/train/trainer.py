@@ -38,6 +38,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, Precision, get_precision
+from genotile.model.layers import TrainMode
 from genotile.model.predictor import batch_mesh
 from genotile.runtime.progress import format_duration
 from genotile.train.augment import AugmentSettings, TargetSpec, augment, check_batch
@@ -69,6 +70,9 @@ class TrainSettings:
     lora: LoraSettings = LoraSettings()  # used in mode lora only
     seed: int = 0
     precision: str = "auto"  # auto: bfloat16 compute on accelerators, float32 on CPU
+    #: None: the inference forward (stored batch-norm statistics, no dropout), right for a frozen trunk (heads,
+    #: LoRA); a TrainMode: the train-mode forward (batch statistics and their EMA, dropout, remat), for full training.
+    model_mode: TrainMode | None = None
     # bookkeeping (not in the fingerprint)
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -117,12 +121,13 @@ def inference_apply(module: AlphaGenome, request: OutputRequest, track_means: Ma
     return apply
 
 
-def train_mode_apply(module: AlphaGenome, request: OutputRequest, track_means: Mapping[str, Any]) -> ApplyFn:
+def train_mode_apply(module: AlphaGenome, request: OutputRequest, track_means: Mapping[str, Any],
+                     mode: TrainMode | bool = True) -> ApplyFn:
     """The train-mode model (batch statistics, EMA update, dropout from ``key``): the state comes back updated."""
 
     def apply(variables, dna, organism, key):
         out, updated = module.apply(
-            variables, dna, organism, track_means, request, train=True, mutable=["state"], rngs={"dropout": key}
+            variables, dna, organism, track_means, request, train=mode, mutable=["state"], rngs={"dropout": key}
         )
         return out, updated["state"]
 
@@ -163,7 +168,11 @@ class Trainer:
         self.module = AlphaGenome(model.config, self.precision)
         means = dict(track_means) if track_means is not None else default_track_means(model.config)
         self.track_means = {k: jnp.asarray(v, jnp.float32) for k, v in means.items()}
-        self.apply_fn = apply_fn or inference_apply(self.module, request, self.track_means)
+        if apply_fn is None:
+            mode = settings.model_mode
+            apply_fn = (inference_apply(self.module, request, self.track_means) if mode is None
+                        else train_mode_apply(self.module, request, self.track_means, mode))
+        self.apply_fn = apply_fn
         self.optimizer = build_optimizer(settings.optimizer)
         self.run_config = dict(run_config or {})
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
