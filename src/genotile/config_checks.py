@@ -79,7 +79,8 @@ def _train_problems(config: Mapping[str, Any]) -> list[str]:
 
     problems = []
     for check in (lambda: check_split_sizes(SplitWindowsSettings.from_config(config)),
-                  lambda: read_tracks_sheet(config["train"]["tracks_sheet"])):
+                  lambda: read_tracks_sheet(config["train"]["tracks_sheet"],
+                                            made_by_run=f"{config['results']}/{config['run']}")):
         try:
             check()
         except ValueError as exc:

@@ -8,6 +8,12 @@ from genotile.runtime.provenance import rule_settings
 from genotile.runtime.remote_inputs import index_of, input_problems, is_url
 from genotile.runtime.storage_mirror import remote_root
 from genotile.runtime.tables import read_tsv
+from genotile.runtime.finetuned import (
+    base_model_config,
+    finetuned_checkpoint_path,
+    is_finetuned,
+    resolved_model_config,
+)
 
 RUN = f"{config['results']}/{config['run']}"
 GENOME = config["genome"]["fasta"] or f"{RUN}/genome/demo.fa"  # as configured (a path or an s3:// / gs:// URL)
@@ -21,6 +27,9 @@ STORAGE_ROOT = remote_root(
     workflow.storage_settings.default_storage_provider, workflow.storage_settings.default_storage_prefix
 )
 TRACKS_ZARR = f"{RUN}/tracks.zarr"
+# model.checkpoint: finetuned (genotile.runtime.finetuned): the rules that load the model wait for train_model.
+MODEL_INPUT = [finetuned_checkpoint_path(config)] if is_finetuned(config["model"]) else []
+RESOLVED_MODEL = resolved_model_config(config)  # the model: section with "finetuned" resolved to its path
 CONTACTS_ZARR = f"{RUN}/contact_maps.zarr"
 
 
@@ -121,7 +130,11 @@ def check_inputs():
     """
     configured = [
         ("genome.fasta", config["genome"]["fasta"]),
-        ("model.checkpoint", config["model"].get("checkpoint")),
+        (
+            ("train.base_checkpoint", base_model_config(config)["checkpoint"])
+            if is_finetuned(config["model"])
+            else ("model.checkpoint", config["model"].get("checkpoint"))
+        ),
     ]  # ("checkpoint" is a Snakemake keyword)
     configured += [(f"variants.cohorts.{name}", path) for name, path in VARIANTS.get("cohorts", {}).items()]
     configured += [(f"annotation.{key}", ANNOTATION.get(key)) for key in ("gtf", "pas")]

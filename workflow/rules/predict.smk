@@ -29,6 +29,7 @@ rule init_store:
 
 rule predict_batch:
     input:
+        model=MODEL_INPUT,
         fasta=FASTA,
         fasta_index=FASTA_INDEX,
         windows=f"{RUN}/windows.tsv",

@@ -63,6 +63,7 @@ rule report_tables:
 rule plot_variant:
     input:
         unpack(annotation_inputs),
+        model=MODEL_INPUT,
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         summaries=f"{RUN}/variants/{{cohort}}/summaries/done.json",
         fasta=FASTA,
@@ -80,7 +81,7 @@ rule plot_variant:
         GENOTILE_ENV
     threads: config["inference"]["threads"]
     params:
-        model=config["model"],
+        model=RESOLVED_MODEL,
         window_bp=lambda wildcards: VARIANTS["window_bp"],  # evaluated only for a run with cohorts
         organism=config.get("organism", "human"),
         cohort=lambda wildcards: variant_dir(wildcards.cohort),

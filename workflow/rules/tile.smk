@@ -5,6 +5,7 @@
 
 checkpoint plan_windows:
     input:
+        model=MODEL_INPUT,
         fasta=FASTA,
         fasta_index=FASTA_INDEX,
     output:

@@ -8,6 +8,20 @@ TRAIN_CONFIG = config.get("train", {})
 
 if TRAIN_CONFIG.get("tracks_sheet"):
 
+    # The fine-tuning demo's measured track (config/finetune_demo.yaml): made only when a sheet names it.
+    rule demo_targets:
+        input:
+            fasta=FASTA,
+            fasta_index=FASTA_INDEX,
+        output:
+            bigwig=f"{TRAIN}/demo_signal.bw",
+        log:
+            f"{RUN}/logs/demo_targets.log",
+        conda:
+            GENOTILE_ENV
+        script:
+            "../../scripts/demo_targets.py"
+
     rule split_windows:
         input:
             fasta=FASTA,

@@ -83,6 +83,7 @@ checkpoint shard_variants:
 rule score_shard:
     input:
         unpack(annotation_inputs),
+        model=MODEL_INPUT,
         variants=f"{RUN}/variants/{{cohort}}/variants.parquet",
         shards=f"{RUN}/variants/{{cohort}}/shards.tsv",
         fasta=FASTA,

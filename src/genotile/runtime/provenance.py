@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from genotile.runtime.finetuned import finetuned_identity, is_finetuned, resolved_model_config
 from genotile.runtime.remote_inputs import is_url, remote_identity
 from genotile.settings import (
     MODEL_KEYS,
@@ -93,8 +94,11 @@ def rule_settings(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
     if rule not in RULE_SETTINGS:
         raise KeyError(f"no settings declared for rule {rule!r}; add it to genotile.runtime.provenance.RULE_SETTINGS")
     full = dict(config)
-    if "model.weights" in RULE_SETTINGS[rule]:
-        full["model"] = {**config.get("model", {}), "weights": weights_identity(config.get("model", {}))}
+    model = config.get("model", {})
+    if is_finetuned(model):  # the run's own fine-tuned model: its path, and the identity of what makes it
+        full["model"] = {**resolved_model_config(config), "weights": finetuned_identity(config, weights_identity)}
+    elif "model.weights" in RULE_SETTINGS[rule]:
+        full["model"] = {**model, "weights": weights_identity(model)}
     result: dict[str, Any] = {}
     for dotted in RULE_SETTINGS[rule]:
         _copy_key(full, result, dotted.split("."))

@@ -95,13 +95,15 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return f"{'/'.join(map(str, error.path)) or 'row'}: {error.message}"
 
 
-def read_tracks_sheet(path: str | os.PathLike[str], *, check_files: bool = True) -> pd.DataFrame:
+def read_tracks_sheet(path: str | os.PathLike[str], *, check_files: bool = True,
+                      made_by_run: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """The validated sheet: columns :data:`COLUMNS` (``nonzero_mean`` float, NaN where not given), one row per file.
 
     Rows are ordered as the model's channels will be: by output type in the reference's head order,
     then in sheet order (a strand pair stays where the sheet puts it). A ``row`` column keeps each
     row's line in the sheet for later messages. ``check_files`` (default) also requires every bigWig
-    to exist.
+    to exist, except those under ``made_by_run`` (the run's folder: a rule of the run makes them, as the
+    fine-tuning demo's synthetic track, and Snakemake runs it first).
     """
     path = Path(path)
     frame = _read_raw(path)
@@ -118,7 +120,7 @@ def read_tracks_sheet(path: str | os.PathLike[str], *, check_files: bool = True)
     sheet["nonzero_mean"] = sheet["nonzero_mean"].astype(float)
     _check_tracks(sheet, path)
     if check_files:
-        _check_files(sheet, path)
+        _check_files(sheet, path, made_by_run)
     order = {name: i for i, name in enumerate(SHEET_OUTPUT_TYPES)}
     sheet = sheet.sort_values("output_type", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     return sheet
@@ -150,8 +152,11 @@ def _check_tracks(sheet: pd.DataFrame, path: Path) -> None:
                 "or mark the track unstranded (strand .)")
 
 
-def _check_files(sheet: pd.DataFrame, path: Path) -> None:
+def _check_files(sheet: pd.DataFrame, path: Path, made_by_run: str | os.PathLike[str] | None = None) -> None:
+    run = Path(made_by_run).resolve() if made_by_run else None
     for row in sheet.itertuples():
+        if run is not None and Path(row.file_path).resolve().is_relative_to(run):
+            continue
         if not Path(row.file_path).is_file():
             raise TrainingDataError(
                 f"tracks sheet {path}, line {row.row}: bigWig {row.file_path} of track {row.name!r} does not exist "
