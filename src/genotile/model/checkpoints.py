@@ -71,6 +71,8 @@ class LoadedModel:
     variables: Variables
     source: str  # "official", "genotile" or "synthetic"
     identity: str  # a human-readable identity recorded as provenance
+    #: The tracks added by fine-tuning (:mod:`genotile.model.new_tracks`), when ``config.new_tracks`` is set.
+    new_tracks: Any = None  # pandas.DataFrame | None (pandas is imported lazily)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,15 +290,25 @@ def write_official(path: str | os.PathLike[str], params: HaikuTree, state: Haiku
     return path
 
 
-def save_checkpoint(path: str | os.PathLike[str], variables: Variables, config: ModelConfig, note: str = "") -> Path:
+def save_checkpoint(
+    path: str | os.PathLike[str], variables: Variables, config: ModelConfig, note: str = "", new_tracks: Any = None
+) -> Path:
     """Save a genotile checkpoint: official-layout weights, the model config that shapes them, and checksums.
 
-    The checksums (:func:`array_checksums` of the float32 values written) go into ``genotile.json``
-    and are verified by every :func:`load_checkpoint` and by ``genotile model verify``.
+    ``new_tracks`` (the table of :mod:`genotile.model.new_tracks`; required when ``config.new_tracks`` is
+    set) is recorded in ``genotile.json``, so the fine-tuned tracks keep their names and scales. The
+    checksums (:func:`array_checksums` of the float32 values written) go into ``genotile.json`` and are
+    verified by every :func:`load_checkpoint` and by ``genotile model verify``.
     """
+    from genotile.model.new_tracks import NewTracksError, check_matches, table_to_json
+
     path = Path(path).expanduser().resolve()
     if path.exists():
         raise CheckpointError(f"{path}: already exists; choose a new folder or delete it first")
+    try:
+        check_matches(config, new_tracks, "save_checkpoint")
+    except NewTracksError as exc:
+        raise CheckpointError(str(exc)) from None
     path.mkdir(parents=True)
     params, state = to_official(variables)
     as_np = lambda tree: {m: {n: np.asarray(v, np.float32) for n, v in leaves.items()} for m, leaves in tree.items()}
@@ -310,6 +322,8 @@ def save_checkpoint(path: str | os.PathLike[str], variables: Variables, config: 
         "checksum_algorithm": CHECKSUM_ALGORITHM,
         "checksums": array_checksums(params, state),
     }
+    if new_tracks is not None:
+        meta["new_tracks"] = table_to_json(new_tracks)
     (path / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     return path
 
@@ -328,11 +342,35 @@ def _config_from_json(path: Path) -> ModelConfig:
     try:
         fields = dict(_read_meta(path)["config"])
         fields["head_tracks"] = tuple((str(k), int(v)) for k, v in fields["head_tracks"])
+        fields["new_tracks"] = tuple((str(k), int(v)) for k, v in fields.get("new_tracks", ()))
         return ModelConfig(**fields)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"{path / CONFIG_FILE}: unreadable genotile checkpoint config ({exc})") from None
+
+
+def _new_tracks_from_json(path: Path, cfg: ModelConfig) -> Any:
+    """The new-track table ``genotile.json`` records (None for a model without new tracks)."""
+    from genotile.model.new_tracks import NewTracksError, check_matches, table_from_json
+
+    rows = _read_meta(path).get("new_tracks")
+    try:
+        table = None if rows is None else table_from_json(rows)
+        check_matches(cfg, table, str(path / CONFIG_FILE))
+    except (NewTracksError, ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path / CONFIG_FILE}: unreadable new_tracks ({exc}); {FIX}") from None
+    return table
+
+
+def read_checkpoint_config(path: str | os.PathLike[str]) -> tuple[ModelConfig, Any]:
+    """A genotile checkpoint's model config and new-track table (None without new tracks), without its
+    weights: what resolving a ``tracks:`` selection needs (channel counts and the new tracks' names)."""
+    path = Path(path).expanduser().resolve()
+    if not (path / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{path}: not a genotile checkpoint (no {CONFIG_FILE})")
+    cfg = _config_from_json(path)
+    return cfg, _new_tracks_from_json(path, cfg)
 
 
 def _builtin_checksums(path: Path) -> Checksums | None:
@@ -455,11 +493,12 @@ def load_checkpoint(path: str | os.PathLike[str], config: ModelConfig | str | No
     path = Path(path).expanduser().resolve()
     if (path / CONFIG_FILE).exists():
         cfg = _config_from_json(path)
-        if config is not None and get_config(config) != cfg:
+        if config is not None and get_config(config) != cfg.without_new_tracks():
             raise CheckpointError(f"{path}: holds a {cfg.name!r} model, but {get_config(config).name!r} was asked for")
+        new_tracks = _new_tracks_from_json(path, cfg)
         checksums = _builtin_checksums(path)
         variables = read_official(path / WEIGHTS_DIR, cfg, checksums, str(path / CONFIG_FILE))
-        return LoadedModel(cfg, variables, "genotile", f"genotile:{path}")
+        return LoadedModel(cfg, variables, "genotile", f"genotile:{path}", new_tracks)
     cfg = get_config(config or FULL)
     manifest = path / MANIFEST_FILE
     checksums = read_manifest(manifest) if manifest.is_file() else None
