@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig, Precision
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig, Precision, new_head_scope
 from genotile.model.heads import (
     ContactMapsHead,
     GenomeTracksHead,
@@ -106,7 +106,9 @@ class Heads(nn.Module):
     def setup(self) -> None:
         cfg, o = self.cfg, self.cfg.num_organisms
         for head in GENOME_TRACK_RESOLUTIONS:
-            setattr(self, head, GenomeTracksHead(head, cfg.tracks(head), o))
+            setattr(self, head, GenomeTracksHead(head, cfg.base_tracks(head), o))
+        for head, count in cfg.new_tracks:  # fine-tuned tracks: a second head beside the original, head/<head>_new
+            setattr(self, new_head_scope(head), GenomeTracksHead(head, count, o))
         # Attribute names are the checkpoint's parameter scopes (alphagenome/head/<head>): the heads of
         # genotile.outputs, spelled out so the modules read plainly (tests/model/test_model_layout.py checks them).
         self.contact_maps = ContactMapsHead(cfg.tracks(CONTACT_MAPS.head), o)
@@ -123,7 +125,42 @@ class Heads(nn.Module):
         resolutions: tuple[int, ...],
         channels: np.ndarray | None,
     ) -> dict[str, Array]:
-        return getattr(self, head)(embeddings, organism_index, means, resolutions, channels)
+        if not self.cfg.added_tracks(head):
+            return getattr(self, head)(embeddings, organism_index, means, resolutions, channels)
+        return self._genome_with_new(head, embeddings, organism_index, means, resolutions, channels)
+
+    def _genome_with_new(
+        self,
+        head: str,
+        embeddings: dict[int, Array],
+        organism_index: Array,
+        means: Array,
+        resolutions: tuple[int, ...],
+        channels: np.ndarray | None,
+    ) -> dict[str, Array]:
+        """Original channels from ``head/<head>``, new ones from ``head/<head>_new``, concatenated on the channel axis.
+
+        ``channels`` index the concatenated axis; each part computes only its own chosen channels, and
+        the result is put back in the order asked for.
+        """
+        base = self.cfg.base_tracks(head)
+        wanted = np.arange(self.cfg.tracks(head)) if channels is None else np.asarray(channels)
+        old, new = wanted[wanted < base], wanted[wanted >= base] - base
+        parts = []
+        if len(old):
+            old_channels = None if channels is None else old
+            parts.append(getattr(self, head)(embeddings, organism_index, means[..., :base], resolutions, old_channels))
+        if len(new):
+            new_channels = None if channels is None else new
+            head_new = getattr(self, new_head_scope(head))
+            parts.append(head_new(embeddings, organism_index, means[..., base:], resolutions, new_channels))
+        out = {k: jnp.concatenate([p[k] for p in parts], axis=-1) if len(parts) > 1 else parts[0][k] for k in parts[0]}
+        concatenated = np.concatenate([old, new + base])
+        if not np.array_equal(concatenated, wanted):  # channels asked for new before original ones
+            position = {int(c): i for i, c in enumerate(concatenated)}
+            take = np.array([position[int(c)] for c in wanted])
+            out = {k: v[..., take] for k, v in out.items()}
+        return out
 
     def junctions(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> dict[str, Array]:
         return self.splice_sites_junction(embeddings_1bp, positions, organism_index)

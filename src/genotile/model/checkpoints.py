@@ -49,6 +49,9 @@ from genotile.model.synthetic import synthetic_tree
 from genotile.runtime.atomic import write_text
 
 CONFIG_FILE = "genotile.json"
+ROOT_SCOPE = "alphagenome"
+LORA_MODULE = "lora_adapters"  # delta checkpoints: the adapters, keyed by kernel path with '|' for '/'
+
 WEIGHTS_DIR = "weights"
 FORMAT_VERSION = 2  # 2: genotile.json carries per-array checksums (version-1 checkpoints load unverified)
 MANIFEST_FILE = "genotile-manifest.json"  # default place of `genotile model manifest`'s checksums
@@ -71,6 +74,8 @@ class LoadedModel:
     variables: Variables
     source: str  # "official", "genotile" or "synthetic"
     identity: str  # a human-readable identity recorded as provenance
+    #: The tracks added by fine-tuning (:mod:`genotile.model.new_tracks`), when ``config.new_tracks`` is set.
+    new_tracks: Any = None  # pandas.DataFrame | None (pandas is imported lazily)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,15 +293,25 @@ def write_official(path: str | os.PathLike[str], params: HaikuTree, state: Haiku
     return path
 
 
-def save_checkpoint(path: str | os.PathLike[str], variables: Variables, config: ModelConfig, note: str = "") -> Path:
+def save_checkpoint(
+    path: str | os.PathLike[str], variables: Variables, config: ModelConfig, note: str = "", new_tracks: Any = None
+) -> Path:
     """Save a genotile checkpoint: official-layout weights, the model config that shapes them, and checksums.
 
-    The checksums (:func:`array_checksums` of the float32 values written) go into ``genotile.json``
-    and are verified by every :func:`load_checkpoint` and by ``genotile model verify``.
+    ``new_tracks`` (the table of :mod:`genotile.model.new_tracks`; required when ``config.new_tracks`` is
+    set) is recorded in ``genotile.json``, so the fine-tuned tracks keep their names and scales. The
+    checksums (:func:`array_checksums` of the float32 values written) go into ``genotile.json`` and are
+    verified by every :func:`load_checkpoint` and by ``genotile model verify``.
     """
+    from genotile.model.new_tracks import NewTracksError, check_matches, table_to_json
+
     path = Path(path).expanduser().resolve()
     if path.exists():
         raise CheckpointError(f"{path}: already exists; choose a new folder or delete it first")
+    try:
+        check_matches(config, new_tracks, "save_checkpoint")
+    except NewTracksError as exc:
+        raise CheckpointError(str(exc)) from None
     path.mkdir(parents=True)
     params, state = to_official(variables)
     as_np = lambda tree: {m: {n: np.asarray(v, np.float32) for n, v in leaves.items()} for m, leaves in tree.items()}
@@ -310,6 +325,8 @@ def save_checkpoint(path: str | os.PathLike[str], variables: Variables, config: 
         "checksum_algorithm": CHECKSUM_ALGORITHM,
         "checksums": array_checksums(params, state),
     }
+    if new_tracks is not None:
+        meta["new_tracks"] = table_to_json(new_tracks)
     (path / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     return path
 
@@ -328,11 +345,35 @@ def _config_from_json(path: Path) -> ModelConfig:
     try:
         fields = dict(_read_meta(path)["config"])
         fields["head_tracks"] = tuple((str(k), int(v)) for k, v in fields["head_tracks"])
+        fields["new_tracks"] = tuple((str(k), int(v)) for k, v in fields.get("new_tracks", ()))
         return ModelConfig(**fields)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"{path / CONFIG_FILE}: unreadable genotile checkpoint config ({exc})") from None
+
+
+def _new_tracks_from_json(path: Path, cfg: ModelConfig) -> Any:
+    """The new-track table ``genotile.json`` records (None for a model without new tracks)."""
+    from genotile.model.new_tracks import NewTracksError, check_matches, table_from_json
+
+    rows = _read_meta(path).get("new_tracks")
+    try:
+        table = None if rows is None else table_from_json(rows)
+        check_matches(cfg, table, str(path / CONFIG_FILE))
+    except (NewTracksError, ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path / CONFIG_FILE}: unreadable new_tracks ({exc}); {FIX}") from None
+    return table
+
+
+def read_checkpoint_config(path: str | os.PathLike[str]) -> tuple[ModelConfig, Any]:
+    """A genotile checkpoint's model config and new-track table (None without new tracks), without its
+    weights: what resolving a ``tracks:`` selection needs (channel counts and the new tracks' names)."""
+    path = Path(path).expanduser().resolve()
+    if not (path / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{path}: not a genotile checkpoint (no {CONFIG_FILE})")
+    cfg = _config_from_json(path)
+    return cfg, _new_tracks_from_json(path, cfg)
 
 
 def _builtin_checksums(path: Path) -> Checksums | None:
@@ -446,20 +487,167 @@ def verify_checkpoint(path: str | os.PathLike[str], manifest: str | os.PathLike[
     return Verified(arrays=len(expected), values=values, source=source)
 
 
-def load_checkpoint(path: str | os.PathLike[str], config: ModelConfig | str | None = None) -> LoadedModel:
+DELTA_FORMAT = "genotile-delta"
+
+
+def weights_identity(variables: Variables) -> str:
+    """The identity of a set of weights: sha256 of their sorted per-array checksums (``sha256:<hex>``)."""
+    params, state = to_official(variables)
+    as_np = lambda tree: {m: {n: np.asarray(v, np.float32) for n, v in leaves.items()} for m, leaves in tree.items()}
+    checksums = array_checksums(as_np(params), as_np(state))
+    return "sha256:" + hashlib.sha256(json.dumps(checksums, sort_keys=True).encode()).hexdigest()
+
+
+def _flat_official(variables: Variables) -> dict[str, np.ndarray]:
+    params, state = to_official(variables)
+    return {f"{kind}/{m}/{n}": np.asarray(v, np.float32) for kind, tree in (("params", params), ("state", state))
+            for m, leaves in tree.items() for n, v in leaves.items()}
+
+
+def _split_flat(arrays: Mapping[str, np.ndarray]) -> tuple[HaikuTree, HaikuTree]:
+    trees: dict[str, HaikuTree] = {"params": {}, "state": {}}
+    for key, value in arrays.items():
+        kind, rest = key.split("/", 1)
+        module, name = rest.rsplit("/", 1)
+        trees[kind].setdefault(module, {})[name] = value
+    return trees["params"], trees["state"]
+
+
+def save_delta_checkpoint(
+    path: str | os.PathLike[str],
+    model: LoadedModel,
+    base: LoadedModel,
+    *,
+    adapters: Mapping[str, Any] | None = None,
+    lora_scale: float | None = None,
+    note: str = "",
+) -> Path:
+    """Save only what fine-tuning changed: arrays ``base`` lacks (the new heads), arrays whose values differ
+    from the base's (trained original-head leaves, EMA state), and LoRA ``adapters`` (nested
+    ``{kernel path: {'a', 'b'}}`` of :func:`genotile.train.lora.init_adapters`, merged on load as
+    ``W + lora_scale * A @ B``; the adapted kernels themselves are not stored).
+
+    Records the base weights' identity (:func:`weights_identity`) and where they came from
+    (``base.identity``); :func:`load_checkpoint` refuses to apply the delta to other weights.
+    """
+    from genotile.model.new_tracks import NewTracksError, check_matches, table_to_json
+
+    path = Path(path).expanduser().resolve()
+    if path.exists():
+        raise CheckpointError(f"{path}: already exists; choose a new folder or delete it first")
+    if model.config.without_new_tracks() != base.config.without_new_tracks():
+        raise CheckpointError(f"save_delta_checkpoint: the model is a {model.config.name!r} model, the base a "
+                              f"{base.config.name!r} one; a delta holds the difference from the model's own base")
+    try:
+        check_matches(model.config, model.new_tracks, "save_delta_checkpoint")
+    except NewTracksError as exc:
+        raise CheckpointError(str(exc)) from None
+    adapter_leaves = {}
+    if adapters:
+        if lora_scale is None:
+            raise CheckpointError("save_delta_checkpoint: adapters given without lora_scale (alpha / rank)")
+        from flax import traverse_util
+
+        adapter_leaves = {k: np.asarray(v, np.float32) for k, v in traverse_util.flatten_dict(adapters, sep="/").items()}
+    adapted = {f"params/{ROOT_SCOPE}/{k.rsplit('/', 2)[0].rsplit('/', 1)[0]}/{k.rsplit('/', 2)[0].rsplit('/', 1)[1]}"
+               for k in adapter_leaves}
+    mine, theirs = _flat_official(model.variables), _flat_official(base.variables)
+    changed = {k: v for k, v in mine.items()
+               if k not in adapted and (k not in theirs or v.shape != theirs[k].shape or not np.array_equal(v, theirs[k]))}
+    if not changed and not adapter_leaves:
+        raise CheckpointError("save_delta_checkpoint: the model does not differ from its base; nothing to save")
+    path.mkdir(parents=True)
+    params, state = _split_flat(changed)
+    if adapter_leaves:
+        params[LORA_MODULE] = {k.replace("/", "|"): v for k, v in adapter_leaves.items()}
+    write_official(path / WEIGHTS_DIR, params, state)
+    meta = {
+        "format": DELTA_FORMAT,
+        "version": FORMAT_VERSION,
+        "config": dataclasses.asdict(model.config),
+        "note": note,
+        "base": {"identity": weights_identity(base.variables), "source": base.identity,
+                 "config": dataclasses.asdict(base.config)},
+        "lora_scale": lora_scale,
+        "checksum_algorithm": CHECKSUM_ALGORITHM,
+        "checksums": array_checksums(params, state),
+    }
+    if model.new_tracks is not None:
+        meta["new_tracks"] = table_to_json(model.new_tracks)
+    write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
+    return path
+
+
+def _base_from_source(source: str, where: Path) -> LoadedModel:
+    """Re-open a delta's base from its recorded provenance (``synthetic:<size>:seed=N``, ``genotile:DIR``, ``official:DIR``)."""
+    kind, _, rest = source.partition(":")
+    if kind == "synthetic":
+        size, _, seed = rest.partition(":seed=")
+        return synthetic_model(size, int(seed))
+    if kind in ("genotile", "official") and Path(rest).exists():
+        return load_checkpoint(rest)
+    raise CheckpointError(f"{where}: this delta checkpoint's base weights ({source}) are not found; "
+                          "fix: pass them with load_checkpoint(path, base=LoadedModel) or put the base checkpoint back")
+
+
+def _load_delta(path: Path, meta: Mapping[str, Any], base: LoadedModel | None) -> LoadedModel:
+    cfg = _config_from_json(path)
+    new_tracks = _new_tracks_from_json(path, cfg)
+    recorded = meta.get("base", {})
+    base = base if base is not None else _base_from_source(str(recorded.get("source", "")), path)
+    found = weights_identity(base.variables)
+    if found != recorded.get("identity"):
+        raise CheckpointError(
+            f"{path}: this delta checkpoint was made on base weights {recorded.get('identity')} "
+            f"({recorded.get('source')}), but the base given is {found} ({base.identity}); a delta applies only to "
+            "its own base: fix: load it on those weights (the model.checkpoint / train.base_checkpoint it was trained "
+            "from) or use the full fine-tuned checkpoint"
+        )
+    orbax_dir = path / WEIGHTS_DIR
+    params, state = _restore_any(orbax_dir)
+    check_checksums(orbax_dir, params, state, _builtin_checksums(path) or {}, str(path / CONFIG_FILE))
+    adapters = params.pop(LORA_MODULE, {})
+    arrays = _flat_official(base.variables)
+    arrays.update({f"params/{m}/{n}": np.asarray(v, np.float32) for m, leaves in params.items() for n, v in leaves.items()})
+    arrays.update({f"state/{m}/{n}": np.asarray(v, np.float32) for m, leaves in state.items() for n, v in leaves.items()})
+    scale = meta.get("lora_scale")
+    for key in {k.rsplit("|", 1)[0] for k in adapters}:
+        kernel = f"params/{ROOT_SCOPE}/{key.replace('|', '/')}"
+        a, b = np.asarray(adapters[f"{key}|a"], np.float32), np.asarray(adapters[f"{key}|b"], np.float32)
+        arrays[kernel] = arrays[kernel] + np.float32(scale) * (a @ b)
+    merged_params, merged_state = _split_flat(arrays)
+    expected_params, expected_state = official_shapes(cfg)
+    found_shapes = lambda tree: {m: {n: np.asarray(v) for n, v in leaves.items()} for m, leaves in tree.items()}
+    _compare("parameter", path, found_shapes(merged_params), expected_params)
+    _compare("state", path, found_shapes(merged_state), expected_state)
+    variables = from_official(merged_params, merged_state)
+    return LoadedModel(cfg, variables, "genotile", f"genotile-delta:{path}", new_tracks)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], config: ModelConfig | str | None = None, base: LoadedModel | None = None
+) -> LoadedModel:
     """Open either kind of checkpoint: genotile's (config read from it) or official (``full`` by default).
 
     A genotile checkpoint's values are checked against the checksums in its ``genotile.json``; an
-    official one's against ``DIR/genotile-manifest.json`` when the user has made one.
+    official one's against ``DIR/genotile-manifest.json`` when the user has made one. A delta checkpoint
+    (:func:`save_delta_checkpoint`) is applied to ``base`` (default: the base it records, re-opened), which
+    must be the weights it was made on.
     """
     path = Path(path).expanduser().resolve()
+    if (path / CONFIG_FILE).exists() and _read_meta(path).get("format") == DELTA_FORMAT:
+        loaded = _load_delta(path, _read_meta(path), base)
+        if config is not None and get_config(config) != loaded.config.without_new_tracks():
+            raise CheckpointError(f"{path}: holds a {loaded.config.name!r} model, but {get_config(config).name!r} was asked for")
+        return loaded
     if (path / CONFIG_FILE).exists():
         cfg = _config_from_json(path)
-        if config is not None and get_config(config) != cfg:
+        if config is not None and get_config(config) != cfg.without_new_tracks():
             raise CheckpointError(f"{path}: holds a {cfg.name!r} model, but {get_config(config).name!r} was asked for")
+        new_tracks = _new_tracks_from_json(path, cfg)
         checksums = _builtin_checksums(path)
         variables = read_official(path / WEIGHTS_DIR, cfg, checksums, str(path / CONFIG_FILE))
-        return LoadedModel(cfg, variables, "genotile", f"genotile:{path}")
+        return LoadedModel(cfg, variables, "genotile", f"genotile:{path}", new_tracks)
     cfg = get_config(config or FULL)
     manifest = path / MANIFEST_FILE
     checksums = read_manifest(manifest) if manifest.is_file() else None

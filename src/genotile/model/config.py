@@ -28,7 +28,13 @@ GENOME_TRACK_RESOLUTIONS: Mapping[str, tuple[int, ...]] = GENOME_TRACK_HEADS
 #: Heads whose 1/0.75 power compression must be undone (RNA-seq only).
 SQUASHED_HEADS = frozenset({RNA_SEQ.head})
 
+#: Parameter scope of the head that predicts a genome-track head's added (fine-tuned) tracks: ``head/<head>_new``.
+NEW_HEAD_SUFFIX = "_new"
 
+
+def new_head_scope(head: str) -> str:
+    """The scope (under ``head/``) of the second head holding ``head``'s new tracks; the original is untouched."""
+    return f"{head}{NEW_HEAD_SUFFIX}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +60,37 @@ class ModelConfig:
     num_splice_sites: int = 512
     splice_site_threshold: float = 0.1
     head_tracks: tuple[tuple[str, int], ...] = tuple(HEAD_TRACKS.items())
+    #: Tracks added by fine-tuning, per genome-track head (``(head, count)``): a second head ``head/<head>_new``
+    #: predicts them, and they follow the original channels (new track i is channel ``base_tracks(head) + i``).
+    new_tracks: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = sorted(h for h, n in self.new_tracks if h not in GENOME_TRACK_RESOLUTIONS or int(n) < 1)
+        if bad:
+            raise ValueError(
+                f"new_tracks {dict(self.new_tracks)}: only genome-track heads ({', '.join(GENOME_TRACK_RESOLUTIONS)}) "
+                f"take new tracks, each with 1 or more; not {bad}"
+            )
 
     @property
     def tower_channels(self) -> int:
         return self.embed_channels + 6 * self.channel_step
 
     def tracks(self, head: str) -> int:
+        """All channels a head outputs: the original tracks, then the new ones (what consumers of outputs want)."""
+        return dict(self.head_tracks)[head] + self.added_tracks(head)
+
+    def base_tracks(self, head: str) -> int:
+        """The original head's channels (the shapes of its parameters)."""
         return dict(self.head_tracks)[head]
+
+    def added_tracks(self, head: str) -> int:
+        """The new tracks of a head (0 when it has none)."""
+        return dict(self.new_tracks).get(head, 0)
+
+    def without_new_tracks(self) -> "ModelConfig":
+        """The base model's config (the same widths, no new heads)."""
+        return dataclasses.replace(self, new_tracks=())
 
 
 FULL = ModelConfig(name="full")

@@ -29,8 +29,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genotile.model.alphagenome import ALL_OUTPUTS, AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel
-from genotile.model.config import GENOME_TRACK_RESOLUTIONS, Precision, get_precision
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig, Precision, get_precision
 from genotile.model.metadata import ORGANISMS, load_metadata, organism_index, strand_reindexing
+from genotile.model.new_tracks import check_matches, extend_frame, new_track_means, new_track_reindexing
 from genotile.outputs import CONTACT_MAPS, DNASE, MODEL_HEADS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_head
 from genotile.outputs import HEAD_OF_OUTPUT_TYPE as HEAD_OF_OUTPUT
 from genotile.outputs import OUTPUT_TYPE_OF_HEAD as OUTPUT_OF_HEAD
@@ -118,9 +119,17 @@ class NonFiniteOutputError(PredictionError):
 
 @dataclasses.dataclass(frozen=True)
 class TrackMetadata:
-    """Per-organism track tables for every head (``None`` where no metadata was given)."""
+    """Per-organism track tables for every head (``None`` where no metadata was given).
+
+    With a fine-tuned model's new tracks (:meth:`with_new_tracks`) each head's frame lists the original
+    tracks followed by the new ones (indexed as head channels), so selections and names see them
+    like any other track; means and strand pairs are still derived per part.
+    """
 
     frames: Mapping[int, Mapping[str, pd.DataFrame]]  # organism index -> head name -> frame
+    base_frames: Mapping[int, Mapping[str, pd.DataFrame]] | None = dataclasses.field(default=None, compare=False)
+    new_tracks: pd.DataFrame | None = dataclasses.field(default=None, compare=False)
+    config: ModelConfig | None = dataclasses.field(default=None, compare=False)
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike[str]) -> "TrackMetadata":
@@ -130,16 +139,36 @@ class TrackMetadata:
             frames[i] = {HEAD_OF_OUTPUT[o]: f for o, f in by_output.items()}
         return cls(frames)
 
+    def with_new_tracks(self, cfg: ModelConfig, table: pd.DataFrame | None) -> "TrackMetadata":
+        """The same metadata with a fine-tuned model's new tracks appended to their heads' frames."""
+        if table is None or not cfg.new_tracks:
+            return self
+        base = self.base_frames if self.base_frames is not None else self.frames
+        frames = {o: {h: extend_frame(f, cfg, table, h, o) for h, f in heads.items()} for o, heads in base.items()}
+        return TrackMetadata(frames, base, table, cfg)
+
     def track_means(self, heads: Sequence[str], num_organisms: int = 2) -> dict[str, np.ndarray]:
         """``[num_organisms, C]`` ``nonzero_mean`` per genome-track head (NaN for padding tracks)."""
+        base = self.base_frames if self.base_frames is not None else self.frames
+        added = new_track_means(self.config, self.new_tracks) if self.config is not None else {}
         means = {}
         for head in heads:
-            rows = [_organism_means(self.frames[o][head]) for o in range(num_organisms)]
+            rows = [_organism_means(base[o][head]) for o in range(num_organisms)]
             means[head] = np.stack(rows).astype(np.float32)
+            if head in added:
+                means[head] = np.concatenate([means[head], added[head]], axis=-1)
         return means
 
     def frame(self, organism: int, head: str) -> pd.DataFrame:
         return self.frames[organism][head]
+
+    def strand_reindexing(self, organism: int, head: str) -> np.ndarray:
+        """Reverse-complement channel permutation: the metadata's pairs, then the new tracks' own pairs."""
+        base = self.base_frames if self.base_frames is not None else self.frames
+        permutation = strand_reindexing(base[organism][head], OUTPUT_OF_HEAD[head])
+        if self.config is not None and self.config.added_tracks(head):
+            permutation = np.concatenate([permutation, new_track_reindexing(self.config, self.new_tracks, head)])
+        return permutation
 
 
 def _organism_means(frame: pd.DataFrame) -> np.ndarray:
@@ -196,6 +225,11 @@ class Predictor:
         self.precision = get_precision(precision)
         if metadata is not None and not isinstance(metadata, TrackMetadata):
             metadata = TrackMetadata.from_folder(metadata)
+        check_matches(self.config, model.new_tracks, model.identity)
+        #: The fine-tuned model's new tracks (None without): named and scaled from this table.
+        self.new_tracks = model.new_tracks
+        if metadata is not None:
+            metadata = metadata.with_new_tracks(self.config, self.new_tracks)
         self.metadata = metadata
         self.module = AlphaGenome(self.config, self.precision)
         self.devices = tuple(devices) if devices is not None else tuple(jax.local_devices())
@@ -210,7 +244,11 @@ class Predictor:
         else:
             # Without metadata, predictions stay in the model's own units (the reference's behaviour
             # when a track table has no nonzero_mean); fine for the tiny demo model.
-            self.track_means = {h: np.ones((self.config.num_organisms, self.config.tracks(h)), np.float32) for h in genome_heads}
+            self.track_means = {
+                h: np.ones((self.config.num_organisms, self.config.base_tracks(h)), np.float32) for h in genome_heads
+            }
+            for head, means in new_track_means(self.config, self.new_tracks).items() if self.config.new_tracks else ():
+                self.track_means[head] = np.concatenate([self.track_means[head], means], axis=-1)
 
     def _forward(self, request: OutputRequest):
         """The jit-compiled forward for one request (kept per predictor, so it is freed with it).
@@ -426,7 +464,7 @@ class Predictor:
                 f"reverse-complementing {head} outputs needs the track metadata (which channels are + and - "
                 "strand); pass the metadata folder"
             )
-        return strand_reindexing(self.metadata.frame(organism, head), OUTPUT_OF_HEAD[head])
+        return self.metadata.strand_reindexing(organism, head)
 
 
 def _keep_requested_channels(outputs: Outputs, computed: OutputRequest, request: OutputRequest) -> Outputs:

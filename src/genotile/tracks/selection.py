@@ -21,6 +21,7 @@ import pandas as pd
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, ModelConfig
 from genotile.model.metadata import canonical_output_type, select_tracks
+from genotile.model.new_tracks import extend_frame
 from genotile.model.predictor import TrackMetadata
 from genotile.outputs import CONTACT_MAPS, HEAD_OF_OUTPUT_TYPE, OUTPUT_TYPES, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITES, by_head
 from genotile.tracks.store import TrackSet
@@ -105,13 +106,32 @@ def _resolutions(head: str, entry: Mapping[str, Any]) -> tuple[int, ...]:
     return asked
 
 
-def _frame_without_metadata(head: str, cfg: ModelConfig) -> pd.DataFrame:
-    n = cfg.tracks(head)
+def _frame_without_metadata(head: str, cfg: ModelConfig, new_tracks: pd.DataFrame | None = None,
+                            organism: int = 0) -> pd.DataFrame:
+    """The model's channel list when there is no metadata: ``track_i`` for the original tracks, then a
+    fine-tuned model's new tracks under their own names."""
+    n = cfg.base_tracks(head)
     if head == SPLICE_SITES.head:
         names = list(SPLICE_CLASS_NAMES)
     else:
         names = [f"track_{i}" for i in range(n)]
-    return pd.DataFrame({"index": np.arange(n), "name": names, "padding": False})
+    frame = pd.DataFrame({"index": np.arange(n), "name": names, "padding": False})
+    return extend_frame(frame, cfg, new_tracks, head, organism)
+
+
+def _head_frame(head: str, cfg: ModelConfig, metadata: TrackMetadata | None, organism: int,
+                new_tracks: pd.DataFrame | None) -> pd.DataFrame:
+    if metadata is not None:
+        return metadata.frame(organism, head)
+    return _frame_without_metadata(head, cfg, new_tracks, organism)
+
+
+def _with_new_tracks(cfg: ModelConfig, metadata: TrackMetadata | None,
+                     new_tracks: pd.DataFrame | None) -> TrackMetadata | None:
+    """Metadata whose frames list the new tracks too (a Predictor's metadata already does)."""
+    if metadata is None or new_tracks is None or metadata.new_tracks is not None:
+        return metadata
+    return metadata.with_new_tracks(cfg, new_tracks)
 
 
 def _choose(head: str, entry: Mapping[str, Any], frame: pd.DataFrame, has_metadata: bool) -> pd.DataFrame:
@@ -210,8 +230,13 @@ def resolve_selection(
     metadata: TrackMetadata | None,
     organism: int,
     dtype: str = "float32",
+    new_tracks: pd.DataFrame | None = None,
 ) -> Selection:
-    """Resolve the config's ``tracks:`` entries into stored track sets and per-window outputs."""
+    """Resolve the config's ``tracks:`` entries into stored track sets and per-window outputs.
+
+    ``new_tracks``: a fine-tuned model's new-track table (``cfg.new_tracks`` set); its tracks are chosen
+    by name, metadata filters or index like any other (indices past the original channels)."""
+    metadata = _with_new_tracks(cfg, metadata, new_tracks)
     if not entries:
         raise TrackSelectionError("the 'tracks' list is empty: select at least one output")
     tables: dict[tuple[str, int], list[pd.DataFrame]] = {}
@@ -221,7 +246,7 @@ def resolve_selection(
     for entry in entries:
         head = _head_of(entry)
         resolutions = _resolutions(head, entry)
-        frame = metadata.frame(organism, head) if metadata is not None else _frame_without_metadata(head, cfg)
+        frame = _head_frame(head, cfg, metadata, organism, new_tracks)
         chosen = _tracks_table(_choose(head, entry, frame, metadata is not None))
         if head == CONTACT_MAPS.head:
             contact.append(chosen)
@@ -269,18 +294,19 @@ def write_selection(selection: Selection, path: str) -> None:
 
 
 def read_selection(path: str, cfg: ModelConfig, metadata: TrackMetadata | None, organism: int,
-                   dtype: str = "float32") -> Selection:
+                   dtype: str = "float32", new_tracks: pd.DataFrame | None = None) -> Selection:
     """The selection :func:`write_selection` wrote, with each track's metadata row taken from ``metadata``
     (or the model's channel list) by its ``track_index``: no filter is applied again, and the tables
     keep the metadata's exact types (which the store records)."""
     from genotile.runtime.tables import read_tsv
 
+    metadata = _with_new_tracks(cfg, metadata, new_tracks)
     table = read_tsv(path, usecols=list(SELECTION_KEY_COLUMNS), dtype={"head": str})
     groups = {key: part["track_index"].astype(np.int64).tolist()
               for key, part in table.groupby(["head", "resolution"], sort=False)}
     tracksets, contact, tissues, junction_names = [], None, None, ()
     for (head, res), indices in groups.items():
-        frame = metadata.frame(organism, head) if metadata is not None else _frame_without_metadata(head, cfg)
+        frame = _head_frame(head, cfg, metadata, organism, new_tracks)
         missing = sorted(set(indices) - set(frame["index"].astype(np.int64)))
         if missing:
             raise TrackSelectionError(

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from flax import traverse_util
 
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, new_head_scope
+
 Tree = Mapping[str, Any]
 Mode = Literal["heads", "lora", "full"]
 MODES: tuple[str, ...] = ("heads", "lora", "full")
@@ -27,6 +29,7 @@ HEAD_SCOPE = "head"
 TOWER_SCOPE = "transformer_tower"
 # Tower modules per layer i: attention_bias_block_i, mha_block_i, mlp_block_i; pair_update_block_j runs before
 # layer 2j (see genotile.model.tower.TransformerTower).
+NEW_HEAD_SCOPES = frozenset(new_head_scope(h) for h in GENOME_TRACK_RESOLUTIONS)
 _TOWER_BLOCK = re.compile(r"^(attention_bias_block|mha_block|mlp_block|pair_update_block)(?:_(\d+))?$")
 
 
@@ -38,11 +41,15 @@ class FreezingError(ValueError):
 class Trainable:
     """What trains. ``heads``: every ``head/...`` parameter, plus the last ``unfreeze_last_blocks`` tower
     layers and any path starting with one of ``extra_prefixes``; ``lora``: the same plus low-rank adapters
-    on the tower (``genotile.train.lora``; the adapted kernels themselves stay frozen); ``full``: everything."""
+    on the tower (``genotile.train.lora``; the adapted kernels themselves stay frozen); ``full``: everything.
+
+    ``new_heads_only`` (effective when the model has new heads, ``head/<head>_new``): of the heads, only
+    the new ones train, so the original tracks predict exactly what the base model predicts."""
 
     mode: Mode = "heads"
     unfreeze_last_blocks: int = 0
     extra_prefixes: tuple[str, ...] = ()
+    new_heads_only: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -72,6 +79,12 @@ def tower_layer(path: str) -> int | None:
     return 2 * index if match.group(1) == "pair_update_block" else index
 
 
+def is_new_head(path: str) -> bool:
+    """Whether a parameter path belongs to a head added for new tracks (``head/<head>_new/...``)."""
+    parts = path.split("/")
+    return len(parts) > 1 and parts[0] == HEAD_SCOPE and parts[1] in NEW_HEAD_SCOPES
+
+
 def trainable_paths(params: Tree, trainable: Trainable) -> set[str]:
     """The '/'-joined paths of the leaves that train (checked against the tree: nothing silently empty)."""
     paths = list(flat(params))
@@ -84,10 +97,11 @@ def trainable_paths(params: Tree, trainable: Trainable) -> set[str]:
             f"layers; fix: choose at most {len(layers)} (or mode: full)"
         )
     open_layers = set(layers[len(layers) - trainable.unfreeze_last_blocks :]) if trainable.unfreeze_last_blocks else set()
+    only_new = trainable.new_heads_only and any(is_new_head(p) for p in paths)
     chosen = set()
     for p in paths:
         layer = tower_layer(p)
-        if p.split("/")[0] == HEAD_SCOPE or layer in open_layers:
+        if (p.split("/")[0] == HEAD_SCOPE and (is_new_head(p) or not only_new)) or layer in open_layers:
             chosen.add(p)
         elif any(p == prefix or p.startswith(prefix.rstrip("/") + "/") for prefix in trainable.extra_prefixes):
             chosen.add(p)
