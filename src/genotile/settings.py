@@ -101,11 +101,17 @@ class SelectionSettings:
     metadata: str | None
     tracks: tuple  # the tracks: entries, frozen (see track_entries)
     dtype: str
+    #: A genotile checkpoint whose new (fine-tuned) tracks can be selected; ``finetuned`` before training has
+    #: run (``genotile.runtime.finetuned``): the new tracks are then the ``tracks_sheet``'s.
+    checkpoint: str | None = None
+    tracks_sheet: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "SelectionSettings":
+        checkpoint = config["model"].get("checkpoint") or None
+        sheet = (config.get("train") or {}).get("tracks_sheet") if checkpoint == "finetuned" else None
         return cls(config["organism"], config["model"]["size"], config["model"]["metadata"] or None,
-                   _frozen(config["tracks"]), config["store"]["dtype"])
+                   _frozen(config["tracks"]), config["store"]["dtype"], checkpoint, sheet)
 
     def track_entries(self) -> list[dict[str, Any]]:
         """The ``tracks:`` entries as dicts, in the config's order."""
@@ -116,7 +122,8 @@ class SelectionSettings:
 class PlanWindowsSettings:
     """plan_windows: the tiling and the selection (for the storage report and track_selection.tsv)."""
 
-    CONFIG_KEYS: ClassVar[tuple[str, ...]] = ("organism", "model.size", "model.metadata", "tiling", "tracks", "store.dtype")
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = ("organism", "model.size", "model.metadata", "model.checkpoint", "tiling",
+                                              "tracks", "store.dtype")
     tiling: TilingSettings
     selection: SelectionSettings
 
@@ -331,6 +338,57 @@ class PrepareTargetsSettings:
         if not sheet:
             raise ValueError("train.tracks_sheet is not set: give the TSV of the tracks to train on (config/README.md)")
         return cls(str(sheet))
+
+
+@dataclass(frozen=True)
+class TrainModelSettings:
+    """``train_model``: what trains, for how long and how fast it learns, on which base model.
+
+    ``model`` is the base model's ``model:`` mapping (``genotile.runtime.finetuned.base_model_config``:
+    ``train.base_checkpoint`` when the run predicts with ``model.checkpoint: finetuned``), with its
+    weights' identity, so a changed base re-runs training.
+    """
+
+    mode: str
+    steps: int
+    batch_size: int
+    learning_rate: float
+    warmup_steps: int
+    weight_decay: float
+    clip_norm: float | None
+    unfreeze_last_blocks: int
+    lora_rank: int
+    lora_alpha: float
+    dropout_rate: float
+    validate_every: int
+    seed: int
+    shuffle_targets: bool
+    window_bp: int
+    max_shift: int
+    organism: str
+    model: tuple  # the base model mapping, frozen
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
+        "organism", "train.mode", "train.steps", "train.batch_size", "train.learning_rate", "train.warmup_steps",
+        "train.weight_decay", "train.clip_norm", "train.unfreeze_last_blocks", "train.lora_rank", "train.lora_alpha",
+        "train.dropout_rate", "train.validate_every", "train.seed", "train.shuffle_targets", "train.window_bp",
+        "train.max_shift", "train.base_checkpoint", *MODEL_KEYS)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "TrainModelSettings":
+        from genotile.runtime.finetuned import base_model_config
+
+        t = config["train"]
+        return cls(str(t["mode"]), int(t["steps"]), int(t["batch_size"]), float(t["learning_rate"]),
+                   int(t["warmup_steps"]), float(t["weight_decay"]),
+                   None if t["clip_norm"] is None else float(t["clip_norm"]), int(t["unfreeze_last_blocks"]),
+                   int(t["lora_rank"]), float(t["lora_alpha"]), float(t["dropout_rate"]), int(t["validate_every"]),
+                   int(t["seed"]), bool(t["shuffle_targets"]), int(t["window_bp"]), int(t["max_shift"]),
+                   str(config["organism"]), _frozen(base_model_config(config)))
+
+    def base_model(self) -> dict[str, Any]:
+        """The base model's ``model:`` mapping, for ``genotile.model.loading.load_predictor``."""
+        return dict(self.model)
 
 
 for _settings in (SplitWindowsSettings, PrepareTargetsSettings):

@@ -65,3 +65,30 @@ if TRAIN_CONFIG.get("tracks_sheet"):
             settings=rule_settings(config, "prepare_targets"),
         script:
             "../../scripts/prepare_targets.py"
+
+    # The GPU rule of fine-tuning. Its resume checkpoints (train/checkpoints) are not an output: a killed job
+    # rerun continues from them; the delivered model is the step with the best validation loss.
+    rule train_model:
+        input:
+            fasta=FASTA,
+            fasta_index=FASTA_INDEX,
+            windows=f"{TRAIN}/windows.tsv",
+            targets=f"{TRAIN}/targets.zarr",
+            tracks=f"{TRAIN}/tracks.tsv",
+        output:
+            model=directory(f"{TRAIN}/model"),
+            curve=f"{TRAIN}/learning_curve.tsv",
+            summary=f"{TRAIN}/train_summary.json",
+        log:
+            f"{RUN}/logs/train_model.log",
+        conda:
+            GENOTILE_ENV
+        threads: config["inference"]["threads"]
+        resources:
+            gpu=config["inference"]["gpus_per_job"],
+            mem_mb=config["inference"]["mem_mb"],
+        params:
+            settings=rule_settings(config, "train_model"),
+            checkpoints=f"{TRAIN}/checkpoints",
+        script:
+            "../../scripts/train_model.py"

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from genotile.runtime.finetuned import finetuned_identity, is_finetuned, resolved_model_config
+from genotile.runtime.finetuned import base_model_config, finetuned_identity, is_finetuned, resolved_model_config
 from genotile.runtime.remote_inputs import is_url, remote_identity
 from genotile.settings import (
     MODEL_KEYS,
@@ -39,6 +39,7 @@ from genotile.settings import (
     ShardSettings,
     SplitWindowsSettings,
     SummarizeSettings,
+    TrainModelSettings,
 )
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
@@ -61,6 +62,7 @@ RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
     "summarize_variants": SummarizeSettings.CONFIG_KEYS,
     "split_windows": SplitWindowsSettings.CONFIG_KEYS,
     "prepare_targets": PrepareTargetsSettings.CONFIG_KEYS,
+    "train_model": TrainModelSettings.CONFIG_KEYS,
 }
 
 #: Keys that change speed or resources only (documented; they never re-run a job).
@@ -95,7 +97,10 @@ def rule_settings(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
         raise KeyError(f"no settings declared for rule {rule!r}; add it to genotile.runtime.provenance.RULE_SETTINGS")
     full = dict(config)
     model = config.get("model", {})
-    if is_finetuned(model):  # the run's own fine-tuned model: its path, and the identity of what makes it
+    if rule == "train_model":  # training reads the base model (train.base_checkpoint under finetuned)
+        base = base_model_config(config)
+        full["model"] = {**base, "weights": weights_identity(base)}
+    elif is_finetuned(model):  # the run's own fine-tuned model: its path, and the identity of what makes it
         full["model"] = {**resolved_model_config(config), "weights": finetuned_identity(config, weights_identity)}
     elif "model.weights" in RULE_SETTINGS[rule]:
         full["model"] = {**model, "weights": weights_identity(model)}

@@ -145,7 +145,7 @@ def _choose(head: str, entry: Mapping[str, Any], frame: pd.DataFrame, has_metada
         if bad:
             raise TrackSelectionError(f"tracks entry for {head}: indices {bad} outside 0..{len(frame) - 1}")
         return frame.iloc[chosen]
-    if filters and not has_metadata:
+    if set(filters) - {"name_regex"} and not has_metadata:  # names exist without metadata: track_i, new tracks
         raise TrackSelectionError(
             f"tracks entry for {head} filters by {sorted(filters)}, which needs the track metadata "
             "(set model.metadata to the folder of OutputMetadataResponse_ORGANISM_*.textproto), or use 'indices'"

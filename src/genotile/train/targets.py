@@ -159,7 +159,8 @@ def _strand_partners(tracks: pd.DataFrame) -> np.ndarray:
     return partner
 
 
-def _channels(sheet: pd.DataFrame) -> pd.DataFrame:
+def sheet_channels(sheet: pd.DataFrame) -> pd.DataFrame:
+    """The sheet as model channels: head, channel (within its output type), strand partner: the order of tracks.tsv."""
     tracks = sheet.copy()
     tracks.insert(0, "head", [by_output_type(t).head for t in tracks["output_type"]])
     tracks.insert(1, "channel", tracks.groupby("output_type", sort=False).cumcount().astype(np.int64))
@@ -243,7 +244,7 @@ def prepare_targets_store(
     contigs = {c: int(contig_lengths[c]) for c in dict.fromkeys(kept["contig"].astype(str))}
     if not contigs:
         raise TrainingDataError("the windows table keeps no window; nothing to prepare targets for (see split_windows)")
-    tracks = _channels(sheet.reset_index(drop=True))
+    tracks = sheet_channels(sheet.reset_index(drop=True))
     stats = [_TrackStats() for _ in range(len(tracks))]
     handles = [_open_bigwig(p) for p in tracks["file_path"]]
     try:

@@ -1,0 +1,245 @@
+"""Step ``train_model``: fine-tune the base model's new heads (or more) on the prepared targets.
+
+The model is the base model plus one new head per output type of the tracks sheet
+(:func:`genotile.model.new_tracks.add_new_tracks`, scaled by each track's ``nonzero_mean``); the loss is
+the reference's genome-track loss (:func:`genotile.train.losses.head_loss`) on the new tracks only, with
+loss segments of ``min(131,072 bp, window)``. Every ``validate_every`` steps the loss on the validation
+windows (fixed, not augmented) joins the learning curve; the delivered checkpoint (``train/model``) is the
+step with the lowest validation loss (the last step when there are no validation windows).
+
+Resume: the trainer's checkpoints (``checkpoint_dir``) hold the weights, optimizer, RNG and the batch
+stream's position; the learning curve and the best model so far are kept beside them, each written
+atomically, so a killed job rerun by Snakemake continues where it stopped and ends with the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from genotile.model.alphagenome import AlphaGenome, OutputRequest
+from genotile.model.checkpoints import LoadedModel, save_checkpoint
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS
+from genotile.model.layers import TrainMode
+from genotile.model.metadata import organism_index
+from genotile.model.new_tracks import add_new_tracks, new_track_means, new_track_target_reindexing, new_tracks_from_targets
+from genotile.outputs import OUTPUT_TYPE_OF_HEAD
+from genotile.runtime.atomic import write_table, write_text
+from genotile.runtime.tables import read_tsv
+from genotile.sequence.fasta import Genome
+from genotile.settings import TrainModelSettings
+from genotile.train.augment import AugmentSettings, TargetSpec
+from genotile.train.data_errors import TrainingDataError
+from genotile.train.freezing import Trainable
+from genotile.train.lora import LoraSettings
+from genotile.train.losses import SEGMENT_BP, head_loss, sum_pool
+from genotile.train.optimizer import OptimizerSettings
+from genotile.train.targets import TargetsStore
+from genotile.train.trainer import Trainer, TrainSettings
+from genotile.train.windows_source import WindowsSource, store_targets
+
+__all__ = ["CURVE_COLUMNS", "train_model"]
+
+log = logging.getLogger("genotile")
+
+#: ``learning_curve.tsv``: one row per logged training step and per validation.
+CURVE_COLUMNS = ("step", "split", "loss")
+BEST_DIR = "best_model"
+CURVE_FILE = "learning_curve.tsv"
+
+
+def _request(model: LoadedModel) -> OutputRequest:
+    """Only the new tracks' channels, at every resolution their heads predict."""
+    cfg = model.config
+    heads = tuple(h for h, _ in cfg.new_tracks)
+    channels = tuple((h, tuple(range(cfg.base_tracks(h), cfg.tracks(h)))) for h in heads)
+    resolutions = tuple(sorted({r for h in heads for r in GENOME_TRACK_RESOLUTIONS[h]}))
+    return OutputRequest(heads=heads, resolutions=resolutions, channels=channels)
+
+
+def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
+    """Scale 1 for the original tracks (they are not trained), each new track's ``nonzero_mean`` after them."""
+    cfg = model.config
+    means = {h: np.ones((cfg.num_organisms, cfg.base_tracks(h)), np.float32) for h in GENOME_TRACK_RESOLUTIONS}
+    for head, added in new_track_means(cfg, model.new_tracks).items():
+        means[head] = np.concatenate([means[head], added], axis=-1)
+    return means
+
+
+def new_tracks_loss(model: LoadedModel, window_bp: int):
+    """``loss_fn(predictions, batch)`` of the trainer: the reference's genome-track loss per new head, summed."""
+    cfg = model.config
+    added = new_track_means(cfg, model.new_tracks)
+    segment = min(SEGMENT_BP, window_bp)
+
+    def loss_fn(predictions, batch):
+        total, parts = jnp.zeros((), jnp.float32), {}
+        for head, _ in cfg.new_tracks:
+            key = OUTPUT_TYPE_OF_HEAD[head]
+            target = batch["targets"][head]
+            if min(GENOME_TRACK_RESOLUTIONS[head]) > 1:  # ChIP heads predict at 128 bp only
+                target = sum_pool(target, min(GENOME_TRACK_RESOLUTIONS[head]))
+            terms = head_loss(head, predictions[head], {"organism_index": batch["organism"], key: target,
+                                                        f"{key}_mask": batch["masks"][head]},
+                              track_means={head: added[head]}, segment_bp=segment)
+            parts[head] = terms["loss"]
+            total = total + terms["loss"]
+        return total, parts
+
+    return loss_fn
+
+
+def _windows(path: str | os.PathLike[str], split: str) -> pd.DataFrame:
+    table = read_tsv(path)
+    return table[table["split"] == split].reset_index(drop=True)
+
+
+def _settings(settings: TrainModelSettings, checkpoint_every: int) -> TrainSettings:
+    optimizer = OptimizerSettings(learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps,
+                                  decay_steps=max(settings.steps, settings.warmup_steps, 1),
+                                  weight_decay=settings.weight_decay, clip_global_norm=settings.clip_norm)
+    return TrainSettings(
+        steps=settings.steps, trainable=Trainable(mode=settings.mode, unfreeze_last_blocks=settings.unfreeze_last_blocks),
+        optimizer=optimizer, augment=AugmentSettings(max_shift=settings.max_shift),
+        lora=LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha), seed=settings.seed,
+        model_mode=TrainMode(dropout_rate=settings.dropout_rate) if settings.mode == "full" else None,
+        checkpoint_every=checkpoint_every, log_every=max(1, min(settings.validate_every, 50)),
+    )
+
+
+class _Validation:
+    """The loss on the validation windows (centred, no augmentation), with the inference forward."""
+
+    def __init__(self, model: LoadedModel, source: WindowsSource | None, loss_fn, track_means, request) -> None:
+        self.source, self.loss_fn = source, loss_fn
+        module = AlphaGenome(model.config, _precision())
+        means = {k: jnp.asarray(v) for k, v in track_means.items()}
+        self._apply = jax.jit(lambda variables, dna, org: module.apply(variables, dna, org, means, request))
+
+    def __call__(self, variables: Mapping[str, Any]) -> float | None:
+        if self.source is None:
+            return None
+        margin, losses = self.source.margin, []
+        for i in range(len(self.source)):
+            row = self.source.row(i)
+            dna = row["dna"][margin : len(row["dna"]) - margin][None]
+            organism = np.full(1, self.source.organism, np.int32)
+            batch = {"organism": organism,
+                     "targets": {h: v[margin : len(v) - margin][None] for h, v in row["targets"].items()},
+                     "masks": {h: np.ones((1, 1, v.shape[-1]), bool) for h, v in row["targets"].items()}}
+            predictions = self._apply(variables, jnp.asarray(dna), jnp.asarray(organism))
+            loss, _ = self.loss_fn(jax.tree.map(lambda x: x.astype(jnp.float32), predictions), batch)
+            losses.append(float(loss))
+        return float(np.mean(losses))
+
+
+def _precision():
+    from genotile.model.config import get_precision
+
+    return get_precision("float32" if jax.default_backend() == "cpu" else "bfloat16")
+
+
+def _read_curve(path: Path, up_to: int) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=list(CURVE_COLUMNS))
+    curve = pd.read_csv(path, sep="\t")
+    return curve[curve["step"] <= up_to].reset_index(drop=True)
+
+
+def _save_model(path: Path, variables: Mapping[str, Any], model: LoadedModel, note: str) -> None:
+    """Replace the checkpoint at ``path`` atomically (write beside it, then swap)."""
+    temporary = path.with_name(path.name + ".partial")
+    shutil.rmtree(temporary, ignore_errors=True)
+    save_checkpoint(temporary, variables, model.config, note, new_tracks=model.new_tracks)
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    temporary.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, windows_path: str, targets_path: str,
+                tracks_path: str, model_dir: str, curve_path: str, summary_path: str, checkpoint_dir: str, *,
+                checkpoint_every: int = 100) -> dict[str, Any]:
+    """Fine-tune ``base`` on ``targets_path``'s tracks; write the delivered model, the curve and a summary."""
+    organism = organism_index(settings.organism)
+    tracks = read_tsv(tracks_path)
+    model = add_new_tracks(base, new_tracks_from_targets(tracks, organism), seed=settings.seed)
+    store = TargetsStore(targets_path)
+    heads = [h for h, _ in model.config.new_tracks]
+    genome = Genome(fasta)
+    identity = {"targets": str(targets_path), "tracks": tracks.to_csv(sep="\t", index=False)}
+    train_windows = _windows(windows_path, "train")
+    if train_windows.empty:
+        raise TrainingDataError(f"{windows_path}: no training windows; re-run split_windows with fewer held-out regions")
+    source = WindowsSource(genome, train_windows, store_targets(store, heads), margin=settings.max_shift,
+                           batch_size=settings.batch_size, seed=settings.seed, organism=organism,
+                           shuffle_targets=settings.shuffle_targets, identity=identity)
+    validation_windows = _windows(windows_path, "validation")
+    validation_source = None if validation_windows.empty else WindowsSource(
+        genome, validation_windows, store_targets(store, heads), margin=0, batch_size=1, seed=0, organism=organism)
+    loss_fn = new_tracks_loss(model, settings.window_bp)
+    request, means = _request(model), _track_means(model)
+    targets = {h: TargetSpec(h, reindexing=new_track_target_reindexing(model.new_tracks, h)) for h in heads}
+    trainer = Trainer(model, loss_fn, _settings(settings, checkpoint_every), targets=targets, request=request,
+                      track_means=means, checkpoint_dir=checkpoint_dir,
+                      run_config={"train_model": {k: v for k, v in vars(settings).items() if k != "model"}})
+    validate = _Validation(model, validation_source, loss_fn, means, request)
+    state_dir = Path(checkpoint_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    trainer.fit(source, stop_after=0)  # resume (if a checkpoint of this run exists) without a step
+    curve = _read_curve(state_dir / CURVE_FILE, trainer.step)
+    started, first = time.perf_counter(), trainer.step
+    if validation_source is None:
+        log.warning("train_model: no validation windows; the delivered model is the last step's")
+    while True:
+        step = trainer.step
+        if (step % settings.validate_every == 0 or step == settings.steps) and step not in set(
+                curve.loc[curve["split"] == "validation", "step"]):
+            loss = validate(trainer.variables())
+            if loss is not None:
+                best = curve.loc[curve["split"] == "validation", "loss"].min() if len(curve) else np.inf
+                log.info("train_model: step %s validation loss %.5g%s", f"{step:,}", loss,
+                         " (best so far)" if loss < best else "")
+                if loss < best or not (state_dir / BEST_DIR).exists():
+                    _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {step}")
+                curve = pd.concat([curve, pd.DataFrame([{"step": step, "split": "validation", "loss": loss}])],
+                                  ignore_index=True)
+                write_table(curve, state_dir / CURVE_FILE, TrainingDataError, sep="\t", index=False)
+        if step >= settings.steps:
+            break
+        chunk = min(settings.validate_every - step % settings.validate_every, settings.steps - step)
+        result = trainer.fit(source, stop_after=chunk)
+        if result.last_loss is not None:
+            curve = pd.concat([curve, pd.DataFrame([{"step": result.step, "split": "train", "loss": result.last_loss}])],
+                              ignore_index=True)
+    if validation_source is None:
+        _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {trainer.step}")
+    seconds = time.perf_counter() - started
+    validation = curve[curve["split"] == "validation"]
+    best_step = int(validation.loc[validation["loss"].idxmin(), "step"]) if len(validation) else trainer.step
+    out = Path(model_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(state_dir / BEST_DIR, out.with_name(out.name + ".partial"), dirs_exist_ok=True)
+    out.with_name(out.name + ".partial").rename(out)
+    write_table(curve, curve_path, TrainingDataError, sep="\t", index=False)
+    summary = {"mode": settings.mode, "steps": settings.steps, "best_step": best_step,
+               "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),
+               "new_tracks": int(len(model.new_tracks)), "devices": len(jax.local_devices()),
+               "backend": jax.default_backend(), "steps_this_call": trainer.step - first,
+               "seconds_this_call": round(seconds, 1), "shuffle_targets": settings.shuffle_targets}
+    write_text(summary_path, json.dumps(summary, indent=1) + "\n")
+    log.info("train_model: best validation step %s of %s; model in %s", f"{best_step:,}", f"{settings.steps:,}", out)
+    return summary

@@ -1,0 +1,107 @@
+"""The batches of a fine-tune: training windows of ``train/windows.tsv`` with their sequence and targets.
+
+A batch row is one window widened by ``margin`` bases each side (the trainer's random shift crops them,
+``genotile.train.augment``): the one-hot DNA from the FASTA (``N`` past a contig's end, as inference
+pads) and the targets of each head at 1 bp. Targets past a contig's end are zero and masked by nothing
+more: the DNA there is all-zero too, like the model's own padding.
+
+Why targets come through a callable (:data:`TargetsFn`): measured tracks (``targets.zarr``,
+:func:`store_targets`) and, for distillation, a teacher's predictions over the same window are the same
+to the trainer; only this function changes.
+
+The stream is a deterministic function of (seed, position), reshuffled every epoch from (seed, epoch),
+so a resumed run re-creates it from the position a checkpoint holds (``genotile.train.batches``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genotile.sequence.encoding import one_hot
+from genotile.sequence.fasta import Genome
+from genotile.train.batches import Batch
+from genotile.train.targets import TargetsStore
+
+__all__ = ["TargetsFn", "WindowsSource", "store_targets"]
+
+#: ``(contig, start, end) -> {head: [end - start, channels] float32}``: a window's targets at 1 bp.
+TargetsFn = Callable[[str, int, int], Mapping[str, np.ndarray]]
+
+
+def store_targets(store: TargetsStore, heads: Sequence[str]) -> TargetsFn:
+    """Measured targets: the 1-bp arrays of ``targets.zarr`` (``prepare_targets``' output)."""
+
+    def read(contig: str, start: int, end: int) -> dict[str, np.ndarray]:
+        return {head: store.read(head, 1, contig, start, end) for head in heads}
+
+    return read
+
+
+class WindowsSource:
+    """Batches of windows (rows of ``windows.tsv``), in a seeded order, each widened by ``margin``."""
+
+    def __init__(self, genome: Genome, windows: pd.DataFrame, targets: TargetsFn, *, margin: int,
+                 batch_size: int, seed: int, organism: int, shuffle_targets: bool = False,
+                 identity: Mapping[str, Any] | None = None) -> None:
+        """``shuffle_targets``: the control of a fine-tune. Each window reads the targets of another window
+        of the same table (a permutation fixed by ``seed``), so no target belongs to its sequence.
+        ``identity``: what else names the data (the targets store, its tracks) for the resume fingerprint."""
+        if len(windows) == 0:
+            raise ValueError("no windows to train on")
+        self.genome, self.targets, self.margin = genome, targets, int(margin)
+        self.windows = windows[["contig", "start", "end"]].reset_index(drop=True)
+        self.batch_size, self.seed, self.organism = int(batch_size), int(seed), int(organism)
+        if not 1 <= self.batch_size <= len(self.windows):
+            raise ValueError(f"train.batch_size = {batch_size} must be between 1 and the {len(self.windows)} "
+                             "training windows")
+        self.shuffle_targets = bool(shuffle_targets)
+        count = len(self.windows)
+        self._target_of = (np.roll(np.random.default_rng([self.seed, 7]).permutation(count), 1)
+                           if shuffle_targets and count > 1 else np.arange(count))
+        self.identity = dict(identity or {})
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def row(self, index: int) -> dict[str, Any]:
+        """Window ``index`` with its margins: DNA ``[L, 4]`` and targets ``{head: [L, C]}``."""
+        contig, start, end = self.windows.loc[index, ["contig", "start", "end"]]
+        lo, hi = int(start) - self.margin, int(end) + self.margin
+        dna = one_hot(self.genome.sequence(str(contig), max(lo, 0), hi))
+        if lo < 0:  # the margin before a contig's start: N (all-zero rows)
+            dna = np.concatenate([np.zeros((-lo, 4), np.float32), dna])
+        t_contig, t_start, t_end = self.windows.loc[int(self._target_of[index]), ["contig", "start", "end"]]
+        if (int(t_end) - int(t_start)) != (int(end) - int(start)):
+            raise ValueError("train_model: shuffled targets need windows of one length")
+        targets = self.targets(str(t_contig), int(t_start) - self.margin, int(t_end) + self.margin)
+        return {"dna": dna, "targets": dict(targets)}
+
+    def batch(self, position: int) -> Batch:
+        per_epoch = len(self.windows) // self.batch_size
+        epoch, index = divmod(int(position), per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.windows))
+        rows = [self.row(int(i)) for i in order[index * self.batch_size : (index + 1) * self.batch_size]]
+        heads = list(rows[0]["targets"])
+        targets = {h: np.stack([r["targets"][h] for r in rows]) for h in heads}
+        return {
+            "dna": np.stack([r["dna"] for r in rows]),
+            "organism": np.full(len(rows), self.organism, np.int32),
+            "targets": targets,
+            "masks": {h: np.ones((len(rows), 1, targets[h].shape[-1]), bool) for h in heads},
+        }
+
+    def batches(self, position: int) -> Iterator[Batch]:
+        while True:
+            yield self.batch(position)
+            position += 1
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        digest = hashlib.sha256(self.windows.to_csv(sep="\t", index=False).encode()).hexdigest()
+        return {"kind": "windows", "windows_sha256": digest, "rows": len(self.windows), "margin": self.margin,
+                "batch_size": self.batch_size, "seed": self.seed, "organism": self.organism,
+                "shuffle_targets": self.shuffle_targets, **self.identity}
