@@ -249,3 +249,33 @@ def test_new_tracks_from_targets_pairs_like_prepare_targets():
     assert table["organism"].tolist() == [0, 0, 0]
     with pytest.raises(NewTracksError, match="only genome-track heads"):
         add_new_tracks(synthetic_model("tiny", 1), table.assign(head="contact_maps"), seed=0)
+
+
+def test_delta_checkpoint_holds_only_changes_and_refuses_other_base(tmp_path, base, fine, dna):
+    import jax
+    from flax import traverse_util
+
+    from genotile.model.checkpoints import _flat_official, _restore_any, save_delta_checkpoint
+    from genotile.train.lora import LoraSettings, init_adapters
+
+    lora = LoraSettings(rank=2, targets=("q_layer",))
+    adapters = jax.tree.map(lambda x: x + 0.01, init_adapters(fine.variables["params"], lora, jax.random.PRNGKey(0)))
+    path = save_delta_checkpoint(tmp_path / "delta", fine, base, adapters=adapters, lora_scale=lora.scale)
+    stored = _restore_any(path / "weights")[0]
+    assert {m.split("/")[2] for m in stored if m.startswith("alphagenome/head/")} == {new_head_scope(D), new_head_scope(R)}
+    assert not any("transformer_tower" in m for m in stored)  # adapters only, not the adapted kernels
+    loaded = load_checkpoint(path)  # the recorded synthetic base is re-made
+    pd.testing.assert_frame_equal(loaded.new_tracks, fine.new_tracks)
+    merged = _flat_official(loaded.variables)
+    original = _flat_official(fine.variables)
+    assert merged.keys() == original.keys()
+    pieces = traverse_util.flatten_dict(adapters, sep="/")
+    first = sorted(pieces)[0].rsplit("/", 1)[0]
+    kernel = f"params/alphagenome/{first}"
+    a, b = np.asarray(pieces[f"{first}/a"]), np.asarray(pieces[f"{first}/b"])
+    np.testing.assert_allclose(merged[kernel], original[kernel] + lora.scale * a @ b, rtol=1e-6)
+    for key in original:
+        if "q_layer" not in key:
+            np.testing.assert_array_equal(merged[key], original[key])
+    with pytest.raises(CheckpointError, match="base weights sha256:.*fix: load it on those weights"):
+        load_checkpoint(path, base=synthetic_model("tiny", 8))

@@ -549,8 +549,7 @@ def save_delta_checkpoint(
         from flax import traverse_util
 
         adapter_leaves = {k: np.asarray(v, np.float32) for k, v in traverse_util.flatten_dict(adapters, sep="/").items()}
-    adapted = {f"params/{ROOT_SCOPE}/{k.rsplit('/', 2)[0].rsplit('/', 1)[0]}/{k.rsplit('/', 2)[0].rsplit('/', 1)[1]}"
-               for k in adapter_leaves}
+    adapted = {f"params/{ROOT_SCOPE}/{k.rsplit('/', 1)[0]}" for k in adapter_leaves}  # '<kernel path>/a' -> kernel
     mine, theirs = _flat_official(model.variables), _flat_official(base.variables)
     changed = {k: v for k, v in mine.items()
                if k not in adapted and (k not in theirs or v.shape != theirs[k].shape or not np.array_equal(v, theirs[k]))}
