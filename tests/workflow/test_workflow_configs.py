@@ -93,3 +93,13 @@ def test_a_config_problem_stops_before_any_job(workdir, tmp_path):
     text = run.stdout + run.stderr
     assert run.returncode != 0 and "tiling.window_bp: 16384.0 is not an integer (write 16384)" in text, report(run)
     assert "demo_genome" not in text and not (workdir / "results" / "f").exists()
+
+
+def test_the_finetune_demo_trains_before_it_predicts_and_scores(workdir):
+    """model.checkpoint: finetuned: one snakemake call makes the track, trains, then predicts and scores with the result."""
+    dry = snakemake(workdir, "-n", "--configfile", str(ROOT / "config" / "finetune_demo.yaml"), demo=False)
+    assert dry.returncode == 0, report(dry)
+    jobs = planned_jobs(dry)
+    # predict_batch and score_shard follow the checkpoints plan_windows and shard_variants (not in a dry run)
+    assert {"demo_targets", "split_windows", "prepare_targets", "train_model", "plan_windows",
+            "shard_variants"} <= set(jobs), jobs
