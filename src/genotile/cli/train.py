@@ -2,7 +2,7 @@
 
 Why: a lab may want to fine-tune on one GPU node without a workflow manager (or to debug a training
 config step by step). The command runs exactly the workflow's steps (``split_windows``,
-``prepare_targets``, ``train_model``, ``evaluate_model``) with the settings the rules would pass
+``prepare_targets``, ``train_model``; ``evaluate_model`` joins when it exists) with the settings the rules would pass
 (:func:`genotile.runtime.provenance.rule_settings`), on the same files under ``<results>/<run>/train/``,
 so a run started here can be continued by ``snakemake`` and the other way round. A step whose outputs
 exist is skipped (``--force`` redoes it); ``train_model`` resumes from its checkpoints either way.
@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genotile.cli.common import log
-
-STEPS = ("split_windows", "prepare_targets", "train_model", "evaluate_model")
+from genotile.train.run_steps import TRAINING_STEPS as STEPS
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.configfile)
     chosen = STEPS[: STEPS.index(args.until) + 1]
     for step, outputs in run_training_steps(config, chosen, force=args.force):
-        log(f"{step}: {'done' if outputs else 'up to date'}")
+        log(f"{step}: {'done' if outputs else 'outputs exist, skipped (--force redoes it)'}")
     log(f"training outputs in {config['results']}/{config['run']}/train/")
     return 0
 
