@@ -25,6 +25,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from genotile.runtime.finetuned import is_finetuned
+
 
 def _is_strict_integer(_checker: Any, value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -95,8 +97,21 @@ def _track_problems(config: Mapping[str, Any]) -> list[str]:
     from genotile.settings import SelectionSettings
     from genotile.tracks.steps import resolve_track_selection
 
+    new_tracks = None
+    if is_finetuned(config["model"]) and (config.get("train") or {}).get("tracks_sheet"):
+        # before training has run, the fine-tuned model's new tracks are the sheet's, in prepare_targets' order
+        from genotile.model.metadata import organism_index
+        from genotile.model.new_tracks import new_tracks_from_targets
+        from genotile.train.targets import sheet_channels
+        from genotile.train.tracks_sheet import read_tracks_sheet
+
+        try:
+            sheet = sheet_channels(read_tracks_sheet(config["train"]["tracks_sheet"], check_files=False))
+        except ValueError:
+            return []  # the sheet's own problem is reported by _train_problems
+        new_tracks = new_tracks_from_targets(sheet, organism_index(config["organism"]))
     try:
-        resolve_track_selection(SelectionSettings.from_config(config))
+        resolve_track_selection(SelectionSettings.from_config(config), new_tracks)
     except ValueError as exc:
         return [f"tracks: {exc}"]
     return []

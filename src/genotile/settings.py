@@ -101,17 +101,14 @@ class SelectionSettings:
     metadata: str | None
     tracks: tuple  # the tracks: entries, frozen (see track_entries)
     dtype: str
-    #: A genotile checkpoint whose new (fine-tuned) tracks can be selected; ``finetuned`` before training has
-    #: run (``genotile.runtime.finetuned``): the new tracks are then the ``tracks_sheet``'s.
+    #: A genotile checkpoint whose new (fine-tuned) tracks can be selected (``finetuned`` in the raw config:
+    #: ``genotile.runtime.finetuned``; the rules get its path).
     checkpoint: str | None = None
-    tracks_sheet: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "SelectionSettings":
-        checkpoint = config["model"].get("checkpoint") or None
-        sheet = (config.get("train") or {}).get("tracks_sheet") if checkpoint == "finetuned" else None
         return cls(config["organism"], config["model"]["size"], config["model"]["metadata"] or None,
-                   _frozen(config["tracks"]), config["store"]["dtype"], checkpoint, sheet)
+                   _frozen(config["tracks"]), config["store"]["dtype"], config["model"].get("checkpoint") or None)
 
     def track_entries(self) -> list[dict[str, Any]]:
         """The ``tracks:`` entries as dicts, in the config's order."""
@@ -344,9 +341,10 @@ class PrepareTargetsSettings:
 class TrainModelSettings:
     """``train_model``: what trains, for how long and how fast it learns, on which base model.
 
-    ``model`` is the base model's ``model:`` mapping (``genotile.runtime.finetuned.base_model_config``:
-    ``train.base_checkpoint`` when the run predicts with ``model.checkpoint: finetuned``), with its
-    weights' identity, so a changed base re-runs training.
+    ``model`` is the base model's ``model:`` mapping, with its weights' identity, so a changed base re-runs
+    training: ``genotile.runtime.provenance.rule_settings(config, "train_model")`` puts it there
+    (``train.base_checkpoint`` when the run predicts with ``model.checkpoint: finetuned``); build these
+    settings from that, not from the raw config.
     """
 
     mode: str
@@ -376,15 +374,13 @@ class TrainModelSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "TrainModelSettings":
-        from genotile.runtime.finetuned import base_model_config
-
         t = config["train"]
         return cls(str(t["mode"]), int(t["steps"]), int(t["batch_size"]), float(t["learning_rate"]),
                    int(t["warmup_steps"]), float(t["weight_decay"]),
                    None if t["clip_norm"] is None else float(t["clip_norm"]), int(t["unfreeze_last_blocks"]),
                    int(t["lora_rank"]), float(t["lora_alpha"]), float(t["dropout_rate"]), int(t["validate_every"]),
                    int(t["seed"]), bool(t["shuffle_targets"]), int(t["window_bp"]), int(t["max_shift"]),
-                   str(config["organism"]), _frozen(base_model_config(config)))
+                   str(config["organism"]), _frozen(dict(config["model"])))
 
     def base_model(self) -> dict[str, Any]:
         """The base model's ``model:`` mapping, for ``genotile.model.loading.load_predictor``."""

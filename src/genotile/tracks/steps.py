@@ -55,13 +55,13 @@ def log(message: str) -> None:
 # ------------------------------------------------------------------------------------------- selection
 
 
-def resolve_track_selection(settings: SelectionSettings):
+def resolve_track_selection(settings: SelectionSettings, new_tracks=None):
     """Resolve the ``tracks:`` entries from the settings and the track metadata alone (no weights are
     needed to size the store). Called once per run, by :func:`plan_windows` (and by the config checks
     before a run starts); later steps read the result back with :func:`read_track_selection`."""
     from genotile.tracks.selection import resolve_selection
 
-    cfg, metadata, organism, new_tracks = _selection_source(settings)
+    cfg, metadata, organism, new_tracks = _selection_source(settings, new_tracks)
     return resolve_selection(settings.track_entries(), cfg, metadata, organism, dtype=settings.dtype,
                              new_tracks=new_tracks)
 
@@ -74,13 +74,13 @@ def read_track_selection(path: str, settings: SelectionSettings):
     return read_selection(path, cfg, metadata, organism, dtype=settings.dtype, new_tracks=new_tracks)
 
 
-def _selection_source(settings: SelectionSettings):
+def _selection_source(settings: SelectionSettings, new_tracks=None):
     """The model configuration, the track metadata (or None), the organism index and the model's new
     (fine-tuned) tracks (or None) a selection refers to.
 
-    The new tracks come from the genotile checkpoint's ``genotile.json`` (no weights are read) or, for
-    ``model.checkpoint: finetuned`` before training has run, from the tracks sheet in the order
-    ``prepare_targets`` gives them (the same channels the trained model will have).
+    The new tracks come from the genotile checkpoint's ``genotile.json`` (no weights are read), or are given:
+    for ``model.checkpoint: finetuned`` before training has run, ``config_checks`` passes the tracks sheet's
+    (the channels the trained model will have).
     """
     import dataclasses
     from pathlib import Path
@@ -88,22 +88,16 @@ def _selection_source(settings: SelectionSettings):
     from genotile.model.checkpoints import CONFIG_FILE, read_checkpoint_config
     from genotile.model.config import get_config
     from genotile.model.metadata import organism_index
-    from genotile.model.new_tracks import new_tracks_config, new_tracks_from_targets
+    from genotile.model.new_tracks import new_tracks_config
     from genotile.model.predictor import TrackMetadata
 
     metadata = TrackMetadata.from_folder(settings.metadata) if settings.metadata else None
-    organism = organism_index(settings.organism)
-    cfg, new_tracks = get_config(settings.model_size), None
-    if settings.tracks_sheet:
-        from genotile.train.targets import sheet_channels
-        from genotile.train.tracks_sheet import read_tracks_sheet
-
-        sheet = sheet_channels(read_tracks_sheet(settings.tracks_sheet, check_files=False))
-        new_tracks = new_tracks_from_targets(sheet, organism)
+    cfg = get_config(settings.model_size)
+    if new_tracks is not None:
         cfg = dataclasses.replace(cfg, new_tracks=new_tracks_config(new_tracks))
     elif settings.checkpoint and (Path(settings.checkpoint) / CONFIG_FILE).is_file():
         cfg, new_tracks = read_checkpoint_config(settings.checkpoint)
-    return cfg, metadata, organism, new_tracks
+    return cfg, metadata, organism_index(settings.organism), new_tracks
 
 
 def _contigs(genome: Genome, tiling: TilingSettings) -> dict[str, int]:
