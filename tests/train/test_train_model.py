@@ -70,7 +70,10 @@ def test_the_source_is_a_function_of_seed_and_position(prepared):
     assert a["dna"].shape == (2, WINDOW + 128, 4) and a["targets"]["dnase"].shape == (2, WINDOW + 128, 1)
     np.testing.assert_array_equal(a["dna"], b["dna"])
     np.testing.assert_array_equal(a["targets"]["dnase"], b["targets"]["dnase"])
-    shuffled = make(shuffle=True).batch(5)
+    shuffled_source = make(shuffle=True)
+    assert not (shuffled_source._target_of == np.arange(len(shuffled_source))).any()  # nobody keeps its own
+    assert sorted(shuffled_source._target_of) == list(range(len(shuffled_source)))
+    shuffled = shuffled_source.batch(5)
     np.testing.assert_array_equal(shuffled["dna"], a["dna"])  # the same sequence, another window's targets
     assert not np.array_equal(shuffled["targets"]["dnase"], a["targets"]["dnase"])
 

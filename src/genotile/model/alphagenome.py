@@ -125,24 +125,11 @@ class Heads(nn.Module):
         resolutions: tuple[int, ...],
         channels: np.ndarray | None,
     ) -> dict[str, Array]:
+        """One genome-track head's outputs. With new tracks: original channels from ``head/<head>``, new ones
+        from ``head/<head>_new``, concatenated on the channel axis; ``channels`` index the concatenated axis,
+        each part computes only its own chosen channels, and the result is put back in the order asked for."""
         if not self.cfg.added_tracks(head):
             return getattr(self, head)(embeddings, organism_index, means, resolutions, channels)
-        return self._genome_with_new(head, embeddings, organism_index, means, resolutions, channels)
-
-    def _genome_with_new(
-        self,
-        head: str,
-        embeddings: dict[int, Array],
-        organism_index: Array,
-        means: Array,
-        resolutions: tuple[int, ...],
-        channels: np.ndarray | None,
-    ) -> dict[str, Array]:
-        """Original channels from ``head/<head>``, new ones from ``head/<head>_new``, concatenated on the channel axis.
-
-        ``channels`` index the concatenated axis; each part computes only its own chosen channels, and
-        the result is put back in the order asked for.
-        """
         base = self.cfg.base_tracks(head)
         wanted = np.arange(self.cfg.tracks(head)) if channels is None else np.asarray(channels)
         old, new = wanted[wanted < base], wanted[wanted >= base] - base

@@ -210,7 +210,8 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
                 curve.loc[curve["split"] == "validation", "step"]):
             loss = validate(trainer.variables())
             if loss is not None:
-                best = curve.loc[curve["split"] == "validation", "loss"].min() if len(curve) else np.inf
+                seen = curve.loc[curve["split"] == "validation", "loss"]
+                best = float(seen.min()) if len(seen) else np.inf
                 log.info("train_model: step %s validation loss %.5g%s", f"{step:,}", loss,
                          " (best so far)" if loss < best else "")
                 if loss < best or not (state_dir / BEST_DIR).exists():
@@ -231,9 +232,11 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     validation = curve[curve["split"] == "validation"]
     best_step = int(validation.loc[validation["loss"].idxmin(), "step"]) if len(validation) else trainer.step
     out = Path(model_dir)
+    partial = out.with_name(out.name + ".partial")
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(state_dir / BEST_DIR, out.with_name(out.name + ".partial"), dirs_exist_ok=True)
-    out.with_name(out.name + ".partial").rename(out)
+    shutil.rmtree(partial, ignore_errors=True)  # left by a killed copy
+    shutil.copytree(state_dir / BEST_DIR, partial)
+    partial.rename(out)
     write_table(curve, curve_path, TrainingDataError, sep="\t", index=False)
     summary = {"mode": settings.mode, "steps": settings.steps, "best_step": best_step,
                "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),

@@ -61,8 +61,10 @@ class WindowsSource:
                              "training windows")
         self.shuffle_targets = bool(shuffle_targets)
         count = len(self.windows)
-        self._target_of = (np.roll(np.random.default_rng([self.seed, 7]).permutation(count), 1)
-                           if shuffle_targets and count > 1 else np.arange(count))
+        self._target_of = np.arange(count)
+        if shuffle_targets and count > 1:  # one cycle through a seeded order: no window keeps its own targets
+            order = np.random.default_rng([self.seed, 7]).permutation(count)
+            self._target_of[order] = np.roll(order, -1)
         self.identity = dict(identity or {})
 
     def __len__(self) -> int:
