@@ -22,8 +22,15 @@ from genotile.model.layout import build_model, default_track_means
 from genotile.model.tower import TransformerTower
 from genotile.model.unet import DownResBlock, UpResBlock
 
-#: sha256 of the tiny model's outputs (``_digest``) before train mode was added (commit 3a73823).
-FROZEN_DIGEST = "9d10d4df26279833be242aaa1ce5402f5776152a7bc7fa1e1b437388d765385a"
+#: sha256 of the tiny model's outputs (``_digest``) before train mode was added (commit 3a73823),
+#: per CPU type: XLA:CPU picks its kernels by the CPU's vector features, so the bytes are exact only
+#: on one kind of machine. Each entry was checked to be the pre-train-mode bytes on that machine.
+FROZEN_DIGESTS = {
+    # the development VM (3a73823 and 5b2743a give the same bytes there)
+    "9d10d4df26279833be242aaa1ce5402f5776152a7bc7fa1e1b437388d765385a": "development VM",
+    # the CI runner of stop 18 (5b2743a; the development VM gave the entry above for that commit)
+    "8f1385dcf849760c445aedc9d6de3b51149d8f245aca9973e01f62ce87849072": "CI runner",
+}
 DIGEST_REQUEST = OutputRequest(heads=("dnase", "contact_maps"), embeddings=True)
 
 
@@ -56,7 +63,11 @@ def test_inference_bytes_frozen(tiny):
     means = default_track_means(tiny.config)
     fn = jax.jit(lambda v, d, o: model.apply(v, d, o, means, DIGEST_REQUEST))
     out = fn(tiny.variables, _onehot(4096), np.zeros((1,), np.int32))
-    assert _digest(out) == FROZEN_DIGEST
+    digest = _digest(out)
+    assert digest in FROZEN_DIGESTS, (
+        f"inference bytes {digest} are not a recorded pre-train-mode digest. If the model code did not change, "
+        "this is a new CPU type: run this test at commit 3a73823 on this machine and add its digest to FROZEN_DIGESTS."
+    )
 
 
 # ---------------------------------------------------------------------------
