@@ -1,6 +1,7 @@
 # genotile: the two entry points a fresh machine needs.
 #   make demo   sets up .venv and runs the main job on the bundled demo (config/demo.yaml: tiny model, CPU), then the
-#               fine-tuning demo (config/finetune_demo.yaml: train, predict and score with the fine-tuned model);
+#               fine-tuning demo (config/finetune_demo.yaml: train, evaluate on held-out data, predict and score with
+#               the fine-tuned model; its report is results/finetune_demo/report.html);
 #               a lock left by a killed demo run is removed first (genotile unlock-stale); it also builds the report's
 #               figures (target report_figures) and ends by writing the Snakemake report, results/demo/report.html
 #   make test   sets up .venv and runs the whole test suite
@@ -33,10 +34,11 @@ demo: venv
 	$(VENV)/bin/genotile unlock-stale
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake all report_figures --profile workflow/profiles/default --configfile config/demo.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake report_figures --report results/demo/report.html --profile workflow/profiles/default --configfile config/demo.yaml
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake all --profile workflow/profiles/default --configfile config/finetune_demo.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake all report_figures --profile workflow/profiles/default --configfile config/finetune_demo.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake report_figures --report results/finetune_demo/report.html --profile workflow/profiles/default --configfile config/finetune_demo.yaml
 	@echo "main job done: outputs in results/demo/ -- tracks.zarr (genotile.open_tracks), bigwig/, junctions.parquet/.bed, contact_maps.zarr, storage_report.txt, variants/demo/ (scores, summaries, figures)"
 	@echo "report: results/demo/report.html (open it in a browser: one self-contained file)"
-	@echo "fine-tune: results/finetune_demo/ -- train/ (model, learning_curve.tsv), tracks.zarr with the fine-tuned track, variants/demo/ scored in the fine-tuned model"
+	@echo "fine-tune: results/finetune_demo/ -- train/ (model, learning_curve.tsv, evaluation.parquet), tracks.zarr with the fine-tuned track, variants/demo/ scored in the fine-tuned model; report: results/finetune_demo/report.html"
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -23,8 +23,8 @@ include: "workflow/rules/tile.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/variants.smk"
-include: "workflow/rules/report.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -32,3 +32,4 @@ rule all:
     input:
         final_outputs(),
         variant_outputs(),
+        TRAINING_OUTPUTS,

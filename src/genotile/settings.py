@@ -387,5 +387,36 @@ class TrainModelSettings:
         return dict(self.model)
 
 
+@dataclass(frozen=True)
+class EvaluateModelSettings:
+    """``evaluate_model``: which held-out split, how many original tracks to check, on which base model.
+
+    ``model`` is the base model's ``model:`` mapping as for :class:`TrainModelSettings` (the untrained
+    model is the base with the same seeded new heads training started from); build these settings from
+    ``rule_settings(config, "evaluate_model")``.
+    """
+
+    split: str
+    original_tracks: int
+    seed: int
+    window_bp: int
+    organism: str
+    model: tuple  # the base model mapping, frozen
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
+        "organism", "train.evaluate_split", "train.evaluate_original_tracks", "train.seed", "train.window_bp",
+        "train.base_checkpoint", *MODEL_KEYS)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "EvaluateModelSettings":
+        t = config["train"]
+        return cls(str(t["evaluate_split"]), int(t["evaluate_original_tracks"]), int(t["seed"]), int(t["window_bp"]),
+                   str(config["organism"]), _frozen(dict(config["model"])))
+
+    def base_model(self) -> dict[str, Any]:
+        """The base model's ``model:`` mapping, for ``genotile.model.loading.load_predictor``."""
+        return dict(self.model)
+
+
 for _settings in (SplitWindowsSettings, PrepareTargetsSettings):
     _settings.CONFIG_KEYS = setting_keys(_settings, "train")

@@ -32,9 +32,11 @@ def test_genotile_train_runs_the_steps_and_skips_finished_ones(tmp_path, capsys)
     assert main(["train", "--configfile", config]) == 0
     model = load_checkpoint(tmp_path / "results" / "cli" / "train" / "model")
     assert model.new_tracks["name"].tolist() == ["motif"]
+    assert (tmp_path / "results" / "cli" / "train" / "evaluation.parquet").is_file()
     capsys.readouterr()
     assert main(["train", "--configfile", config]) == 0
-    assert "train_model: outputs exist, skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "train_model: outputs exist, skipped" in err and "evaluate_model: outputs exist, skipped" in err
 
 
 def test_genotile_train_without_a_tracks_sheet_says_what_to_set(tmp_path, capsys):

@@ -13,7 +13,7 @@ REPORT_OUTPUTS = (
     f"{RUN}/report/variants/{cohort}/{name}"
     for cohort in VARIANTS.get("cohorts", {})
     for name in ("ref_alt.png", "summaries")
-]
+] + TRAINING_REPORT_OUTPUTS
 
 
 rule report_figures:

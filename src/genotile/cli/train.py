@@ -2,7 +2,7 @@
 
 Why: a lab may want to fine-tune on one GPU node without a workflow manager (or to debug a training
 config step by step). The command runs exactly the workflow's steps (``split_windows``,
-``prepare_targets``, ``train_model``; ``evaluate_model`` joins when it exists) with the settings the rules would pass
+``prepare_targets``, ``train_model``, ``evaluate_model``) with the settings the rules would pass
 (:func:`genotile.runtime.provenance.rule_settings`), on the same files under ``<results>/<run>/train/``,
 so a run started here can be continued by ``snakemake`` and the other way round. A step whose outputs
 exist is skipped (``--force`` redoes it); ``train_model`` resumes from its checkpoints either way.

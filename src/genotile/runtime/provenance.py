@@ -40,6 +40,7 @@ from genotile.settings import (
     SplitWindowsSettings,
     SummarizeSettings,
     TrainModelSettings,
+    EvaluateModelSettings,
 )
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
@@ -63,7 +64,11 @@ RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
     "split_windows": SplitWindowsSettings.CONFIG_KEYS,
     "prepare_targets": PrepareTargetsSettings.CONFIG_KEYS,
     "train_model": TrainModelSettings.CONFIG_KEYS,
+    "evaluate_model": EvaluateModelSettings.CONFIG_KEYS,
 }
+
+#: Rules that read the base model of a fine-tune (``train.base_checkpoint`` under ``model.checkpoint: finetuned``).
+BASE_MODEL_RULES: Final = ("train_model", "evaluate_model")
 
 #: Keys that change speed or resources only (documented; they never re-run a job).
 RUNTIME_ONLY: Final = (
@@ -97,7 +102,7 @@ def rule_settings(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
         raise KeyError(f"no settings declared for rule {rule!r}; add it to genotile.runtime.provenance.RULE_SETTINGS")
     full = dict(config)
     model = config.get("model", {})
-    if rule == "train_model":  # training reads the base model (train.base_checkpoint under finetuned)
+    if rule in BASE_MODEL_RULES:  # training reads the base model (train.base_checkpoint under finetuned)
         base = base_model_config(config)
         full["model"] = {**base, "weights": weights_identity(base)}
     elif is_finetuned(model):  # the run's own fine-tuned model: its path, and the identity of what makes it

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["TRAINING_STEPS", "run_training_steps", "training_paths"]
 
-TRAINING_STEPS = ("split_windows", "prepare_targets", "train_model")
+TRAINING_STEPS = ("split_windows", "prepare_targets", "train_model", "evaluate_model")
 
 
 def training_paths(config: Mapping[str, Any]) -> dict[str, str]:
@@ -23,18 +23,22 @@ def training_paths(config: Mapping[str, Any]) -> dict[str, str]:
     train = f"{config['results']}/{config['run']}/train"
     return {"windows": f"{train}/windows.tsv", "targets": f"{train}/targets.zarr", "qc": f"{train}/targets_qc.tsv",
             "tracks": f"{train}/tracks.tsv", "model": f"{train}/model", "curve": f"{train}/learning_curve.tsv",
-            "summary": f"{train}/train_summary.json", "checkpoints": f"{train}/checkpoints"}
+            "summary": f"{train}/train_summary.json", "checkpoints": f"{train}/checkpoints",
+            "evaluation": f"{train}/evaluation.parquet", "losses": f"{train}/evaluation_losses.tsv",
+            "region": f"{train}/evaluation_region.tsv"}
 
 
 _OUTPUTS = {"split_windows": ("windows",), "prepare_targets": ("targets", "qc", "tracks"),
-            "train_model": ("model", "curve", "summary")}
+            "train_model": ("model", "curve", "summary"), "evaluate_model": ("evaluation", "losses", "region")}
 
 
 def run_training_steps(config: Mapping[str, Any], steps: Sequence[str], force: bool = False) -> Iterator[tuple[str, bool]]:
     """Run ``steps`` (in :data:`TRAINING_STEPS` order); yields ``(step, ran)`` after each."""
+    from genotile.model.checkpoints import load_checkpoint
     from genotile.model.loading import load_predictor
     from genotile.runtime.provenance import rule_settings
-    from genotile.settings import PrepareTargetsSettings, SplitWindowsSettings, TrainModelSettings
+    from genotile.settings import EvaluateModelSettings, PrepareTargetsSettings, SplitWindowsSettings, TrainModelSettings
+    from genotile.train.evaluate_model import evaluate_model
     from genotile.train.steps import prepare_targets, split_windows
     from genotile.train.train_model import train_model
 
@@ -55,6 +59,11 @@ def run_training_steps(config: Mapping[str, Any], steps: Sequence[str], force: b
         elif step == "prepare_targets":
             prepare_targets(PrepareTargetsSettings.from_config(settings), fasta, paths["windows"], paths["targets"],
                             paths["qc"], paths["tracks"])
+        elif step == "evaluate_model":
+            evaluation = EvaluateModelSettings.from_config(settings)
+            evaluate_model(evaluation, load_predictor(evaluation.base_model()), load_checkpoint(paths["model"]), fasta,
+                           paths["windows"], paths["targets"], paths["tracks"], paths["evaluation"], paths["losses"],
+                           paths["region"])
         else:
             train = TrainModelSettings.from_config(settings)
             base = load_predictor(train.base_model()).model
