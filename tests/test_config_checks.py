@@ -88,3 +88,31 @@ def test_a_training_config_is_checked_before_any_job(tmp_path):
     assert problems[0].startswith("train: train.window_bp = 10,000 must be a positive multiple of 2,048 bp")
     assert problems[1] == f"train: tracks sheet {tmp_path / 'none.tsv'} does not exist; set train.tracks_sheet to a TSV " \
                           "(config/README.md)"
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ([["rna", "rna_seq", "+", "a.bw"]], r"line 2: track 'rna' \(rna_seq\) has a \+ strand file but no - strand partner; add a row"),
+    ([["dn", "dnasee", ".", "a.bw"]], r"line 2 \(track 'dn'\): output_type 'dnasee' is not a genome-track output; use one of"),
+    ([["dn", "dnase", ".", "a.bw"], ["dn", "dnase", ".", "b.bw"]], r"line 3: track 'dn' .* is already on line 2; give each"),
+])
+def test_a_bad_tracks_sheet_stops_before_any_job(tmp_path, rows, expected):
+    import re
+
+    for name in ("a.bw", "b.bw"):
+        (tmp_path / name).write_bytes(b"")  # existence is all the sheet checks; the bigWigs' content is prepare_targets'
+    sheet = tmp_path / "tracks.tsv"
+    sheet.write_text("name\toutput_type\tstrand\tfile_path\tbiosample\tassay\n"
+                     + "".join(f"{n}\t{o}\t{s}\t{tmp_path / f}\tx\ty\n" for n, o, s, f in rows))
+    config = validated({"run": "t", "train": {"tracks_sheet": str(sheet), "window_bp": 4096}})
+    (problem,) = config_problems(config, SCHEMA, False, False)
+    assert problem.startswith(f"train: tracks sheet {sheet}, line ") and re.search(expected, problem), problem
+
+
+def test_a_training_window_off_the_loss_segment_stops_before_any_job(tmp_path):
+    sheet = tmp_path / "tracks.tsv"
+    (tmp_path / "a.bw").write_bytes(b"")
+    sheet.write_text(f"name\toutput_type\tstrand\tfile_path\tbiosample\tassay\ndn\tdnase\t.\t{tmp_path / 'a.bw'}\tx\ty\n")
+    config = validated({"run": "t", "train": {"tracks_sheet": str(sheet), "window_bp": 196608}})
+    assert config_problems(config, SCHEMA, False, False) == [
+        "train: train.window_bp = 196,608: a window longer than 131,072 bp must be a whole number of the loss's "
+        "131,072-bp segments (the reference's), e.g. 131,072 or 262,144"]

@@ -9,7 +9,8 @@ a job (after normalisation, sharding or a prediction batch had already run):
 * a track filter that matches nothing, or a scorer entry naming an unknown output;
 * a gene scorer listed explicitly without ``annotation.gtf`` (the ``recommended`` set instead
   scores what it can and says what it skipped: :func:`genotile.variants.engine.scorers_for_annotation`);
-* a training window size off the 2,048-bp grid, or a bad tracks sheet (``train.*``);
+* a training window size off the 2,048-bp grid or, above 131,072 bp, off the loss's segment, or a bad tracks
+  sheet (an unknown output type, a track named twice, a strand without its partner: ``train.*``);
 * a config that asks for nothing at all (``tracks: []``, no cohort and no tracks sheet).
 
 :func:`config_problems` returns one message per problem, each naming the config key and the fix;

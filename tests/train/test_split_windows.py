@@ -54,6 +54,8 @@ def test_region_split_drops_the_overlapping_training_windows(fasta, tmp_path):
 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"window_bp": 5000}, "train.window_bp = 5,000 must be a positive multiple of 2,048 bp .* e.g. 4,096 or 6,144"),
+    ({"window_bp": 196608}, "train.window_bp = 196,608: a window longer than 131,072 bp must be a whole number of "
+                            "the loss's 131,072-bp segments .* e.g. 131,072 or 262,144"),
     ({"stride_bp": 3072}, "train.stride_bp = 3,072 must be a positive multiple of 2,048"),
     ({"stride_bp": 8192}, "train.stride_bp = 8,192 must be at most train.window_bp"),
     ({"window_bp": 8192, "stride_bp": 2048}, "differ from it by a multiple of 4,096 bp .* e.g. 4,096 or 8,192"),
@@ -125,3 +127,10 @@ def test_rule_settings_are_the_train_keys():
     assert SplitWindowsSettings.from_config(split) == SplitWindowsSettings.from_config(config)
     assert rule_settings(config, "prepare_targets") == {"train": {"tracks_sheet": "s.tsv"}}
     assert PrepareTargetsSettings.from_config(config).tracks_sheet == "s.tsv"
+
+
+def test_the_segment_checked_before_any_job_is_the_losses():
+    from genotile.train.losses import SEGMENT_BP
+    from genotile.train.steps import LOSS_SEGMENT_BP
+
+    assert LOSS_SEGMENT_BP == SEGMENT_BP

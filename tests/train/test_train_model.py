@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import sys
+from types import SimpleNamespace
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
 
 from genotile.model.checkpoints import load_checkpoint, synthetic_model
+from genotile.model.config import new_head_scope
+from genotile.model.new_tracks import add_new_tracks, new_tracks_from_targets
 from genotile.model.predictor import Predictor
+from genotile.runtime.rule import rule_context
 from genotile.settings import PrepareTargetsSettings, SplitWindowsSettings, TrainModelSettings
+from genotile.train.checkpointing import ResumeError
+from genotile.train.data_errors import TrainingDataError
 from genotile.train.demo_targets import motif_signal
 from genotile.train.steps import prepare_targets, split_windows
-from genotile.train.train_model import train_model
+from genotile.train.train_model import BEST_DIR, _recover_best, train_model
 from genotile.train.windows_source import WindowsSource, store_targets
 from tests.helpers.train_data import random_sequence, write_bigwig, write_fasta, write_sheet
 
@@ -48,9 +57,9 @@ def settings(**changes) -> TrainModelSettings:
     return dataclasses.replace(base, **changes)
 
 
-def run(folder, fasta, name, **changes):
+def run(folder, fasta, name, windows=None, **changes):
     out = folder / name
-    summary = train_model(settings(**changes), synthetic_model("tiny", 0), str(fasta), str(folder / "windows.tsv"),
+    summary = train_model(settings(**changes), synthetic_model("tiny", 0), str(fasta), str(windows or folder / "windows.tsv"),
                           str(folder / "targets.zarr"), str(folder / "tracks.tsv"), str(out / "model"),
                           str(out / "curve.tsv"), str(out / "summary.json"), str(out / "checkpoints"),
                           checkpoint_every=2)
@@ -96,3 +105,88 @@ def test_train_model_delivers_the_best_validation_step_with_the_new_track(prepar
     reloaded = load_checkpoint(again / "model")
     flat = lambda m: np.concatenate([np.ravel(x) for x in __import__("jax").tree.leaves(m.variables["params"]["head"])])
     np.testing.assert_array_equal(flat(model), flat(reloaded))
+
+
+#: The quick runs below: heads only, two steps.
+QUICK = {"mode": "heads", "steps": 2}
+
+
+@pytest.fixture(scope="module")
+def without_validation(prepared):
+    """A two-step run on the prepared windows with the validation windows turned test windows: none to validate on."""
+    folder, fasta = prepared
+    table = pd.read_csv(folder / "windows.tsv", sep="\t")
+    assert (table["split"] == "validation").any()
+    table.loc[table["split"] == "validation", "split"] = "test"
+    windows = folder / "windows_no_validation.tsv"
+    table.to_csv(windows, sep="\t", index=False)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("genotile")
+    logger.addHandler(handler)  # on the logger itself: it may not propagate (genotile.runtime.log.configure)
+    try:
+        out, summary = run(folder, fasta, "no_validation", windows=windows, **QUICK)
+    finally:
+        logger.removeHandler(handler)
+    return folder, fasta, windows, out, summary, [r.getMessage() for r in records]
+
+
+def test_without_validation_windows_the_last_step_is_delivered_with_a_warning(without_validation):
+    folder, _, _, out, summary, warnings = without_validation
+    assert "train_model: no validation windows; the delivered model is the last step's" in warnings
+    assert summary["best_step"] == 2 and summary["best_validation_loss"] is None and summary["steps_this_call"] == 2
+    curve = pd.read_csv(out / "curve.tsv", sep="\t")
+    assert set(curve["split"]) == {"train"} and curve["step"].max() == 2
+    assert json.loads((out / "model" / "genotile.json").read_text())["note"] == "train_model step 2"
+    delivered = load_checkpoint(out / "model")
+    assert delivered.config.new_tracks == (("dnase", 1),)
+    start = add_new_tracks(synthetic_model("tiny", 0), new_tracks_from_targets(pd.read_csv(folder / "tracks.tsv", sep="\t"), 0),
+                           seed=0)
+    head = lambda m: m.variables["params"]["head"][new_head_scope("dnase")]
+    trained = [np.asarray(x) for x in jax.tree.leaves(head(delivered))]
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(trained, jax.tree.leaves(head(start))))
+
+
+def test_a_rerun_with_changed_settings_names_them_in_one_line(without_validation, tmp_path, monkeypatch):
+    folder, fasta, windows, out, *_ = without_validation
+    checkpoints = out / "checkpoints"
+    logger = logging.getLogger("genotile")  # rule_context configures it: put it back afterwards
+    for attribute in ("handlers", "propagate", "level"):
+        monkeypatch.setattr(logger, attribute, list(logger.handlers) if attribute == "handlers" else getattr(logger, attribute))
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    log = tmp_path / "train_model.log"
+    with pytest.raises(SystemExit) as exit_info, rule_context(SimpleNamespace(log=[str(log)])):
+        run(folder, fasta, "no_validation", windows=windows, learning_rate=2e-3, **QUICK)
+    text = log.read_text()
+    assert exit_info.value.code == 1 and "Traceback" not in text
+    (line,) = [x for x in text.splitlines() if "error" in x]
+    assert line == (f"genotile: error: train_model: the resume checkpoints in {checkpoints} (step 2) are of a run with "
+                    "other settings: train.learning_rate: was 0.001, now 0.002 (and 1 setting(s) derived from them). "
+                    f"Fix: set them back to continue that run, or delete {checkpoints} to train from the start with the "
+                    "new settings (a rerun resumes from that folder; it is not an output Snakemake removes)")
+    # the split's validation windows are part of the run (the best model and the curve are judged on them)
+    with pytest.raises(ResumeError, match=r"other settings: the validation windows \(train/windows.tsv"):
+        run(folder, fasta, "no_validation", **QUICK)
+    with pytest.raises(ResumeError, match=r"other settings: train.seed: was 0, now 1 \(and 2 setting\(s\) derived from them\)\. Fix"):
+        run(folder, fasta, "no_validation", windows=windows, seed=1, **QUICK)
+    assert json.loads((out / "model" / "genotile.json").read_text())["note"] == "train_model step 2"  # untouched
+
+
+def test_a_batch_larger_than_the_training_windows_is_named(prepared):
+    folder, fasta = prepared
+    n = int((pd.read_csv(folder / "windows.tsv", sep="\t")["split"] == "train").sum())
+    with pytest.raises(TrainingDataError, match=rf"windows.tsv: {n} training window\(s\) but train.batch_size = 99; "
+                                                rf"set train.batch_size to at most {n}"):
+        run(folder, fasta, "big_batch", batch_size=99)
+
+
+def test_a_best_model_left_mid_swap_is_put_back(tmp_path):
+    best, old = tmp_path / BEST_DIR, tmp_path / f"{BEST_DIR}.old"
+    old.mkdir()
+    (old / "genotile.json").write_text("{}")
+    _recover_best(best)
+    assert (best / "genotile.json").is_file() and not old.exists()
+    old.mkdir()  # with a best model in place, a stale .old is left for _save_model to clear
+    _recover_best(best)
+    assert best.is_dir() and old.is_dir()

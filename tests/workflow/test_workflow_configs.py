@@ -103,3 +103,18 @@ def test_the_finetune_demo_trains_before_it_predicts_and_scores(workdir):
     # predict_batch and score_shard follow the checkpoints plan_windows and shard_variants (not in a dry run)
     assert {"demo_targets", "split_windows", "prepare_targets", "train_model", "plan_windows",
             "shard_variants"} <= set(jobs), jobs
+
+
+def test_bad_training_inputs_stop_the_dry_run_with_the_keys_named(workdir, tmp_path):
+    """A sheet's strand without its partner and a window off the loss's segment: both named, no traceback, no job."""
+    sheet = tmp_path / "tracks.tsv"
+    sheet.write_text("name\toutput_type\tstrand\tfile_path\tbiosample\tassay\n"
+                     "rna\trna_seq\t+\tresults/finetune_demo/train/demo_signal.bw\tx\ty\n")
+    config = yaml.safe_load((ROOT / "config" / "finetune_demo.yaml").read_text())
+    config["train"].update(tracks_sheet=str(sheet), window_bp=196608)
+    run = snakemake(workdir, "-n", "--configfile", _write(tmp_path / "bad.yaml", config), demo=False)
+    text = run.stdout + run.stderr
+    assert run.returncode != 0 and "genotile: error: the config cannot run:" in text, report(run)
+    assert "train: train.window_bp = 196,608: a window longer than 131,072 bp" in text, report(run)
+    assert f"train: tracks sheet {sheet}, line 2: track 'rna' (rna_seq) has a + strand file but no - strand partner" in text
+    assert "Traceback" not in text and "Job stats:" not in text, report(run)

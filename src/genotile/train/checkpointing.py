@@ -32,7 +32,16 @@ TMP_MARK = ".orbax-checkpoint-tmp"  # how Orbax names a step folder until it is 
 
 
 class ResumeError(ValueError):
-    """A checkpoint folder that cannot be resumed from, with the fix."""
+    """A checkpoint folder that cannot be resumed from, with the fix.
+
+    ``changes`` (``key: was X, now Y``, dotted keys of the run description) and ``step`` are set when the
+    folder holds another run's settings, so a caller that knows where those settings come from (the
+    ``train_model`` step: config keys) can say it in the user's terms.
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, changes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.step, self.changes = step, tuple(changes)
 
 
 def _orbax():
@@ -126,7 +135,8 @@ class TrainCheckpoints:
         raise ResumeError(
             f"{self.directory}: cannot resume step {step}: the run's settings changed ({shown or 'fingerprint only'}). "
             "Fix: restore the previous settings to continue that run, or train into a new checkpoint folder "
-            f"(or delete {self.directory} to start over)"
+            f"(or delete {self.directory} to start over)",
+            step=step, changes=tuple(changes),
         )
 
     def restore(self, step: int, like: Any) -> Any:

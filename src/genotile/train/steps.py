@@ -30,6 +30,10 @@ __all__ = ["check_split_sizes", "prepare_targets", "split_windows"]
 
 log = logging.getLogger("genotile")
 
+#: The loss's segment (``genotile.train.losses.SEGMENT_BP``, equal by test): not imported, as that pulls in jax
+#: and :func:`check_split_sizes` runs in the process Snakemake plans in (``genotile.config_checks``).
+LOSS_SEGMENT_BP = 1 << 17
+
 
 def check_split_sizes(settings: SplitWindowsSettings) -> int:
     """The stride (``stride_bp`` or ``window_bp``) after checking the sizes fit the 2,048-bp grid (config_checks uses it)."""
@@ -45,6 +49,11 @@ def check_split_sizes(settings: SplitWindowsSettings) -> int:
         raise TrainingDataError(f"train.stride_bp = {stride:,} must be at most train.window_bp = {window:,} and differ "
                                 f"from it by a multiple of {2 * GRID_BP:,} bp (the tiling centres each window on its "
                                 f"stride), e.g. {example}")
+    if window > LOSS_SEGMENT_BP and window % LOSS_SEGMENT_BP:
+        near = window // LOSS_SEGMENT_BP * LOSS_SEGMENT_BP
+        raise TrainingDataError(f"train.window_bp = {window:,}: a window longer than {LOSS_SEGMENT_BP:,} bp must be a "
+                                f"whole number of the loss's {LOSS_SEGMENT_BP:,}-bp segments (the reference's), "
+                                f"e.g. {near:,} or {near + LOSS_SEGMENT_BP:,}")
     if settings.max_shift < 0:
         raise TrainingDataError(f"train.max_shift = {settings.max_shift} must be >= 0")
     return stride

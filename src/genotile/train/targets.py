@@ -379,6 +379,8 @@ class TargetsStore:
             raise TrainingDataError(f"{path}: not a genotile targets store of version {TARGETS_VERSION}; re-run "
                                     "prepare_targets")
         self.info: dict[str, Any] = dict(self._root.attrs["genotile_targets"])
+        #: What the store was made from (the FASTA and its checksum, the tracks sheet, the windows table).
+        self.provenance: dict[str, Any] = dict(self._root.attrs.get("genotile_provenance", {}))
         self._arrays: dict[tuple[str, int, str], Any] = {}
 
     def tracks(self, head: str, resolution: int) -> pd.DataFrame:

@@ -10,10 +10,13 @@ step with the lowest validation loss (the last step when there are no validation
 Resume: the trainer's checkpoints (``checkpoint_dir``) hold the weights, optimizer, RNG and the batch
 stream's position; the learning curve and the best model so far are kept beside them, each written
 atomically, so a killed job rerun by Snakemake continues where it stopped and ends with the same bytes.
+A rerun whose settings differ (Snakemake reruns the rule when its params change; the checkpoints are not an
+output, so they stay) stops with the changed settings named as config keys and the fix (:func:`resume_refused`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -40,6 +43,7 @@ from genotile.runtime.tables import read_tsv
 from genotile.sequence.fasta import Genome
 from genotile.settings import TrainModelSettings
 from genotile.train.augment import AugmentSettings, TargetSpec
+from genotile.train.checkpointing import ResumeError
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.freezing import Trainable
 from genotile.train.lora import LoraSettings
@@ -49,7 +53,7 @@ from genotile.train.targets import TargetsStore
 from genotile.train.trainer import Trainer, TrainSettings
 from genotile.train.windows_source import WindowsSource, store_targets
 
-__all__ = ["CURVE_COLUMNS", "train_model"]
+__all__ = ["CURVE_COLUMNS", "resume_refused", "train_model"]
 
 log = logging.getLogger("genotile")
 
@@ -118,6 +122,16 @@ def _settings(settings: TrainModelSettings, checkpoint_every: int) -> TrainSetti
     )
 
 
+def _run_config(settings: TrainModelSettings, validation_windows: pd.DataFrame, store: TargetsStore) -> dict[str, Any]:
+    """What else the resume fingerprint must cover (the trainer's covers the base weights, the training windows
+    and tracks): every train setting, the validation windows (the best-so-far model and the curve beside the
+    checkpoints are judged on them) and the FASTA the targets were prepared on (the windows' sequence)."""
+    validation = validation_windows[["contig", "start", "end"]].to_csv(sep="\t", index=False)
+    return {"train_model": {k: v for k, v in vars(settings).items() if k != "model"},
+            "validation_windows": hashlib.sha256(validation.encode()).hexdigest(),
+            "targets": {"fasta_checksum": store.provenance.get("fasta_checksum")}}
+
+
 class _Validation:
     """The loss on the validation windows (centred, no augmentation), with the inference forward."""
 
@@ -150,6 +164,56 @@ def _precision():
     return get_precision("float32" if jax.default_backend() == "cpu" else "bfloat16")
 
 
+#: Where the keys of the resume fingerprint come from, in the config's terms (first matching prefix wins);
+#: ``None``: the key is a train setting (``run_config.train_model.<key>`` is ``train.<key>``).
+_SETTING_SOURCES = (
+    ("run_config.train_model.organism", "organism"),
+    ("run_config.train_model.", None),
+    ("run_config.validation_windows", "the validation windows (train/windows.tsv: train.validation_contigs, "
+                                      "train.validation_bed, ...)"),
+    ("run_config.targets", "the FASTA the targets were prepared on (genome.fasta)"),
+    ("source.windows_sha256", "the training windows (train/windows.tsv: train.window_bp, train.stride_bp, "
+                              "train.contigs, the held-out contigs and regions)"),
+    ("source.rows", "the training windows (train/windows.tsv: train.window_bp, train.stride_bp, "
+                    "train.contigs, the held-out contigs and regions)"),
+    ("source.tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
+    ("model.config.new_tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
+    ("model.", "the base model (train.base_checkpoint / model.*)"),
+)
+
+
+def resume_refused(error: ResumeError, checkpoint_dir: str | os.PathLike[str]) -> ResumeError:
+    """The trainer's refusal to resume another run's checkpoints, said in config keys with the rule's fix.
+
+    Why: the trainer names keys of its run description (``run_config.train_model.learning_rate``,
+    ``settings.optimizer.decay_steps``, ``source.windows_sha256``); a user changed ``train.learning_rate``
+    or the tracks sheet. Settings derived from the named ones (the optimizer's decay from ``train.steps``)
+    are counted, not listed; a change nothing above explains (the precision of another backend) is shown as is.
+    """
+    named: list[str] = []
+    derived: list[str] = []
+    for change in error.changes:
+        key = change.split(":", 1)[0]
+        source = next(((prefix, label) for prefix, label in _SETTING_SOURCES if key.startswith(prefix)), None)
+        if source is None:
+            derived.append(change)
+            continue
+        prefix, label = source
+        line = "train." + change.removeprefix(prefix) if label is None else (
+            change.replace(key, label, 1) if label == "organism" else label)
+        if line not in named:
+            named.append(line)
+    shown = "; ".join(named) + (f" (and {len(derived)} setting(s) derived from them)" if named and derived else "")
+    shown = shown or "; ".join(derived) or "the settings' fingerprint"
+    directory = Path(checkpoint_dir)
+    step = f" (step {error.step:,})" if error.step is not None else ""
+    return ResumeError(
+        f"train_model: the resume checkpoints in {directory}{step} are of a run with other settings: {shown}. "
+        f"Fix: set them back to continue that run, or delete {directory} to train from the start with the new "
+        "settings (a rerun resumes from that folder; it is not an output Snakemake removes)",
+        step=error.step, changes=error.changes)
+
+
 def _read_curve(path: Path, up_to: int) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=list(CURVE_COLUMNS))
@@ -157,8 +221,19 @@ def _read_curve(path: Path, up_to: int) -> pd.DataFrame:
     return curve[curve["step"] <= up_to].reset_index(drop=True)
 
 
+def _recover_best(path: Path) -> None:
+    """Put back the best model a job killed inside :func:`_save_model`'s swap left as ``<path>.old``.
+
+    Between its two renames there is no ``path``; the learning curve (written after the swap) still says
+    the old one is the best, so the old one is what the run has, not whatever step comes next.
+    """
+    old = path.with_name(path.name + ".old")
+    if old.is_dir() and not path.exists():
+        old.rename(path)
+
+
 def _save_model(path: Path, variables: Mapping[str, Any], model: LoadedModel, note: str) -> None:
-    """Replace the checkpoint at ``path`` atomically (write beside it, then swap)."""
+    """Replace the checkpoint at ``path`` atomically (write beside it, then swap; :func:`_recover_best`)."""
     temporary = path.with_name(path.name + ".partial")
     shutil.rmtree(temporary, ignore_errors=True)
     save_checkpoint(temporary, variables, model.config, note, new_tracks=model.new_tracks)
@@ -184,6 +259,11 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     train_windows = _windows(windows_path, "train")
     if train_windows.empty:
         raise TrainingDataError(f"{windows_path}: no training windows; re-run split_windows with fewer held-out regions")
+    if settings.batch_size > len(train_windows):
+        raise TrainingDataError(
+            f"{windows_path}: {len(train_windows)} training window(s) but train.batch_size = {settings.batch_size}; "
+            f"set train.batch_size to at most {len(train_windows)}, or add training windows (more train.contigs, "
+            "fewer held-out contigs or regions, a smaller train.stride_bp)")
     source = WindowsSource(genome, train_windows, store_targets(store, heads), margin=settings.max_shift,
                            batch_size=settings.batch_size, seed=settings.seed, organism=organism,
                            shuffle_targets=settings.shuffle_targets, identity=identity)
@@ -195,11 +275,15 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     targets = {h: TargetSpec(h, reindexing=new_track_target_reindexing(model.new_tracks, h)) for h in heads}
     trainer = Trainer(model, loss_fn, _settings(settings, checkpoint_every), targets=targets, request=request,
                       track_means=means, checkpoint_dir=checkpoint_dir,
-                      run_config={"train_model": {k: v for k, v in vars(settings).items() if k != "model"}})
+                      run_config=_run_config(settings, validation_windows, store))
     validate = _Validation(model, validation_source, loss_fn, means, request)
     state_dir = Path(checkpoint_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    trainer.fit(source, stop_after=0)  # resume (if a checkpoint of this run exists) without a step
+    _recover_best(state_dir / BEST_DIR)
+    try:
+        trainer.fit(source, stop_after=0)  # resume (if a checkpoint of this run exists) without a step
+    except ResumeError as exc:
+        raise resume_refused(exc, checkpoint_dir) from None
     curve = _read_curve(state_dir / CURVE_FILE, trainer.step)
     started, first = time.perf_counter(), trainer.step
     if validation_source is None:
