@@ -6,14 +6,18 @@
 
 # Every file the report shows that a rule of this file makes (none for parts the config leaves out).
 REPORT_OUTPUTS = (
-    [f"{RUN}/report/tracks.png", f"{RUN}/report/tiling.html", f"{RUN}/report/track_selection.html"]
-    if config["tracks"]
-    else []
-) + [
-    f"{RUN}/report/variants/{cohort}/{name}"
-    for cohort in VARIANTS.get("cohorts", {})
-    for name in ("ref_alt.png", "summaries")
-] + TRAINING_REPORT_OUTPUTS
+    (
+        [f"{RUN}/report/tracks.png", f"{RUN}/report/tiling.html", f"{RUN}/report/track_selection.html"]
+        if config["tracks"]
+        else []
+    )
+    + [
+        f"{RUN}/report/variants/{cohort}/{name}"
+        for cohort in VARIANTS.get("cohorts", {})
+        for name in ("ref_alt.png", "summaries")
+    ]
+    + TRAINING_REPORT_OUTPUTS
+)
 
 
 rule report_figures:

@@ -153,16 +153,11 @@ if TRAIN_CONFIG.get("tracks_sheet"):
 
 # What a run with a tracks sheet delivers from training (rule all): the evaluated fine-tune.
 TRAINING_OUTPUTS = (
-    [f"{TRAIN}/evaluation.parquet", f"{TRAIN}/evaluation_losses.tsv"]
-    if TRAIN_CONFIG.get("tracks_sheet")
-    else []
+    [f"{TRAIN}/evaluation.parquet", f"{TRAIN}/evaluation_losses.tsv"] if TRAIN_CONFIG.get("tracks_sheet") else []
 )
 # The report's fine-tuning entries (target report_figures).
 TRAINING_REPORT_OUTPUTS = (
-    [
-        f"{RUN}/report/training/{name}"
-        for name in ("learning_curve.png", "observed_vs_predicted.png", "evaluation.html")
-    ]
+    [f"{RUN}/report/training/{name}" for name in ("learning_curve.png", "observed_vs_predicted.png", "evaluation.html")]
     if TRAIN_CONFIG.get("tracks_sheet")
     else []
 )

@@ -29,6 +29,7 @@ from genotile.runtime.finetuned import base_model_config, finetuned_identity, is
 from genotile.runtime.remote_inputs import is_url, remote_identity
 from genotile.settings import (
     MODEL_KEYS,
+    EvaluateModelSettings,
     InitStoreSettings,
     MergeSettings,
     NormalizeSettings,
@@ -40,7 +41,6 @@ from genotile.settings import (
     SplitWindowsSettings,
     SummarizeSettings,
     TrainModelSettings,
-    EvaluateModelSettings,
 )
 
 __all__ = ["RULE_SETTINGS", "RUNTIME_ONLY", "rule_settings", "weights_identity"]
