@@ -132,3 +132,18 @@ def test_no_windows_in_the_split_stops_with_the_fix(trained):
     folder, fasta = trained
     with pytest.raises(TrainingDataError, match="no test windows.*train.test_contigs"):
         _evaluate(folder, fasta, name="none", split="test")
+
+
+def test_overlapping_windows_count_each_base_once():
+    from genotile.train.evaluate_model import _counted, _first_new_base
+
+    assert _first_new_base(0, 4096, None) == 0
+    assert _first_new_base(4096, 8192, 4096) == 0  # side by side
+    assert _first_new_base(2048, 6144, 4096) == 2048  # half overlap: the second half is new
+    assert _first_new_base(2000, 6096, 4096) == 2176  # off the 128-bp grid: rounded up to it
+    assert _first_new_base(1024, 3072, 4096) == 2048  # wholly inside an earlier window: nothing new
+    dna = np.eye(4, dtype=np.float32)[np.zeros(1024, int)]
+    dna[700] = 0  # an N
+    keep_1, keep_128 = _counted(dna, 1, 512), _counted(dna, 128, 512)
+    assert keep_1.sum() == 511 and not keep_1[:512].any()
+    assert keep_128.tolist() == [False] * 4 + [True, False, True, True]

@@ -67,6 +67,7 @@ def plot_observed_vs_predicted(region: pd.DataFrame):
             ax.plot(middle, rows[column].where(~masked), label=column, **style)
         contig, start, end = rows["contig"].iloc[0], int(rows["start"].min()), int(rows["end"].max())
         ax.set_title(f"{head} {track}: {contig}:{start + 1:,}-{end:,} (held out)", fontsize=10)
+        ax.set_xlim(start, end)  # the whole window, N stretches (blank) included
         ax.set_ylabel(f"per {int(rows['end'].iloc[0] - rows['start'].iloc[0])} bp")
         ax.legend(frameon=False, fontsize=8, loc="upper right")
     axes[-1].set_xlabel("position")

@@ -13,7 +13,8 @@ For every new track: Pearson's r (linear and ``log1p``) of observed against pred
 head's original tracks: r of the fine-tuned against the base model's predictions (1 in ``heads`` mode;
 below 1 shows how far training moved them). Positions whose base is not A/C/G/T (and 128-bp bins holding
 any) are left out: there the model sees no sequence and the targets are usually zero, and counting
-them rewards a model for knowing where the gaps are. The loss per head (the training loss, unaugmented)
+them rewards a model for knowing where the gaps are. Where held-out windows overlap (a stride below the
+window), each base is counted once, in the first window that holds it. The loss per head (the training loss, unaugmented)
 for both models, and observed / predicted values at 128 bp over the first held-out window for the
 report's figure, complete the outputs.
 """
@@ -124,6 +125,20 @@ def _known_bases(dna: np.ndarray, resolution: int) -> np.ndarray:
     return known.reshape(-1, resolution).all(axis=1) if resolution > 1 else known
 
 
+def _first_new_base(start: int, end: int, covered_to: int | None) -> int:
+    """Offset in ``[start, end)`` of the first base no earlier window of the contig counted, on the 128-bp grid."""
+    if covered_to is None or covered_to <= start:
+        return 0
+    return min(end - start, -(-(covered_to - start) // PLOT_BP) * PLOT_BP)
+
+
+def _counted(dna: np.ndarray, resolution: int, first_new: int) -> np.ndarray:
+    """The bins that enter the Pearson sums: known bases only, each base once."""
+    keep = _known_bases(dna, resolution)
+    keep[: first_new // resolution] = False
+    return keep
+
+
 class _Scores:
     """Pearson accumulators per (head, model, resolution, scale): observed or base model against a model."""
 
@@ -213,9 +228,11 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
     scores, loss_fn = _Scores(channels), new_tracks_loss(untrained_model, settings.window_bp)
     losses: dict[tuple[str, str], list[float]] = {}
     region_rows: list[pd.DataFrame] = []
-    started = time.perf_counter()
+    started, covered_to = time.perf_counter(), {}
     for i, (contig, start, end) in enumerate(windows[["contig", "start", "end"]].itertuples(index=False)):
         contig, start, end = str(contig), int(start), int(end)
+        first_new = _first_new_base(start, end, covered_to.get(contig))
+        covered_to[contig] = max(end, covered_to.get(contig, end))
         dna = one_hot(genome.sequence(contig, start, end))
         outputs = {UNTRAINED: _predict(untrained, request, dna, organism),
                    FINE_TUNED: _predict(tuned, request, dna, organism)}
@@ -224,7 +241,7 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
             for res in GENOME_TRACK_RESOLUTIONS[c.head]:
                 observed = _bins(observed_1bp[c.head], res)
                 predicted = {m: outputs[m][f"{c.head}/predictions_{res}bp"][0].astype(np.float64) for m in outputs}
-                scores.update(c.head, res, _known_bases(dna, res), observed, predicted[UNTRAINED],
+                scores.update(c.head, res, _counted(dna, res, first_new), observed, predicted[UNTRAINED],
                               predicted[FINE_TUNED])
         batch = {"organism": np.full(1, organism, np.int32),
                  "targets": {c.head: observed_1bp[c.head][None] for c in channels},
