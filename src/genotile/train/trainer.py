@@ -333,9 +333,15 @@ class Trainer:
         last_loss, last_parts = None, {}
         clock = time.perf_counter()
         since, since_step = clock, start
+        in_flight = None
         for step in range(start + 1, end + 1):
             batch = self._device_batch(next(stream))
             self._state, total, parts = self._step_fn(self._state, self._frozen, batch)
+            # At most one step runs ahead of the host: JAX dispatches asynchronously, and without this wait
+            # the host queues a batch per step until the next log (up to log_every batches in memory).
+            if in_flight is not None:
+                jax.block_until_ready(in_flight)
+            in_flight = total
             last_log = step % self.settings.log_every == 0 or step == end
             if last_log:
                 last_loss, last_parts = float(total), {k: float(v) for k, v in parts.items()}
