@@ -5,16 +5,17 @@ The issue's test of the training stage on real data: does a fine-tune reach a he
 ENCODE track clearly above the untrained model's, and above a control trained on shuffled targets (each
 training window learns another window's track, ``train.shuffle_targets``)? Each variant is the workflow's
 own training steps (``genotile train``: split_windows, prepare_targets, train_model, evaluate_model) on
-``config/chr22_encode.yaml`` with the training keys below changed; the windows and targets are prepared
+``config/chr22_encode.yaml`` with mode and ``shuffle_targets`` set per variant (and ``--steps`` /
+``--learning-rate`` when given); the windows and targets are prepared
 once and copied into the other runs (the steps skip finished outputs). The figures are the
-``evaluate_model`` rows on ``--split`` (default ``test``: the validation split chose the delivered step),
-N bases left out.
+``evaluate_model`` rows on the config's ``train.evaluate_split`` (``test``: the validation split chose the
+delivered step), N bases left out.
 
 The markdown table (the machine's description on top) goes to stdout, progress to stderr.
 
 Usage::
 
-    .venv/bin/python benchmarks/finetune_chr22.py [--out /tmp/genotile_chr22] [--steps 300] [--window-bp 32768]
+    .venv/bin/python benchmarks/finetune_chr22.py [--out /tmp/genotile_chr22] [--steps N] [--learning-rate LR]
         [--variants heads heads-shuffled full full-shuffled]
 """
 
@@ -44,11 +45,8 @@ def _config(args: argparse.Namespace, variant: str) -> dict:
     config = load_config(str(ROOT / "config" / "chr22_encode.yaml"))
     mode, shuffled = VARIANTS[variant]
     config["results"], config["run"] = str(args.out), f"chr22_{variant}"
-    config["train"].update({"mode": mode, "shuffle_targets": shuffled, "steps": args.steps,
-                            "window_bp": args.window_bp, "stride_bp": args.window_bp // 2,
-                            "learning_rate": args.learning_rate, "warmup_steps": 10, "batch_size": args.batch_size,
-                            "validate_every": max(1, args.steps // 6), "checkpoint_every": args.steps,
-                            "evaluate_split": args.split})
+    changes = {"mode": mode, "shuffle_targets": shuffled, "steps": args.steps, "learning_rate": args.learning_rate}
+    config["train"].update({k: v for k, v in changes.items() if v is not None})
     return config
 
 
@@ -86,16 +84,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/genotile_chr22"))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--window-bp", type=int, default=32768)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--split", choices=["validation", "test"], default="test")
+    parser.add_argument("--steps", type=int, default=None, help="train.steps (default: the config's)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="train.learning_rate (default: the config's)")
     args = parser.parse_args()
     rows = run(args)
+    train = _config(args, args.variants[0])["train"]
     print(describe_machine())
-    print(f"\n`{' '.join(sys.argv)}`: tiny model, {args.window_bp:,}-bp windows, {args.steps} steps, "
-          f"Pearson on the {args.split} split (N bases left out)\n")
+    print(f"\n`{' '.join(sys.argv)}`: tiny model, {train['window_bp']:,}-bp windows, {train['steps']} steps, "
+          f"batch {train['batch_size']}, learning rate {train['learning_rate']:g}; Pearson of the delivered step on "
+          f"the {train['evaluate_split']} split (N bases left out)\n")
     frame = pd.DataFrame(rows)
     print(frame.to_markdown(index=False, floatfmt=".3f"))
 

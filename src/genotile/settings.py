@@ -357,7 +357,10 @@ class TrainModelSettings:
     unfreeze_last_blocks: int
     lora_rank: int
     lora_alpha: float
+    lora_targets: tuple[str, ...]
     dropout_rate: float
+    remat: bool
+    accumulate: int
     validate_every: int
     seed: int
     shuffle_targets: bool
@@ -369,7 +372,7 @@ class TrainModelSettings:
     CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
         "organism", "train.mode", "train.steps", "train.batch_size", "train.learning_rate", "train.warmup_steps",
         "train.weight_decay", "train.clip_norm", "train.unfreeze_last_blocks", "train.lora_rank", "train.lora_alpha",
-        "train.dropout_rate", "train.validate_every", "train.seed", "train.shuffle_targets", "train.window_bp",
+        "train.lora_targets", "train.dropout_rate", "train.remat", "train.accumulate", "train.validate_every", "train.seed", "train.shuffle_targets", "train.window_bp",
         "train.max_shift", "train.base_checkpoint", *MODEL_KEYS)
 
     @classmethod
@@ -378,7 +381,8 @@ class TrainModelSettings:
         return cls(str(t["mode"]), int(t["steps"]), int(t["batch_size"]), float(t["learning_rate"]),
                    int(t["warmup_steps"]), float(t["weight_decay"]),
                    None if t["clip_norm"] is None else float(t["clip_norm"]), int(t["unfreeze_last_blocks"]),
-                   int(t["lora_rank"]), float(t["lora_alpha"]), float(t["dropout_rate"]), int(t["validate_every"]),
+                   int(t["lora_rank"]), float(t["lora_alpha"]), tuple(t["lora_targets"]), float(t["dropout_rate"]),
+                   bool(t["remat"]), int(t["accumulate"]), int(t["validate_every"]),
                    int(t["seed"]), bool(t["shuffle_targets"]), int(t["window_bp"]), int(t["max_shift"]),
                    str(config["organism"]), _frozen(dict(config["model"])))
 

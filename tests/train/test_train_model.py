@@ -51,7 +51,8 @@ def prepared(tmp_path_factory):
 
 def settings(**changes) -> TrainModelSettings:
     base = TrainModelSettings(mode="full", steps=4, batch_size=2, learning_rate=1e-3, warmup_steps=0, weight_decay=0.0,
-                              clip_norm=0.5, unfreeze_last_blocks=0, lora_rank=4, lora_alpha=8.0, dropout_rate=0.0,
+                              clip_norm=0.5, unfreeze_last_blocks=0, lora_rank=4, lora_alpha=8.0,
+                              lora_targets=("q_layer", "v_layer"), dropout_rate=0.0, remat=False, accumulate=1,
                               validate_every=2, seed=0, shuffle_targets=False, window_bp=WINDOW, max_shift=64,
                               organism="human", model=(("checkpoint", None), ("size", "tiny"), ("seed", 0)))
     return dataclasses.replace(base, **changes)
@@ -190,3 +191,13 @@ def test_a_best_model_left_mid_swap_is_put_back(tmp_path):
     old.mkdir()  # with a best model in place, a stale .old is left for _save_model to clear
     _recover_best(best)
     assert best.is_dir() and old.is_dir()
+
+
+def test_config_keys_reach_the_trainer():
+    """train.remat, train.accumulate and train.lora_targets are what the trainer gets (not its defaults)."""
+    from genotile.train.train_model import _settings
+
+    got = _settings(settings(remat=True, accumulate=4, steps=10, lora_targets=("k_layer",)), checkpoint_every=5)
+    assert got.model_mode.remat and got.optimizer.accumulate == 4 and got.lora.targets == ("k_layer",)
+    assert got.optimizer.decay_steps == 3  # 10 batches in updates of 4: the schedule counts updates
+    assert _settings(settings(mode="heads", remat=True), checkpoint_every=5).model_mode is None

@@ -110,14 +110,17 @@ def _windows(path: str | os.PathLike[str], split: str) -> pd.DataFrame:
 
 
 def _settings(settings: TrainModelSettings, checkpoint_every: int) -> TrainSettings:
+    updates = -(-settings.steps // settings.accumulate)  # optimizer updates: the schedule counts these
     optimizer = OptimizerSettings(learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps,
-                                  decay_steps=max(settings.steps, settings.warmup_steps, 1),
-                                  weight_decay=settings.weight_decay, clip_global_norm=settings.clip_norm)
+                                  decay_steps=max(updates, settings.warmup_steps, 1),
+                                  weight_decay=settings.weight_decay, clip_global_norm=settings.clip_norm,
+                                  accumulate=settings.accumulate)
     return TrainSettings(
         steps=settings.steps, trainable=Trainable(mode=settings.mode, unfreeze_last_blocks=settings.unfreeze_last_blocks),
         optimizer=optimizer, augment=AugmentSettings(max_shift=settings.max_shift),
-        lora=LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha), seed=settings.seed,
-        model_mode=TrainMode(dropout_rate=settings.dropout_rate) if settings.mode == "full" else None,
+        lora=LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets),
+        seed=settings.seed,
+        model_mode=TrainMode(dropout_rate=settings.dropout_rate, remat=settings.remat) if settings.mode == "full" else None,
         checkpoint_every=checkpoint_every, log_every=max(1, min(settings.validate_every, 50)),
     )
 

@@ -305,6 +305,8 @@ class Trainer:
         if step is None:
             return None
         checkpoints.check(step)
+        if step == self.step:  # a later fit() call of the same run: the state in memory is that checkpoint's
+            return step
         self._state = checkpoints.restore(step, self._state)
         LOG.info("resumed from the checkpoint of step %s in %s", f"{step:,}", checkpoints.directory)
         return step
