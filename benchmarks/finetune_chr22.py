@@ -71,11 +71,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         table = pd.read_parquet(train / "evaluation.parquet")
         new = table[table["kind"] == "new"]
         row = {"variant": variant, "best step": summary["best_step"], "train s": summary["seconds_this_call"]}
-        for (res, scale), group in new.groupby(["resolution_bp", "scale"]):
-            r = dict(zip(group["model"], group["pearson"]))
-            if (res, scale) == (128, "linear"):
-                row["untrained r (128 bp)"] = r["untrained"]
-            row[f"r {scale} {res} bp"] = r["fine-tuned"]
+        for model in ("untrained", "fine-tuned"):
+            for (res, scale), group in new[new["model"] == model].groupby(["resolution_bp", "scale"]):
+                row[f"{model} r {scale} {res} bp"] = group["pearson"].item()
         rows.append(row)
     return rows
 

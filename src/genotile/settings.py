@@ -372,8 +372,9 @@ class TrainModelSettings:
     CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
         "organism", "train.mode", "train.steps", "train.batch_size", "train.learning_rate", "train.warmup_steps",
         "train.weight_decay", "train.clip_norm", "train.unfreeze_last_blocks", "train.lora_rank", "train.lora_alpha",
-        "train.lora_targets", "train.dropout_rate", "train.remat", "train.accumulate", "train.validate_every", "train.seed", "train.shuffle_targets", "train.window_bp",
-        "train.max_shift", "train.base_checkpoint", *MODEL_KEYS)
+        "train.lora_targets", "train.dropout_rate", "train.remat", "train.accumulate", "train.validate_every",
+        "train.seed", "train.shuffle_targets", "train.window_bp", "train.max_shift", "train.base_checkpoint",
+        *MODEL_KEYS)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "TrainModelSettings":
