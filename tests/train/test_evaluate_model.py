@@ -148,3 +148,20 @@ def test_overlapping_windows_count_each_base_once():
     keep_1, keep_128 = _counted(dna, 1, 512), _counted(dna, 128, 512)
     assert keep_1.sum() == 511 and not keep_1[:512].any()
     assert keep_128.tolist() == [False] * 4 + [True, False, True, True]
+
+
+def test_genotile_predict_loads_the_delivered_model_with_its_new_track(trained, tmp_path):
+    """train_model's train/model is a checkpoint `genotile predict` loads unchanged: the new track is its last channel."""
+    from genotile.cli.main import main
+
+    folder, fasta = trained
+    out = tmp_path / "p.npz"
+    assert main(["predict", "--checkpoint", str(folder / "model"), "--fasta", str(fasta), "--region", "c2:1-4096",
+                 "--outputs", "dnase", "--resolution", "128", "--precision", "float32", "--out", str(out)]) == 0
+    saved = np.load(out)
+    key = next(k for k in saved.files if k.endswith("predictions_128bp") and "scaled" not in k)
+    model = load_checkpoint(folder / "model")
+    direct = Predictor(model, precision="float32").predict(one_hot(Genome(fasta).sequence("c2", 0, 4096))[None], 0)
+    assert saved[key].shape[-1] == model.config.tracks("dnase")
+    np.testing.assert_array_equal(saved[key].reshape(direct["dnase/predictions_128bp"].shape),
+                                  direct["dnase/predictions_128bp"])
