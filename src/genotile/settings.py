@@ -337,8 +337,18 @@ class PrepareTargetsSettings:
         return cls(str(sheet))
 
 
+class _ReadsBaseModel:
+    """Settings of a rule that reads a fine-tune's base model: ``model`` holds its ``model:`` mapping."""
+
+    model: tuple
+
+    def base_model(self) -> dict[str, Any]:
+        """The base model's ``model:`` mapping, for ``genotile.model.loading.load_predictor``."""
+        return dict(self.model)
+
+
 @dataclass(frozen=True)
-class TrainModelSettings:
+class TrainModelSettings(_ReadsBaseModel):
     """``train_model``: what trains, for how long and how fast it learns, on which base model.
 
     ``model`` is the base model's ``model:`` mapping, with its weights' identity, so a changed base re-runs
@@ -387,13 +397,9 @@ class TrainModelSettings:
                    int(t["seed"]), bool(t["shuffle_targets"]), int(t["window_bp"]), int(t["max_shift"]),
                    str(config["organism"]), _frozen(dict(config["model"])))
 
-    def base_model(self) -> dict[str, Any]:
-        """The base model's ``model:`` mapping, for ``genotile.model.loading.load_predictor``."""
-        return dict(self.model)
-
 
 @dataclass(frozen=True)
-class EvaluateModelSettings:
+class EvaluateModelSettings(_ReadsBaseModel):
     """``evaluate_model``: which held-out split, how many original tracks to check, on which base model.
 
     ``model`` is the base model's ``model:`` mapping as for :class:`TrainModelSettings` (the untrained
@@ -417,10 +423,6 @@ class EvaluateModelSettings:
         t = config["train"]
         return cls(str(t["evaluate_split"]), int(t["evaluate_original_tracks"]), int(t["seed"]), int(t["window_bp"]),
                    str(config["organism"]), _frozen(dict(config["model"])))
-
-    def base_model(self) -> dict[str, Any]:
-        """The base model's ``model:`` mapping, for ``genotile.model.loading.load_predictor``."""
-        return dict(self.model)
 
 
 for _settings in (SplitWindowsSettings, PrepareTargetsSettings):
