@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from genotile.model import local_encoder as le
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.checkpoints import synthetic_model
-from genotile.model.config import F32
+from genotile.model.config import BF16, F32
 from genotile.model.layout import build_model, default_track_means
 from genotile.sequence.encoding import one_hot
 from genotile.variants.sequences import ref_alt_sequences
@@ -211,3 +211,19 @@ def test_refuses_bad_sizes():
         le.plan(S, 0)
     with pytest.raises(ValueError, match="not inside the window"):
         le.changed_spans(S, S, 1)
+
+
+def test_bfloat16_policy(ref_dna):
+    """Under the reference's bf16 policy the patch is within bf16 rounding of the full pass (on XLA:CPU it is
+    bit for bit the same)."""
+    loaded = synthetic_model("tiny", 0)
+    model = build_model(loaded.config, BF16)
+    encode = jax.jit(lambda v, d: le.encode(model, v, d))
+    patch = jax.jit(lambda v, r, d, s: le.local_encode(model, v, r, d, s, 1))
+    ref = encode(loaded.variables, ref_dna)
+    for start in (0, S // 2 - 1, S - 1):
+        alt = _mutate(ref_dna, start, 1)
+        full, local = encode(loaded.variables, alt), patch(loaded.variables, ref, alt, np.array([start], np.int32))
+        for f, p in zip(jax.tree.leaves(full), jax.tree.leaves(local), strict=True):
+            assert p.dtype == f.dtype == BF16.compute
+            np.testing.assert_allclose(np.asarray(p, np.float32), np.asarray(f, np.float32), rtol=2e-2, atol=2e-2)
