@@ -230,28 +230,36 @@ def local_encode(
     def pool(x: Array) -> Array:
         return max_pool2(x[None])[0]
 
+    def patched_window(ref_skip: Array, new: Array, at: Array, p: Array, q: Array, start: Array, size: int) -> Array:
+        """The patched skip over ``[start, start + size)``: ``new`` (computed over ``[at, at + len(new))``) inside
+        ``[p, q)``, REF elsewhere; small arrays only, so that a caller that reads no skip (128-bp outputs only)
+        never copies a whole one."""
+        window = jax.lax.dynamic_slice_in_dim(ref_skip, start, size, 0)
+        pos = start + jnp.arange(size)
+        taken = jnp.take(new, jnp.clip(pos - at, 0, new.shape[0] - 1), axis=0)
+        return jnp.where(((pos >= p) & (pos < q))[:, None], taken, window)
+
     def one_row(trunk: Array, skips: dict[int, Array], dna: Array, a: Array) -> EncoderOutputs:
         u, v = a, a + width
         out: dict[int, Array] = {}
-        previous: Array | None = None
+        x = None
         for k, st in enumerate(stages):
             s = jnp.clip(u - 2 * st.halo, 0, st.length - st.slice_len)
-            if previous is None:
+            if x is None:
                 x = jax.lax.dynamic_slice_in_dim(dna, s, st.slice_len, 0).astype(dt)
-            else:
-                x = pool(jax.lax.dynamic_slice_in_dim(previous, 2 * s, 2 * st.slice_len, 0))
             p, q = jnp.maximum(u - st.halo, 0), jnp.minimum(v + st.halo, st.length)
-            ref_slice = jax.lax.dynamic_slice_in_dim(skips[st.bin_size], s, st.slice_len, 0)
-            pos = s + jnp.arange(st.slice_len)
-            inside = ((pos >= p) & (pos < q))[:, None]
-            patched = jnp.where(inside, block(k, x).astype(ref_slice.dtype), ref_slice)
-            previous = jax.lax.dynamic_update_slice_in_dim(skips[st.bin_size], patched, s, 0)
-            out[st.bin_size] = previous
+            ref_skip = skips[st.bin_size]
+            new = block(k, x).astype(ref_skip.dtype)
+            patched = patched_window(ref_skip, new, s, p, q, s, st.slice_len)
+            out[st.bin_size] = jax.lax.dynamic_update_slice_in_dim(ref_skip, patched, s, 0)
             u, v = p // 2, (q + 1) // 2
-        n_trunk = trunk.shape[0]
-        s = jnp.clip(u, 0, n_trunk - trunk_bound)
-        pooled = pool(jax.lax.dynamic_slice_in_dim(previous, 2 * s, 2 * trunk_bound, 0))
-        return jax.lax.dynamic_update_slice_in_dim(trunk, pooled.astype(trunk.dtype), s, 0), out
+            # the next stage's input slice (or the trunk's), from the patched skip over an even-aligned window
+            last = k + 1 == len(stages)
+            size = trunk_bound if last else stages[k + 1].slice_len
+            n_next = trunk.shape[0] if last else stages[k + 1].length
+            s_next = jnp.clip(u if last else u - 2 * stages[k + 1].halo, 0, n_next - size)
+            x = pool(patched_window(ref_skip, new, s, p, q, 2 * s_next, 2 * size))
+        return jax.lax.dynamic_update_slice_in_dim(trunk, x.astype(trunk.dtype), s_next, 0), out
 
     return jax.vmap(one_row, in_axes=(ref_axis, ref_axis, 0, 0))(ref_trunk, ref_skips, alt_dna, starts)
 
