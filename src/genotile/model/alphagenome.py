@@ -186,9 +186,30 @@ class AlphaGenome(nn.Module):
         which returns ``(predictions, {"state": new_state})`` (``rngs`` only
         needed when ``dropout_rate > 0``).
         """
+        trunk, skips = self.encode(dna, train)
+        return self.from_encoder(trunk, skips, organism_index, track_means, request, train)
+
+    def encode(self, dna: Array, train: TrainMode | bool = False) -> tuple[Array, dict[int, Array]]:
+        """The sequence encoder alone: one-hot ``[B, S, 4]`` -> (trunk ``[B, S/128, D]``, skips by bin size).
+
+        The first half of ``__call__``, split out so that variant scoring can compute a tile's REF encoder
+        outputs once and patch them per ALT allele (``genotile.model.local_encoder``)."""
+        return self.sequence_encoder(dna.astype(self.precision.compute), as_train_mode(train))
+
+    def from_encoder(
+        self,
+        trunk: Array,
+        skips: Mapping[int, Array],
+        organism_index: Array,
+        track_means: Mapping[str, Array],
+        request: OutputRequest = ALL_OUTPUTS,
+        train: TrainMode | bool = False,
+    ) -> Predictions:
+        """Everything after the encoder (organism embedding, tower, decoder, heads) on given encoder outputs.
+
+        ``__call__`` is ``from_encoder(*encode(dna))``: the same operations in the same order, so its
+        compiled bytes are those of the unsplit model (tests/model/test_train_mode.py pins them)."""
         mode = as_train_mode(train)
-        dt = self.precision.compute
-        trunk, skips = self.sequence_encoder(dna.astype(dt), mode)
         trunk = trunk + self.embed(organism_index)[:, None, :]
         trunk, pair = self.transformer_tower(trunk, mode)
 
