@@ -181,8 +181,7 @@ def strand_channel_mask(strands) -> np.ndarray:
     bad = sorted(set(strands.ravel().tolist()) - set(STRANDS))
     if bad:
         raise LossInputError(
-            f"track strands must be '+', '-' or '.', found {bad}: fix the metadata's 'strand' column "
-            "(padding rows too) before turning on the gene-level loss"
+            f"track strands must be '+', '-' or '.', found {bad}: fix the metadata's 'strand' column (padding rows too) before turning on the gene-level loss"
         )
     unstranded = strands == "."
     both = np.stack([(strands == "+") | unstranded, (strands == "-") | unstranded], axis=-2)  # [..., 2, C]
@@ -215,8 +214,7 @@ def gene_cross_track_loss(
     """
     if gene_mask.ndim != 4 or gene_mask.shape[2] != 2 or gene_mask.shape[:2] != y_pred.shape[:2]:
         raise LossInputError(
-            f"gene_mask must be [batch, sequence, 2 strands, genes] matching the 1-bp predictions "
-            f"{tuple(y_pred.shape)}, got {tuple(gene_mask.shape)}"
+            f"gene_mask must be [batch, sequence, 2 strands, genes] matching the 1-bp predictions {tuple(y_pred.shape)}, got {tuple(gene_mask.shape)}"
         )
     _same_shape("gene-level loss", y_pred, y_true)
     b, _, c = y_pred.shape
@@ -507,8 +505,7 @@ def track_strands_from_metadata(metadata, heads: Iterable[str] = tuple(GENOME_TR
             frame = metadata.frame(o, head)
             if "strand" not in frame.columns:
                 raise LossInputError(
-                    f"the {head} metadata of organism {o} has no 'strand' column (columns: {', '.join(frame.columns)}); "
-                    "the gene-level loss needs it"
+                    f"the {head} metadata of organism {o} has no 'strand' column (columns: {', '.join(frame.columns)}); the gene-level loss needs it"
                 )
             rows.append(frame["strand"].astype(str).to_numpy())
         out[head] = np.stack(rows)
