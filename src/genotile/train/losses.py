@@ -46,8 +46,13 @@ Targets of genome-track heads are in data units (what a bigWig holds, or a teach
 ``predictions_{r}bp``); pass ``targets_in_model_space=True`` to :func:`head_loss` for targets that are
 already scaled (a teacher's ``scaled_predictions_{r}bp``).
 
-The reference's optional cross-track gene-level term (``gene_loss_weight``) is off (weight 0) in every
-head the reference builds, and is not ported.
+The reference's optional cross-track gene-level term (its ``GenomeTracksHead(gene_loss_weight=...)``,
+:func:`gene_cross_track_loss`) is off (weight 0) in every head the reference builds, and is off here by
+default. ``head_loss(..., gene_loss_weights={"rna_seq": w}, track_strands=...)`` turns it on for a head: its
+1-bp loss then gains ``w x`` (Poisson on each gene's summed per-track expression + 5 x cross-entropy of the
+tracks' shares), reading ``gene_mask`` (bool ``[B, S, 2, G]``: ``[..., 0, g]`` marks gene g's bases when it
+is on the + strand, ``[..., 1, g]`` when on the - strand; the reference's ``DataBatch.gene_mask``) from the
+batch.
 """
 
 from __future__ import annotations
@@ -78,6 +83,9 @@ RNA_POWER = 0.75  # RNA-seq targets are raised to this power (the head predicts 
 SEGMENT_BP = 1 << 17  # multinomial segments are 2^17 bp long at every resolution
 POSITIONAL_WEIGHT = 5.0  # weight of the multinomial (shape) term against the Poisson (total) term
 JUNCTION_TOTAL_WEIGHT = 0.2  # weight of the Poisson terms on junction totals inside the junction loss
+GENE_CROSS_TRACK_WEIGHT = 5.0  # weight of the cross-track share term inside the gene-level loss
+GENE_MASK_KEY = "gene_mask"  # the batch key of the gene-level loss's mask (the reference's DataBatch field)
+STRANDS = ("+", "-", ".")
 
 #: Per-head weights of the total (the reference's ``HeadConfig.loss_weight``).
 LOSS_WEIGHTS: Mapping[str, float] = {h: (0.2 if h == SPLICE_JUNCTIONS.head else 1.0) for h in MODEL_HEADS}
@@ -162,6 +170,80 @@ def sum_pool(x: Array, width: int) -> Array:
     return x.reshape(b, s // width, width, c).sum(axis=-2, dtype=F32)
 
 
+def strand_channel_mask(strands) -> np.ndarray:
+    """``[..., C]`` track strands (``'+'``, ``'-'``, ``'.'``) -> ``[..., 2, 1, C]`` bool: which tracks a gene reads.
+
+    Row 0 (genes on the + strand) takes the ``+`` and unstranded tracks, row 1 (- strand genes) the ``-`` and
+    unstranded ones, as the reference's ``_get_strand_channel_mask``: a stranded RNA-seq track only measures
+    transcripts of its own strand, so a gene's expression is summed over the tracks that can see it.
+    """
+    strands = np.asarray(strands).astype(str)
+    bad = sorted(set(strands.ravel().tolist()) - set(STRANDS))
+    if bad:
+        raise LossInputError(
+            f"track strands must be '+', '-' or '.', found {bad}: fix the metadata's 'strand' column (padding rows too) before turning on the gene-level loss"
+        )
+    unstranded = strands == "."
+    both = np.stack([(strands == "+") | unstranded, (strands == "-") | unstranded], axis=-2)  # [..., 2, C]
+    return both[..., None, :]
+
+
+def gene_cross_track_loss(
+    y_true: Array,
+    y_pred: Array,
+    mask: Array | None,
+    gene_mask: Array,
+    strand_mask: Array,
+    cross_track_weight: float = GENE_CROSS_TRACK_WEIGHT,
+) -> dict[str, Array]:
+    """The reference's cross-track gene-level loss (``GenomeTracksHead._compute_cross_track_loss``).
+
+    ``y_true``, ``y_pred``: ``[B, S, C]`` 1-bp scaled targets and predictions (model space, targets after
+    :func:`scale_targets`, before the multinomial loss's clamp); ``mask``: ``[B, #S, C]`` tracks that count
+    (None: all); ``gene_mask``: bool ``[B, S, 2, G]``; ``strand_mask``: ``[B, 2, 1, C]`` from
+    :func:`strand_channel_mask` of each row's organism.
+
+    Per gene and strand row, targets and predictions are averaged over the gene's bases for every track;
+    the tracks that count (unmasked, strand-compatible, gene not empty) give the gene's total. Returns
+    ``gene_loss_total_count`` (Poisson on the totals, mean over genes, divided by the largest number of
+    counting tracks of any gene so its size does not grow with the track count), ``gene_loss_positional``
+    (cross-entropy of the target per-track means against the predicted share of the total, mean over
+    counting (gene, track) pairs) and ``loss = total + cross_track_weight x positional``. Why: the
+    genome-track loss compares each track with itself along the sequence; this term asks the head to
+    rank tissues correctly per gene (their relative expression), which the per-track loss does not see.
+    """
+    if gene_mask.ndim != 4 or gene_mask.shape[2] != 2 or gene_mask.shape[:2] != y_pred.shape[:2]:
+        raise LossInputError(
+            f"gene_mask must be [batch, sequence, 2 strands, genes] matching the 1-bp predictions {tuple(y_pred.shape)}, got {tuple(gene_mask.shape)}"
+        )
+    _same_shape("gene-level loss", y_pred, y_true)
+    b, _, c = y_pred.shape
+    genes = jnp.asarray(gene_mask, bool)
+    gene_length = jnp.sum(genes, axis=-3, dtype=F32)  # [B, 2, G]
+    safe_length = jnp.maximum(gene_length[..., None], 1.0)  # [B, 2, G, 1]
+    tracks = jnp.ones((b, 1, c), bool) if mask is None else jnp.any(jnp.asarray(mask, bool), axis=-2, keepdims=True)
+    # where, not multiply: a masked track's NaN (padding mean) must not reach the per-gene sums
+    t = jnp.where(tracks, jnp.asarray(y_true, F32), 0.0)
+    p = jnp.where(tracks, jnp.asarray(y_pred, F32), 0.0)
+    # HIGHEST: a gene's sum runs over up to S bases; reduced-precision (TF32) matmuls would lose digits
+    hi = jax.lax.Precision.HIGHEST
+    gene_true = jnp.einsum("bsc,bsxg->bxgc", t, genes.astype(F32), precision=hi) / safe_length  # [B, 2, G, C]
+    gene_pred = jnp.einsum("bsc,bsxg->bxgc", p, genes.astype(F32), precision=hi) / safe_length
+    counted = (gene_length > 0)[..., None] & tracks[:, None, :, :] & jnp.asarray(strand_mask, bool)  # [B, 2, G, C]
+    total_pred = jnp.sum(jnp.where(counted, gene_pred, 0.0), axis=-1, keepdims=True)  # [B, 2, G, 1]
+    total_true = jnp.sum(jnp.where(counted, gene_true, 0.0), axis=-1, keepdims=True)
+    num_counted = jnp.sum(counted, axis=-1, keepdims=True, dtype=F32)
+    loss_total = poisson(total_true, total_pred, jnp.any(counted, axis=-1, keepdims=True))
+    loss_total = loss_total / jnp.maximum(jnp.max(num_counted), 1.0)
+    share = gene_pred / (total_pred + EPS)
+    loss_positional = safe_masked_mean(-gene_true * jnp.log(share + EPS), counted)
+    return {
+        "loss": loss_total + cross_track_weight * loss_positional,
+        "gene_loss_total_count": loss_total,
+        "gene_loss_positional": loss_positional,
+    }
+
+
 def genome_tracks_loss(
     scaled_predictions: Mapping[int, Array],
     targets: Mapping[int, Array],
@@ -171,18 +253,34 @@ def genome_tracks_loss(
     squashed: bool,
     targets_in_model_space: bool = False,
     segment_bp: int = SEGMENT_BP,
+    gene_mask: Array | None = None,
+    strand_mask: Array | None = None,
+    gene_loss_weight: float = 0.0,
+    gene_cross_track_weight: float = GENE_CROSS_TRACK_WEIGHT,
 ) -> dict[str, Array]:
     """One genome-track head: the sum over its resolutions of :func:`multinomial_poisson`.
 
     ``scaled_predictions`` and ``targets``: resolution (bp) -> ``[B, S/r, C]``; ``mask`` ``[B, 1, C]``;
     ``track_means`` ``[B, C]``. Returns ``loss`` and the per-resolution terms (``loss_1bp``,
     ``loss_total_1bp``, ``loss_positional_1bp``, ...), named as the reference's scalars.
+
+    With ``gene_loss_weight > 0`` and a ``gene_mask`` (``[B, S, 2, G]``; ``strand_mask`` ``[B, 2, 1, C]``),
+    the 1-bp term also gets ``gene_loss_weight x`` :func:`gene_cross_track_loss` on the same scaled targets,
+    and ``gene_loss_total_count_1bp`` / ``gene_loss_positional_1bp`` are reported, as in the reference
+    (which only passes the gene mask at 1 bp). Weight 0 (the default) is exactly the plain loss.
     """
+    gene_on = gene_mask is not None and gene_loss_weight > 0
+    if gene_on and strand_mask is None:
+        raise LossInputError("the gene-level loss needs the tracks' strand mask (strand_channel_mask of the metadata's 'strand')")
     out: dict[str, Array] = {}
     loss = jnp.zeros((), F32)
     for r in sorted(scaled_predictions):
         t = targets[r] if targets_in_model_space else scale_targets(targets[r], track_means, r, squashed)
         terms = multinomial_poisson(t, scaled_predictions[r], mask, max(1, segment_bp // r))
+        if gene_on and r == 1:
+            gene = gene_cross_track_loss(t, scaled_predictions[r], mask, gene_mask, strand_mask, gene_cross_track_weight)
+            terms["loss"] = terms["loss"] + gene_loss_weight * gene.pop("loss")
+            terms.update(gene)
         out.update({f"{k}_{r}bp": v for k, v in terms.items()})
         loss = loss + terms["loss"]
     out["loss"] = loss
@@ -279,6 +377,9 @@ def head_loss(
     track_masks: Mapping[str, Array] | None = None,
     targets_in_model_space: bool = False,
     segment_bp: int = SEGMENT_BP,
+    gene_loss_weights: Mapping[str, float] | None = None,
+    track_strands: Mapping[str, Array] | None = None,
+    gene_cross_track_weight: float = GENE_CROSS_TRACK_WEIGHT,
 ) -> dict[str, Array]:
     """One head's loss terms (``loss`` plus the reference's named sub-terms) from its predictions and the batch.
 
@@ -287,6 +388,13 @@ def head_loss(
     fine), needed by genome-track heads unless ``targets_in_model_space``. ``track_masks``: head ->
     ``[num_organisms, C]`` bool, True for real tracks (:func:`track_masks_from_metadata`), needed by contact
     maps and splice usage, and by genome-track heads when the batch has no ``<head>_mask``.
+
+    ``gene_loss_weights``: head -> weight of the gene-level term (the reference's per-head
+    ``gene_loss_weight``; absent or 0: off, the default). A head with a weight above 0 needs the batch's
+    ``gene_mask`` and ``track_strands[head]`` (``[num_organisms, C]`` strand strings,
+    :func:`track_strands_from_metadata`); it only acts on a head with a 1-bp resolution. Unlike the
+    reference, which skips the term silently when the batch has no gene mask, a missing ``gene_mask`` is
+    an error here (a weight that is asked for and never used is a silent configuration mistake).
     """
     key = OUTPUT_TYPE_OF_HEAD[head]
     organism = jnp.asarray(_batch_value(batch, "organism_index", head))
@@ -321,9 +429,21 @@ def head_loss(
             raise LossInputError(f"head {head} needs its track means: pass track_means[{head!r}] ([organisms, tracks])")
         else:
             means = _organism_rows(jnp.asarray(track_means[head], F32), organism)
+        gene_weight = float((gene_loss_weights or {}).get(head, 0.0))
+        gene_mask = strand_mask = None
+        if gene_weight > 0:
+            gene_mask = _batch_value(batch, GENE_MASK_KEY, f"{head} (gene-level loss, weight {gene_weight})")
+            if track_strands is None or head not in track_strands:
+                raise LossInputError(
+                    f"head {head}: the gene-level loss needs its tracks' strands: pass track_strands[{head!r}] "
+                    "([organisms, tracks] of '+', '-', '.'; track_strands_from_metadata)"
+                )
+            strand_mask = jnp.asarray(strand_channel_mask(track_strands[head]))[organism]
         return genome_tracks_loss(
             scaled, targets, mask, means, squashed=head in SQUASHED_HEADS,
             targets_in_model_space=targets_in_model_space, segment_bp=segment_bp,
+            gene_mask=gene_mask, strand_mask=strand_mask, gene_loss_weight=gene_weight,
+            gene_cross_track_weight=gene_cross_track_weight,
         )  # fmt: skip
     if head == CONTACT_MAPS.head:
         return contact_maps_loss(predictions["predictions"], _batch_value(batch, key, head), organism_mask()[:, None, None, :])
@@ -369,5 +489,24 @@ def track_masks_from_metadata(metadata, heads: Iterable[str] = MODEL_HEADS, num_
         if head == SPLICE_JUNCTIONS.head:
             continue
         rows = [metadata.frame(o, head)["name"].str.lower().ne("padding").to_numpy() for o in range(num_organisms)]
+        out[head] = np.stack(rows)
+    return out
+
+
+def track_strands_from_metadata(metadata, heads: Iterable[str] = tuple(GENOME_TRACK_HEADS), num_organisms: int = 2) -> dict[str, np.ndarray]:
+    """head -> ``[num_organisms, C]`` strand strings (the metadata's ``strand`` column), for the gene-level loss.
+
+    ``metadata``: a :class:`genotile.model.predictor.TrackMetadata`.
+    """
+    out = {}
+    for head in heads:
+        rows = []
+        for o in range(num_organisms):
+            frame = metadata.frame(o, head)
+            if "strand" not in frame.columns:
+                raise LossInputError(
+                    f"the {head} metadata of organism {o} has no 'strand' column (columns: {', '.join(frame.columns)}); the gene-level loss needs it"
+                )
+            rows.append(frame["strand"].astype(str).to_numpy())
         out[head] = np.stack(rows)
     return out
