@@ -176,7 +176,8 @@ def cohort(modes_: list[str], n_variants: list[int], warmup: int, window_bp: int
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         wall = time.perf_counter() - t0
         if done.returncode:
-            raise SystemExit(f"cohort {mode} failed:\n{done.stderr[-4000:]}")
+            why = " (SIGKILL: out of memory? see --cohort-batch)" if done.returncode == -9 else ""
+            raise SystemExit(f"cohort {mode} failed with status {done.returncode}{why}:\n{done.stderr[-4000:]}")
         record = json.loads(done.stdout.strip().splitlines()[-1])
         record.update(wall_s=wall, load_before=load_before, load_after=os.getloadavg())
         print(f"cohort: {mode}: {record['summary']}", file=sys.stderr, flush=True)
