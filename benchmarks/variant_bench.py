@@ -13,12 +13,29 @@
     ``tiled`` mode (``--window-bp`` windows, owned half). The first variant of each mode is a warm-up
     (compilation) and is not timed. Reports variants/s, forward passes and the ratio.
 
+``--cohort``
+    Issue 15's cohort run: the first ``--cohort-variants`` normalised variants (default 100 for
+    ``tiled``, 48 for ``centered``: about 100 forward passes and 5 minutes each) of the real GRCh37 chr20
+    cohort (``ref300.chr20_1-2M.vcf.gz``, 300 samples, 20:1,000,001-2,000,000) scored with the 13
+    recommended scorers that need no gene annotation (CenterMask on ATAC, DNASE, CHIP_TF, CHIP_HISTONE,
+    CAGE, PROCAP with DIFF_LOG2_SUM and ACTIVE_SUM, and ContactMap), tiny model (seeded synthetic
+    weights, no metadata), CPU float32, ``--cohort-window-bp`` windows (default 131,072), ALT batch
+    ``--cohort-batch`` (default 4, the config's default), in each of ``--cohort-modes``. Every mode
+    runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own; the next
+    ``--cohort-warmup`` variants are scored first to compile (timed apart, not in the figures).
+    Reports variants/s, peak RSS and the engine's time shares (:mod:`genotile.variants.timings`):
+    forward passes (device compute, then the copy to the host), scorer reductions, everything else
+    (sequences, tidy tables, ...), and the reductions per scorer.
+
 The markdown report (machine description on top) goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,6 +123,94 @@ def modes(n_variants: int, window_bp: int) -> str:
     return "\n".join(lines)
 
 
+COHORT_VCF = SHARED / "ref300.chr20_1-2M.vcf.gz"
+
+
+def cohort_child(mode: str, n_variants: int, warmup: int, window_bp: int, batch: int, vcf: Path, fasta: Path) -> dict:
+    """One mode in this process (a subprocess of :func:`cohort`): warm-up, then the timed run; a JSON-able record."""
+    import resource
+
+    from genotile.model.checkpoints import synthetic_model
+    from genotile.model.predictor import Predictor
+    from genotile.sequence.fasta import Genome
+    from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants, scorer_name, scorers_for_annotation
+    from genotile.variants.normalize import normalize_vcf
+    from genotile.variants.predict import VariantModel
+
+    genome = Genome(fasta)
+    variants, _ = normalize_vcf(vcf, genome)
+    specs, _ = scorers_for_annotation(parse_scorers(["recommended"]), has_gtf=False, has_pas=False)
+    if len(variants) < n_variants + warmup:
+        raise SystemExit(f"{vcf}: {len(variants)} variants, fewer than --cohort-variants + --cohort-warmup")
+    model = VariantModel(Predictor(synthetic_model("tiny", 0), None, precision="float32"), {s.output for s in specs})
+    loaded_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # weights and inputs, before any pass
+    options = ScoringOptions(mode, window_bp, batch_size=batch)
+    t0 = time.perf_counter()
+    score_variants(model, genome, variants.iloc[n_variants : n_variants + warmup], specs, options)  # compile
+    warm = time.perf_counter() - t0
+    timed = variants.iloc[:n_variants]
+    result = score_variants(model, genome, timed, specs, options)
+    t = result.timings
+    return {
+        "mode": mode, "variants": len(timed), "span": f"{timed.chrom.iloc[0]}:{timed.pos.iloc[0]:,}-{timed.pos.iloc[-1]:,}",
+        "indels": int((timed.ref.str.len() != timed.alt.str.len()).sum()), "scorers": [scorer_name(s) for s in specs],
+        "warmup_s": warm, "stats": result.stats, "shares": t.shares(), "by_scorer": t.reductions_by_scorer,
+        "failures": len(result.failures), "summary": t.summary(len(timed)),
+        "ru_maxrss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "loaded_rss_gib": loaded_rss,
+    }  # fmt: skip
+
+
+def cohort(modes_: list[str], n_variants: list[int], warmup: int, window_bp: int, batch: int, vcf: Path, fasta: Path,
+           timeout: float) -> str:
+    """Each mode of issue 15's cohort run in its own subprocess; the markdown tables."""
+    records = []
+    if len(n_variants) not in (1, len(modes_)):
+        raise SystemExit("--cohort-variants: one count, or one per --cohort-modes entry")
+    for mode, n in zip(modes_, n_variants * len(modes_) if len(n_variants) == 1 else n_variants):
+        load_before = os.getloadavg()
+        cmd = [sys.executable, __file__, "--cohort-child", mode, "--cohort-variants", str(n),
+               "--cohort-warmup", str(warmup), "--cohort-window-bp", str(window_bp), "--cohort-batch", str(batch),
+               "--cohort-vcf", str(vcf), "--fasta", str(fasta)]
+        print(f"cohort: {mode} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - t0
+        if done.returncode:
+            why = " (SIGKILL: out of memory? see --cohort-batch)" if done.returncode == -9 else ""
+            raise SystemExit(f"cohort {mode} failed with status {done.returncode}{why}:\n{done.stderr[-4000:]}")
+        record = json.loads(done.stdout.strip().splitlines()[-1])
+        record.update(wall_s=wall, load_before=load_before, load_after=os.getloadavg())
+        print(f"cohort: {mode}: {record['summary']}", file=sys.stderr, flush=True)
+        records.append(record)
+    first = records[0]
+    counts = "; ".join(f"{r['mode']}: the first {r['variants']} ({r['span']}, {r['indels']} indels)" for r in records)
+    lines = [f"Cohort scoring: variants of `{vcf.name}` ({counts}), {len(first['scorers'])} scorers (recommended, no gene annotation), tiny model "
+             f"(synthetic weights, no metadata), CPU float32, {window_bp:,}-bp windows (tiled: owned half), ALT batch {batch}; "
+             f"compilation excluded ({warmup} warm-up variants scored first)", "",
+             "| mode | variants | forward passes | warm-up (s) | seconds | variants/s | forward % | of which device % "
+             "| reductions % | other % | of which sequences % / tables % | RSS after load (GiB) | peak RSS (GiB) "
+             "| load avg (1 min) before / after |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in records:
+        s = r["stats"]
+        total = s["seconds"]
+        lines.append(
+            f"| {r['mode']} | {int(s['variants'])} | {int(s['forward_passes'])} | {r['warmup_s']:.1f} | {total:.1f} "
+            f"| {s['variants_per_second']:.3f} | {100 * r['shares']['forward']:.1f} "
+            f"| {100 * s['forward_device_seconds'] / total:.1f} | {100 * r['shares']['reductions']:.1f} "
+            f"| {100 * r['shares']['other']:.1f} | {100 * s['sequences_seconds'] / total:.1f} / "
+            f"{100 * s['tables_seconds'] / total:.1f} | {r['loaded_rss_gib']:.2f} | {r['ru_maxrss_gib']:.2f} "
+            f"| {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} |")
+    lines += ["", "Reductions per scorer (seconds over the timed run):", "",
+              "| scorer | " + " | ".join(r["mode"] for r in records) + " |", "|---|" + "---:|" * len(records)]
+    for name in first["scorers"]:
+        lines.append(f"| `{name}` | " + " | ".join(f"{r['by_scorer'].get(name, 0.0):.2f}" for r in records) + " |")
+    lines += ["", "forward % = the predictor calls (device compute until `block_until_ready`, then the copy of the outputs "
+              "to the host as float32 numpy); device % is the first part alone, as a share of the run. Shares are of the "
+              "timed run's wall time; failures: " + ", ".join(f"{r['mode']} {r['failures']}" for r in records) + "."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ingest", action="store_true")
@@ -115,13 +220,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-variants", type=int, default=32)
     parser.add_argument("--window-bp", type=int, default=16_384)
+    parser.add_argument("--cohort", action="store_true")
+    parser.add_argument("--cohort-modes", nargs="+", default=["tiled", "centered"], choices=["tiled", "centered"])
+    parser.add_argument("--cohort-variants", type=int, nargs="+", default=[100, 48],
+                        help="variants per mode (one count for all, or one per --cohort-modes entry)")
+    parser.add_argument("--cohort-warmup", type=int, default=5)
+    parser.add_argument("--cohort-window-bp", type=int, default=131_072)
+    parser.add_argument("--cohort-batch", type=int, default=4)
+    parser.add_argument("--cohort-vcf", type=Path, default=COHORT_VCF)
+    parser.add_argument("--cohort-timeout", type=float, default=1800)
+    parser.add_argument("--cohort-child", choices=["tiled", "centered"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    both = not (args.ingest or args.modes)
+    if args.cohort_child:
+        print(json.dumps(cohort_child(args.cohort_child, args.cohort_variants[0], args.cohort_warmup, args.cohort_window_bp,
+                                      args.cohort_batch, args.cohort_vcf, args.fasta)), flush=True)
+        return
+    both = not (args.ingest or args.modes or args.cohort)
     print(describe_machine(), "\n")
     if args.ingest or both:
         print(ingest(args.vcf, args.fasta, args.repeats), "\n", flush=True)
     if args.modes or both:
-        print(modes(args.n_variants, args.window_bp), flush=True)
+        print(modes(args.n_variants, args.window_bp), "\n", flush=True)
+    if args.cohort:  # minutes per mode: only when asked
+        print(cohort(args.cohort_modes, args.cohort_variants, args.cohort_warmup, args.cohort_window_bp, args.cohort_batch,
+                     args.cohort_vcf, args.fasta, args.cohort_timeout), flush=True)
 
 
 if __name__ == "__main__":

@@ -42,10 +42,11 @@ from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTab
 from genotile.variants.predict import VariantModel, WindowPrediction
 from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
 from genotile.variants.tiles import tile_membership
+from genotile.variants.timings import ScoreTimings, peak_rss_gib
 
 __all__ = [
-    "FAILURE_COLUMNS", "SCORE_COLUMNS", "ScoringError", "ScoringOptions", "ScoringResult", "parse_scorers",
-    "score_variants", "scorer_name",
+    "FAILURE_COLUMNS", "SCORE_COLUMNS", "ScoreTimings", "ScoringError", "ScoringOptions", "ScoringResult",
+    "parse_scorers", "score_variants", "scorer_name",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -156,12 +157,14 @@ class ScoringOptions:
 
 @dataclass
 class ScoringResult:
-    """Tidy score tables per scorer name, the (variant, scorer) pairs that could not be scored, and stats."""
+    """Tidy score tables per scorer name, the (variant, scorer) pairs that could not be scored, stats, and
+    where the time went (``timings``; its flat fields are in ``stats`` too, so in a shard's ``stats.json``)."""
 
     scores: dict[str, pd.DataFrame]
     failures: pd.DataFrame
     stats: dict[str, float] = field(default_factory=dict)
     tracks: dict[str, pd.DataFrame] = field(default_factory=dict)  # scorer name -> track_index, name, strand
+    timings: ScoreTimings = field(default_factory=ScoreTimings)
 
 
 # --------------------------------------------------------------------------- scorer application
@@ -271,8 +274,23 @@ def score_variants(
     tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
     failures: list[tuple] = []
     progress = Progress(len(variants), "variants", progress_label, verb="scored")
-    t0 = time.perf_counter()
+    timings = ScoreTimings()
+    clock = time.perf_counter
+    device_before = model.device_seconds
+    t0 = clock()
     passes = 0
+
+    def predict(dna: np.ndarray, rows_per_call: int) -> list[WindowPrediction]:
+        start = clock()
+        preds = model.predict(dna, rows_per_call)
+        timings.forward_s += clock() - start
+        return preds
+
+    def window_dna(contig: str, start: int, end: int) -> np.ndarray:
+        began = clock()
+        dna = one_hot(genome.sequence(contig, start, end))
+        timings.sequences_s += clock() - began
+        return dna
 
     def fail(v: Any, scorer: str, reason: str, detail: str) -> None:
         failures.append((v.variant_id, v.chrom, int(v.pos), v.ref, v.alt, scorer, reason, detail))
@@ -293,21 +311,30 @@ def score_variants(
 
         inputs = S.ScorerInputs(v, start, end - start, model, ref, alt, aligned, annotation, pas)
         for spec, kind in zip(specs, kinds):
+            began = clock()
             try:
                 rows = kind.score(spec, inputs)
             except (AnnotationError, ValueError) as err:
                 fail(v, scorer_name(spec), "scorer_failed", f"{type(err).__name__}: {err}")
                 continue
+            finally:
+                spent = clock() - began
+                timings.reductions_s += spent
+                timings.reductions_by_scorer[scorer_name(spec)] += spent
+            began = clock()
             tables[scorer_name(spec)].append(_tidy(spec, model, v, rows, options.include_values))
+            timings.tables_s += clock() - began
 
     def jobs_for(rows: Iterable[Any], window_of: Callable[[Any], tuple[int, int]]) -> list[_Job]:
         jobs = []
+        began = clock()
         for v in rows:
             try:
                 jobs.append(_prepare(v, window_of(v), genome))
             except ValueError as err:
                 fail(v, "*", "window_failed", str(err))
                 progress.advance(1)
+        timings.sequences_s += clock() - began
         return jobs
 
     if options.mode == "centered":
@@ -320,7 +347,7 @@ def score_variants(
             jobs = jobs_for(chunk, centred)
             if not jobs:
                 continue
-            preds = model.predict(np.stack([d for j in jobs for d in (j.ref_dna, j.alt_dna)]), 2 * half)
+            preds = predict(np.stack([d for j in jobs for d in (j.ref_dna, j.alt_dna)]), 2 * half)
             passes += len(preds)
             for i, job in enumerate(jobs):
                 score_pair(job, preds[2 * i], preds[2 * i + 1])
@@ -328,8 +355,8 @@ def score_variants(
     else:
         for window, rows in _tiles(variants, genome, options):
             span = (window.start, window.end)
-            ref_dna = one_hot(genome.sequence(window.contig, window.start, window.end))
-            ref = model.predict(ref_dna[None], 1)[0]
+            ref_dna = window_dna(window.contig, window.start, window.end)
+            ref = predict(ref_dna[None], 1)[0]
             passes += 1
             jobs = jobs_for(rows, lambda v, span=span: span)
             for chunk in _chunks(jobs, options.batch_size):
@@ -339,20 +366,26 @@ def score_variants(
                             f"variant {job.variant.variant_id}: its REF differs from the FASTA; tiled mode needs "
                             "normalised variants (run `genotile vcf normalize` first)"
                         )
-                alts = model.predict(np.stack([j.alt_dna for j in chunk]), options.batch_size)
+                alts = predict(np.stack([j.alt_dna for j in chunk]), options.batch_size)
                 passes += len(alts)
                 for job, alt in zip(chunk, alts):
                     score_pair(job, ref, alt)
                 progress.advance(len(chunk))
-    elapsed = time.perf_counter() - t0
+    began = clock()
     scores = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
+    timings.tables_s += clock() - began
     for spec in specs:  # every scorer gets a table, even if empty
         scores.setdefault(scorer_name(spec), _empty_scores(options.include_values))
     failure_frame = pd.DataFrame(failures, columns=list(FAILURE_COLUMNS))
+    elapsed = clock() - t0
+    timings.total_s = elapsed
+    timings.forward_device_s = model.device_seconds - device_before
+    timings.peak_rss_gib = peak_rss_gib()
+    timings.reductions_by_scorer = dict(timings.reductions_by_scorer)
     stats = {"variants": float(len(variants)), "forward_passes": float(passes), "seconds": elapsed,
-             "variants_per_second": len(variants) / elapsed if elapsed > 0 else float("nan")}
+             "variants_per_second": len(variants) / elapsed if elapsed > 0 else float("nan"), **timings.as_stats()}
     tracks = {scorer_name(spec): model.tracks[spec.output] for spec in specs}
-    return ScoringResult(scores, failure_frame, stats, tracks)
+    return ScoringResult(scores, failure_frame, stats, tracks, timings)
 
 
 def _empty_scores(include_values: bool) -> pd.DataFrame:

@@ -18,6 +18,7 @@ one), which is what makes tiled and centred scoring agree exactly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -99,6 +100,9 @@ class VariantModel:
         self._num_sites = cfg.num_splice_sites
         self._threshold = cfg.splice_site_threshold
         self._junction_fn = jax.jit(self._pair_junctions) if self.junctions else None
+        #: Seconds spent in the compiled forward until the device finished (host copies excluded), summed
+        #: over every call: the engine reads its growth to split a run's forward time (genotile.variants.timings).
+        self.device_seconds = 0.0
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -159,7 +163,9 @@ class VariantModel:
     def _predict_call(self, dna: np.ndarray) -> list[WindowPrediction]:
         p = self.predictor
         org = np.full((dna.shape[0],), self.organism, np.int32)
-        raw = p.forward(self.request, dna, org)
+        t0 = time.perf_counter()
+        raw = jax.block_until_ready(p.forward(self.request, dna, org))
+        self.device_seconds += time.perf_counter() - t0
         host: dict[str, np.ndarray] = {}
         for output in self.outputs:
             if output == SPLICE_JUNCTIONS.scorer_output:

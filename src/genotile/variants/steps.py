@@ -166,6 +166,8 @@ def score_shard(
         write_text(done, json.dumps({"shard": shard_id, "files": sorted(p.name for p in folder.iterdir())}, indent=1) + "\n")
     say(f"shard {shard_id}: done in {result.stats['seconds']:.1f} s ({result.stats['variants_per_second']:.2f} variants/s), "
          f"{len(result.failures)} failed (variant, scorer) pairs")
+    # where the time went (issue 15: a score job should be bound by the forward pass); also in the shard's stats.json
+    say(f"score_shard: {result.timings.summary(len(variants))} (shard {shard_id})")
 
 
 def merge_scores(
