@@ -56,6 +56,10 @@ class OutputRequest:
     #: Per head, the channels to compute (head weights are sliced before the matmul); absent = all.
     #: Applies to genome-track heads, contact maps and splice-site usage.
     channels: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: Sequence embeddings (1 and/or 128 bp) to compute and return even when no requested head reads them:
+    #: variant scoring keeps them and runs a head only on the few positions a scorer reads
+    #: (:meth:`AlphaGenome.track_head`).
+    embedding_resolutions: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.heads) - set(MODEL_HEADS))
@@ -65,7 +69,7 @@ class OutputRequest:
         not_sliceable = sorted({h for h, _ in self.channels} - sliceable)
         if not_sliceable:
             raise ValueError(f"channel selection is not supported for {not_sliceable}; only for {sorted(sliceable)}")
-        bad = sorted(set(self.resolutions) - {1, 128})
+        bad = sorted((set(self.resolutions) | set(self.embedding_resolutions)) - {1, 128})
         if bad:
             raise ValueError(f"unknown resolution(s) {bad}; genome-track heads predict at 1 and 128 bp")
 
@@ -84,11 +88,15 @@ class OutputRequest:
 
     @property
     def needs_1bp(self) -> bool:
-        return bool(ONE_BP_HEADS & set(self.heads)) or any(1 in self.head_resolutions(h) for h in self.genome_heads)
+        return (
+            bool(ONE_BP_HEADS & set(self.heads))
+            or any(1 in self.head_resolutions(h) for h in self.genome_heads)
+            or 1 in self.embedding_resolutions
+        )
 
     @property
     def needs_128bp(self) -> bool:
-        return self.needs_1bp or bool(self.genome_heads)
+        return self.needs_1bp or bool(self.genome_heads) or 128 in self.embedding_resolutions
 
     @property
     def needs_pair(self) -> bool:
@@ -244,11 +252,32 @@ class AlphaGenome(nn.Module):
                 classification["predictions"], self.cfg.num_splice_sites, self.cfg.splice_site_threshold
             )
             out[SPLICE_JUNCTIONS.head] = self.head.junctions(emb[1], positions, organism_index)
+        names = {1: "embeddings_1bp", 128: "embeddings_128bp"}
         if request.embeddings:
-            names = {1: "embeddings_1bp", 128: "embeddings_128bp"}
             out.update({names[r]: e for r, e in emb.items()})
             if pair_emb is not None:
                 out["embeddings_pair"] = pair_emb
+        else:
+            out.update({names[r]: emb[r] for r in request.embedding_resolutions})
+        return cast_floats(out, self.precision.output)
+
+    def track_head(
+        self,
+        head: str,
+        embeddings: Array,
+        organism_index: Array,
+        track_means: Array,
+        resolution: int,
+        channels: np.ndarray | None = None,
+    ) -> dict[str, Array]:
+        """One genome-track head at one resolution on given embeddings ``[B, N, C]`` (any ``N`` positions).
+
+        Why: a genome-track head is pointwise along the sequence, so running it on the few positions a
+        variant scorer reads (a centre mask of 501 bp in a 1 Mb window) gives those positions' outputs of
+        the whole-window head, at a fraction of the cost (``genotile.variants.device_pass``). The embeddings
+        are those ``from_encoder`` returns (``embedding_resolutions``); the outputs are cast as its are."""
+        emb = {resolution: embeddings.astype(self.precision.compute)}
+        out = self.head.genome(head, emb, organism_index, track_means, (resolution,), channels)
         return cast_floats(out, self.precision.output)
 
     def predict_junctions(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> Predictions:

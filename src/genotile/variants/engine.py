@@ -39,6 +39,7 @@ from genotile.sequence.fasta import Genome
 from genotile.tracks.tiling import Window
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable
+from genotile.variants.device_pass import AltRoute, DevicePasses, alt_route, device_passes
 from genotile.variants.predict import VariantModel, WindowPrediction
 from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
 from genotile.variants.tiles import tile_membership
@@ -140,13 +141,16 @@ def parse_scorers(entries: Sequence[str | Mapping[str, Any]], organism: str = "h
 class ScoringOptions:
     """How to score: ``mode`` (``centered``/``tiled``), model window ``window_bp``, owned core of a
     tile ``tile_owned_bp`` (tiled only; default half the window), ALT rows per forward call
-    ``batch_size``, and ``include_values`` (adds REF/ALT aggregates next to each score)."""
+    ``batch_size``, ``include_values`` (adds REF/ALT aggregates next to each score), and ``local_encoder``
+    (substitutions' ALT encoder outputs recomputed only around the change, :mod:`genotile.model.local_encoder`;
+    equal to the full pass to float32 rounding)."""
 
     mode: str = "centered"
     window_bp: int = 131_072
     tile_owned_bp: int | None = None
     batch_size: int = 4
     include_values: bool = False
+    local_encoder: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -237,9 +241,45 @@ def _tiles(variants: pd.DataFrame, genome: Genome, options: ScoringOptions) -> I
         yield window, [rows[i] for i in positions]
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
+def _one_window(variants: pd.DataFrame, window: tuple[str, int, int], window_bp: int) -> Iterator[tuple[Window, list[Any]]]:
+    """All variants in one given window (``score_variants(window=...)``), checked to lie inside it."""
+    contig, start, end = window
+    if end - start != window_bp:
+        raise ScoringError(f"window {contig}:{start}-{end} is {end - start:,} bp; the scoring window is {window_bp:,} bp")
+    rows = list(variants.itertuples(index=False))
+    outside = [v.variant_id for v in rows if v.chrom != contig or not start < int(v.pos) <= end]
+    if outside:
+        raise ScoringError(f"{len(outside)} variant(s) lie outside the window {contig}:{start}-{end}, e.g. {outside[0]}")
+    yield Window(contig, start, end, start, end), rows
+
+
+def _calls(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Batches of exactly ``size`` rows, then the remainder row by row.
+
+    Why: every distinct batch shape is a new XLA compilation (seconds on a CPU, tens of seconds for the full
+    model), so at most two shapes are compiled per encoder route; rows are computed one by one inside a call,
+    so a row's scores do not depend on its batch either way."""
+    full = len(items) - len(items) % size
+    for i in range(0, full, size):
         yield items[i : i + size]
+    for i in range(full, len(items)):
+        yield items[i : i + 1]
+
+
+@dataclass
+class _DeviceRow:
+    """One ALT row's device scores (per device scorer: score, REF value, ALT value) and per scorer None or why
+    it could not be scored."""
+
+    scores: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
+    errors: list[str | None]
+
+
+def _device_inputs(plan: DevicePasses, job: _Job, at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+    """A job's per-row device inputs: gather anchors, scorer bounds, local-encoder start; and bound errors."""
+    start0, interval_start = int(job.variant.pos) - 1, job.window[0]
+    bounds, errors = plan.bounds(start0, interval_start)
+    return plan.anchors(start0, interval_start), bounds, np.int32(at), errors
 
 
 def score_variants(
@@ -251,11 +291,15 @@ def score_variants(
     annotation: GeneAnnotation | None = None,
     pas: PasTable | None = None,
     progress_label: str = "scoring",
+    window: tuple[str, int, int] | None = None,
 ) -> ScoringResult:
     """Score every variant of a normalised table (``chrom, pos, ref, alt, variant_id``) with ``specs``.
 
     Progress (variants done/total, rate, ETA) goes to stderr and the terminal every
     ``GENOTILE_PROGRESS_SECONDS`` (:class:`genotile.runtime.progress.Progress`), as ``progress_label: ...``.
+
+    ``window`` (``contig, start, end``): score every variant in this one window instead (one REF pass shared by
+    all; in-silico mutagenesis, :mod:`genotile.variants.ism`); every variant must lie inside it.
 
     Why failures are collected instead of raised: one variant whose window cannot hold its indel,
     or one window with too many genes for a gene scorer, must not stop a cohort; each such
@@ -270,7 +314,8 @@ def score_variants(
     missing_outputs = sorted({s.output for s in specs} - set(model.outputs))
     if missing_outputs:
         raise ScoringError(f"the model was set up without outputs {missing_outputs} that the scorers read")
-    kinds = [S.scorer(s.scorer) for s in specs]
+    passes_plan = device_passes(model, specs, options.window_bp)
+    host_specs = [(spec, S.scorer(spec.scorer)) for spec in specs if spec not in passes_plan.device_specs]
     tables: dict[str, list[pd.DataFrame]] = defaultdict(list)
     failures: list[tuple] = []
     progress = Progress(len(variants), "variants", progress_label, verb="scored")
@@ -280,28 +325,26 @@ def score_variants(
     t0 = clock()
     passes = 0
 
-    def predict(dna: np.ndarray, rows_per_call: int) -> list[WindowPrediction]:
-        start = clock()
-        preds = model.predict(dna, rows_per_call)
-        timings.forward_s += clock() - start
-        return preds
-
-    def window_dna(contig: str, start: int, end: int) -> np.ndarray:
-        began = clock()
-        dna = one_hot(genome.sequence(contig, start, end))
-        timings.sequences_s += clock() - began
-        return dna
-
     def fail(v: Any, scorer: str, reason: str, detail: str) -> None:
         failures.append((v.variant_id, v.chrom, int(v.pos), v.ref, v.alt, scorer, reason, detail))
 
-    def score_pair(job: _Job, ref: WindowPrediction, alt: WindowPrediction) -> None:
+    def score_job(job: _Job, ref: WindowPrediction, alt: WindowPrediction, device: _DeviceRow) -> list[tuple[str, pd.DataFrame]]:
+        """One variant's rows of every scorer: device scores as they came back, host scorers reduced here."""
         v, (start, end) = job.variant, job.window
         try:
             alignment = indel_alignment(int(v.pos) - 1, len(v.ref), len(v.alt), start, end - start)
         except ValueError as err:
             fail(v, "*", "indel_outside_window", str(err))
-            return
+            return []
+        frames: list[tuple[str, pd.DataFrame]] = []
+        began = clock()
+        for spec, (score, rv, av), error in zip(passes_plan.device_specs, device.scores, device.errors):
+            if error is not None:
+                fail(v, scorer_name(spec), "scorer_failed", error)
+                continue
+            rows = S.ScoreRows(score[None], {}, None if rv is None else rv[None], None if av is None else av[None])
+            frames.append((scorer_name(spec), _tidy(spec, model, v, rows, options.include_values)))
+        timings.tables_s += clock() - began
         cache: dict[str, np.ndarray] = {}
 
         def aligned(output: str) -> np.ndarray:
@@ -310,7 +353,7 @@ def score_variants(
             return cache[output]
 
         inputs = S.ScorerInputs(v, start, end - start, model, ref, alt, aligned, annotation, pas)
-        for spec, kind in zip(specs, kinds):
+        for spec, kind in host_specs:
             began = clock()
             try:
                 rows = kind.score(spec, inputs)
@@ -322,8 +365,9 @@ def score_variants(
                 timings.reductions_s += spent
                 timings.reductions_by_scorer[scorer_name(spec)] += spent
             began = clock()
-            tables[scorer_name(spec)].append(_tidy(spec, model, v, rows, options.include_values))
+            frames.append((scorer_name(spec), _tidy(spec, model, v, rows, options.include_values)))
             timings.tables_s += clock() - began
+        return frames
 
     def jobs_for(rows: Iterable[Any], window_of: Callable[[Any], tuple[int, int]]) -> list[_Job]:
         jobs = []
@@ -337,40 +381,60 @@ def score_variants(
         timings.sequences_s += clock() - began
         return jobs
 
-    if options.mode == "centered":
+    def score_window(ref_dna: np.ndarray, jobs: list[_Job]) -> None:
+        """One REF pass for the window, then the ALT passes of its jobs, batched per encoder route."""
+        nonlocal passes
+        began = clock()
+        ref_state, ref = passes_plan.ref(ref_dna)
+        timings.forward_s += clock() - began
+        passes += 1
+        start, end = jobs[0].window
+        routes: dict[AltRoute, list[tuple[int, _Job, int]]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            v = job.variant
+            route, at = alt_route(int(v.pos) - 1, v.ref, v.alt, start, end - start, options.local_encoder)
+            routes[route].append((i, job, at))
+        done: dict[int, list[tuple[str, pd.DataFrame]]] = {}
+        for route, items in routes.items():
+            for chunk in _calls(items, options.batch_size):
+                prepared = [_device_inputs(passes_plan, job, at) for _, job, at in chunk]
+                began = clock()
+                per_row, alts = passes_plan.alt(
+                    route, ref_state, np.stack([job.alt_dna for _, job, _ in chunk]),
+                    *(np.stack([p[k] for p in prepared]) for k in range(3)),
+                )  # fmt: skip
+                timings.forward_s += clock() - began
+                passes += len(chunk)
+                for (i, job, _), scores, (_, _, _, errors), alt in zip(chunk, per_row, prepared, alts):
+                    done[i] = score_job(job, ref, alt, _DeviceRow(scores, errors))
+                progress.advance(len(chunk))
+        for i in sorted(done):
+            for name, frame in done[i]:
+                tables[name].append(frame)
+
+    if options.mode == "centered" and window is None:
         def centred(v: Any) -> tuple[int, int]:
             return variant_window(v.chrom, int(v.pos), v.ref, v.alt, options.window_bp, genome.length(v.chrom))
 
-        rows = list(variants.itertuples(index=False))
-        half = max(1, options.batch_size // 2)
-        for chunk in _chunks(rows, half):
-            jobs = jobs_for(chunk, centred)
-            if not jobs:
-                continue
-            preds = predict(np.stack([d for j in jobs for d in (j.ref_dna, j.alt_dna)]), 2 * half)
-            passes += len(preds)
-            for i, job in enumerate(jobs):
-                score_pair(job, preds[2 * i], preds[2 * i + 1])
-            progress.advance(len(jobs))
+        for v in variants.itertuples(index=False):
+            for job in jobs_for([v], centred):
+                score_window(job.ref_dna, [job])
     else:
-        for window, rows in _tiles(variants, genome, options):
-            span = (window.start, window.end)
-            ref_dna = window_dna(window.contig, window.start, window.end)
-            ref = predict(ref_dna[None], 1)[0]
-            passes += 1
+        groups = _tiles(variants, genome, options) if window is None else _one_window(variants, window, options.window_bp)
+        for tile, rows in groups:
+            span = (tile.start, tile.end)
+            began = clock()
+            ref_dna = one_hot(genome.sequence(tile.contig, tile.start, tile.end))
+            timings.sequences_s += clock() - began
             jobs = jobs_for(rows, lambda v, span=span: span)
-            for chunk in _chunks(jobs, options.batch_size):
-                for job in chunk:
-                    if not np.array_equal(job.ref_dna, ref_dna):
-                        raise ScoringError(
-                            f"variant {job.variant.variant_id}: its REF differs from the FASTA; tiled mode needs "
-                            "normalised variants (run `genotile vcf normalize` first)"
-                        )
-                alts = predict(np.stack([j.alt_dna for j in chunk]), options.batch_size)
-                passes += len(alts)
-                for job, alt in zip(chunk, alts):
-                    score_pair(job, ref, alt)
-                progress.advance(len(chunk))
+            for job in jobs:
+                if not np.array_equal(job.ref_dna, ref_dna):
+                    raise ScoringError(
+                        f"variant {job.variant.variant_id}: its REF differs from the FASTA; tiled mode needs "
+                        "normalised variants (run `genotile vcf normalize` first)"
+                    )
+            if jobs:
+                score_window(ref_dna, jobs)
     began = clock()
     scores = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
     timings.tables_s += clock() - began

@@ -95,7 +95,7 @@ class VariantModel:
             raise ValueError(f"unknown scorer output(s) {unknown}; known: {', '.join(OUTPUT_FIELDS)}")
         self.tracks = {o: self._track_table(o) for o in self.outputs}
         self.junctions = SPLICE_JUNCTIONS.scorer_output in self.outputs
-        self.request = self._request()
+        self.request = self.request_for(self.outputs)
         cfg = predictor.config
         self._num_sites = cfg.num_splice_sites
         self._threshold = cfg.splice_site_threshold
@@ -122,11 +122,15 @@ class VariantModel:
         table["strand"] = table["strand"].fillna(".").astype(str)
         return table
 
-    def _request(self) -> OutputRequest:
+    def request_for(self, outputs: Iterable[str]) -> OutputRequest:
+        """The forward's output request for some of the model's scorer outputs: their heads at the resolutions
+        the scorers read, padding channels dropped (junctions: the splice-site head and the 1-bp embeddings)."""
         heads: list[str] = []
         resolutions: set[int] = set()
         channels = []
-        for output in self.outputs:
+        outputs = tuple(outputs)
+        junctions = SPLICE_JUNCTIONS.scorer_output in outputs
+        for output in outputs:
             head, field = OUTPUT_FIELDS[output]
             if head == SPLICE_JUNCTIONS.head:
                 head = SPLICE_SITES.head  # junctions are computed later, on shared sites
@@ -137,7 +141,7 @@ class VariantModel:
             if head in _SLICEABLE:
                 channels.append((head, tuple(self.tracks[output]["track_index"].tolist())))
         return OutputRequest(
-            heads=tuple(heads), resolutions=tuple(sorted(resolutions)) or (1,), embeddings=self.junctions,
+            heads=tuple(heads), resolutions=tuple(sorted(resolutions)) or (1,), embeddings=junctions,
             channels=tuple(channels),
         )
 
@@ -166,19 +170,26 @@ class VariantModel:
         t0 = time.perf_counter()
         raw = jax.block_until_ready(p.forward(self.request, dna, org))
         self.device_seconds += time.perf_counter() - t0
+        return self.host_predictions(raw, dna.shape[0])
+
+    def host_predictions(self, raw: Mapping[str, Any], batch: int, outputs: Iterable[str] | None = None) -> list[WindowPrediction]:
+        """The first ``batch`` rows of a forward's output tree as :class:`WindowPrediction`: ``outputs`` (default
+        every output whose head is in ``raw``) copied to the host as float32, junction inputs left on the device."""
         host: dict[str, np.ndarray] = {}
-        for output in self.outputs:
-            if output == SPLICE_JUNCTIONS.scorer_output:
-                continue
+        wanted = self.outputs if outputs is None else tuple(outputs)
+        for output in wanted:
             head, field = OUTPUT_FIELDS[output]
-            value = _to_host(raw[head][field])
+            if output == SPLICE_JUNCTIONS.scorer_output or head not in raw:
+                continue
+            value = _to_host(raw[head][field])[:batch]
             if head not in _SLICEABLE:  # splice classes: drop the padding class
                 value = value[..., self.tracks[output]["track_index"].to_numpy()]
             host[output] = value
+        junctions = self.junctions and "embeddings_1bp" in raw and SPLICE_SITES.head in raw
         rows = []
-        for b in range(dna.shape[0]):
+        for b in range(batch):
             emb = probs = None
-            if self.junctions:
+            if junctions:
                 emb = raw["embeddings_1bp"][b]
                 probs = raw[SPLICE_SITES.head]["predictions"][b]
             rows.append(WindowPrediction({k: v[b] for k, v in host.items()}, emb, probs))

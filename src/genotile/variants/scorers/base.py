@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from genotile.variants.annotation import GeneAnnotation, PasTable
     from genotile.variants.predict import VariantModel, WindowPrediction
 
-__all__ = ["F32", "REGISTRY", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "register", "scorer"]
+__all__ = ["F32", "REGISTRY", "DeviceRead", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "register", "scorer"]
 
 F32 = np.float32
 Array = npt.NDArray[np.floating]
@@ -93,6 +93,16 @@ class ScoreRows(NamedTuple):
     alt_values: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class DeviceRead:
+    """What a scorer reduced on the device reads (:meth:`Scorer.device_read`): one ``output`` at its scored
+    resolution, over ``bins`` bins around the variant's bin (None: every bin of the window; contact maps:
+    the whole map). The engine computes the head only there (``genotile.variants.device_pass``)."""
+
+    output: str
+    bins: int | None
+
+
 class Scorer:
     """Base of every scorer kind; a subclass sets the class attributes and :meth:`score`.
 
@@ -115,6 +125,27 @@ class Scorer:
         return None, None
 
     def score(self, spec: ScorerSpec, inputs: ScorerInputs) -> ScoreRows:
+        """The host reduction on whole-window numpy outputs (kinds without a device reduction use it)."""
+        raise NotImplementedError
+
+    # -- the device reduction (issue 15): a kind that has one sets all three -----------------------------
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead | None:
+        """What :meth:`device_score` reads, or None when this kind reduces on the host (:meth:`score`)."""
+        return None
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        """Host side, per variant: the half-open bin range ``[lo, hi)`` the reduction covers (window bins).
+
+        Raises ValueError for a variant this scorer cannot score (it becomes a failure row, as from :meth:`score`).
+        """
+        raise NotImplementedError
+
+    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+        """Traced JAX, per variant: ``(score [T], ref_value [T] | None, alt_value [T] | None)`` from REF/ALT
+        float32 outputs over the bins :meth:`device_read` asked for (``[W, T]``; contact maps ``[P, P, T]``),
+        with ``lo``/``hi`` the bounds relative to their first bin. Must equal :meth:`score` to float32
+        reduction-order rounding (tests/variants/test_device_pass.py checks every kind that has it)."""
         raise NotImplementedError
 
 

@@ -14,9 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import SCORER_OUTPUTS, SPLICE_JUNCTIONS, by_scorer_output
-from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, SettingsError, register
+from genotile.variants.scorers.base import F32, DeviceRead, Scorer, ScorerInputs, ScoreRows, ScorerSpec, SettingsError, register
 
-__all__ = ["Aggregation", "CenterMask", "center_mask", "center_mask_bins", "center_mask_score", "resolution_for_output"]
+__all__ = [
+    "Aggregation", "CenterMask", "center_mask", "center_mask_bins", "center_mask_score", "center_mask_score_jax",
+    "masked_mean_jax", "resolution_for_output",
+]  # fmt: skip
 
 
 class Aggregation(str, enum.Enum):
@@ -67,6 +70,49 @@ def center_mask_bins(
     lo = max(c - w // 2, 0)
     hi = min(c - w // 2 + w, length_bins)
     return lo, max(hi, lo)
+
+
+def center_mask_score_jax(ref: Any, alt: Any, lo: Any, hi: Any, aggregation: Aggregation | str) -> Any:
+    """:func:`center_mask_score` in JAX on REF/ALT ``[W, T]`` float32 with traced bounds ``[lo, hi)``.
+
+    Why masks instead of slices: the bounds are per variant (traced) and the window has a static size;
+    positions outside ``[lo, hi)`` are zeroed before every sum, so empty masks and NaN tracks behave as in
+    :func:`center_mask_score` (sums 0, means 0/0 = NaN, NaN tracks stay NaN)."""
+    import jax.numpy as jnp
+
+    agg = Aggregation(aggregation)
+    pos = jnp.arange(ref.shape[0])
+    inside = ((pos >= lo) & (pos < hi))[:, None]
+    n = jnp.sum(inside, dtype=jnp.float32)
+
+    def total(x: Any) -> Any:
+        return jnp.sum(jnp.where(inside, x, jnp.float32(0)), axis=0, dtype=jnp.float32)
+
+    r, a = ref, alt
+    if agg is Aggregation.DIFF_MEAN:
+        return total(a) / n - total(r) / n
+    if agg is Aggregation.ACTIVE_MEAN:
+        return jnp.maximum(total(a) / n, total(r) / n)
+    if agg is Aggregation.DIFF_SUM:
+        return total(a) - total(r)
+    if agg is Aggregation.ACTIVE_SUM:
+        return jnp.maximum(total(a), total(r))
+    if agg is Aggregation.L2_DIFF:
+        return jnp.sqrt(total((a - r) ** 2))
+    if agg is Aggregation.L2_DIFF_LOG1P:
+        return jnp.sqrt(total((jnp.log1p(a) - jnp.log1p(r)) ** 2))
+    if agg is Aggregation.DIFF_SUM_LOG2:
+        return total(jnp.log2(a + 1)) - total(jnp.log2(r + 1))
+    return jnp.log2(1 + total(a)) - jnp.log2(1 + total(r))  # DIFF_LOG2_SUM
+
+
+def masked_mean_jax(x: Any, lo: Any, hi: Any) -> Any:
+    """Mean of ``x [W, T]`` over bins ``[lo, hi)`` in float32 (NaN for an empty mask), the values' column."""
+    import jax.numpy as jnp
+
+    pos = jnp.arange(x.shape[0])
+    inside = ((pos >= lo) & (pos < hi))[:, None]
+    return jnp.sum(jnp.where(inside, x, jnp.float32(0)), axis=0, dtype=jnp.float32) / jnp.sum(inside, dtype=jnp.float32)
 
 
 def center_mask(lo: int, hi: int, length_bins: int) -> npt.NDArray[np.bool_]:
@@ -147,3 +193,15 @@ class CenterMask(Scorer):
             rv = r[lo:hi].mean(axis=0, dtype=np.float32)[None]
             av = a[lo:hi].mean(axis=0, dtype=np.float32)[None]
         return ScoreRows(score, {}, rv, av)
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead:
+        bins = None if spec.width is None else math.ceil(spec.width / resolution_for_output(spec.output))
+        return DeviceRead(spec.output, bins)
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        return center_mask_bins(start0, interval_start, spec.width, resolution_for_output(spec.output), length_bins)
+
+    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+        assert spec.aggregation is not None
+        score = center_mask_score_jax(ref, alt, lo, hi, spec.aggregation)
+        return score, masked_mean_jax(ref, lo, hi), masked_mean_jax(alt, lo, hi)

@@ -5,14 +5,29 @@ ALT is compared with REF bin by bin, even for indels (as the reference does): it
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import CONTACT_MAPS
-from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, register
+from genotile.variants.scorers.base import F32, DeviceRead, Scorer, ScorerInputs, ScoreRows, ScorerSpec, register
 from genotile.variants.scorers.center_mask import center_mask_bins
 
-__all__ = ["ContactMap", "contact_map_score"]
+__all__ = ["ContactMap", "contact_map_bin", "contact_map_score"]
+
+
+def contact_map_bin(variant_start0: int, interval_start: int, bins: int, bin_bp: int = CONTACT_MAPS.scored_resolution) -> int:
+    """The one contact-map bin holding the variant, or ValueError as the reference raises (outside, or >1 bin)."""
+    lo, hi = center_mask_bins(variant_start0, interval_start, bin_bp, bin_bp, bins)
+    if hi - lo > 1:
+        raise ValueError(f"variant maps to {hi - lo} contact-map bins; expected exactly 1")
+    if hi - lo == 0:
+        raise ValueError(
+            f"variant start {variant_start0} does not affect any contact-map bin of the "
+            f"window starting at {interval_start} ({bins} bins of {bin_bp} bp)"
+        )
+    return lo
 
 
 def contact_map_score(
@@ -31,15 +46,7 @@ def contact_map_score(
     """
     r = np.asarray(ref, dtype=F32)
     a = np.asarray(alt, dtype=F32)
-    p = r.shape[0]
-    lo, hi = center_mask_bins(variant_start0, interval_start, bin_bp, bin_bp, p)
-    if hi - lo > 1:
-        raise ValueError(f"variant maps to {hi - lo} contact-map bins; expected exactly 1")
-    if hi - lo == 0:
-        raise ValueError(
-            f"variant start {variant_start0} does not affect any contact-map bin of the "
-            f"window starting at {interval_start} ({p} bins of {bin_bp} bp)"
-        )
+    lo = contact_map_bin(variant_start0, interval_start, r.shape[0], bin_bp)
     abs_diff = np.abs(a - r).mean(axis=0, dtype=F32)  # [P, T]
     return np.asarray(abs_diff[lo], dtype=F32)
 
@@ -55,3 +62,16 @@ class ContactMap(Scorer):
         out = spec.output
         score = contact_map_score(inputs.ref.values[out], inputs.alt.values[out], inputs.start0, inputs.interval_start)
         return ScoreRows(score[None], {})
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead:
+        return DeviceRead(spec.output, None)
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        lo = contact_map_bin(start0, interval_start, length_bins)
+        return lo, lo + 1
+
+    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+        import jax.numpy as jnp
+
+        column = lambda x: jnp.take(x, lo, axis=1)  # noqa: E731  [P, T]: the variant's column
+        return jnp.mean(jnp.abs(column(alt) - column(ref)), axis=0, dtype=jnp.float32), None, None

@@ -1,0 +1,298 @@
+"""The device side of variant scoring: one REF pass per window kept on the device, ALT passes that reduce there.
+
+Why (issue 15): a scoring job used to copy every track of every position of both alleles' windows to the
+host and reduce them in numpy. For the annotation-free recommended scorers that is ~0.74 GB per 131-kb window
+of which the scorers read ~0.4%, and on the CPU most of the "forward" was the 1-bp heads over every position.
+Here, for the scorer kinds that have a device reduction (:meth:`~genotile.variants.scorers.base.Scorer.device_read`):
+
+* the REF pass of a window runs once and its state stays on the device: the encoder outputs (the local
+  encoder's input), the sequence embeddings at the resolutions the scorers read, and the head outputs of
+  whole-window reads (contact maps, ``width: null`` centre masks);
+* each ALT pass (batched, rows mapped one by one so a row's bytes do not depend on its batch) computes the
+  trunk (with :func:`genotile.model.local_encoder.local_encode` for substitutions), then a head only on the
+  bins a scorer reads around the variant (a genome-track head is pointwise along the sequence, so those bins
+  equal the whole-window head's), the same for REF from the kept embeddings, and the scorers' reductions;
+* only the scores (``[T]`` per scorer, plus REF/ALT values) come back to the host.
+
+Kinds without a device reduction (the gene, splicing, polyadenylation and junction scorers) get their outputs
+from the same passes, copied to the host as before (:class:`genotile.variants.predict.WindowPrediction`), so
+a job runs the trunk once per allele whatever its scorer mix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from genotile.model import local_encoder
+from genotile.model.alphagenome import AlphaGenome
+from genotile.model.predictor import NonFiniteOutputError
+from genotile.outputs import CONTACT_MAPS, by_scorer_output
+from genotile.variants import scorers as S
+from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
+
+__all__ = ["AltRoute", "DevicePasses", "Gather", "RefState", "alt_route", "device_passes"]
+
+#: Widest substitution recomputed locally; wider ones (rare MNVs) take the full encoder pass.
+MAX_LOCAL_WIDTH = 64
+
+RefState = dict[str, Any]  # device arrays of one window's REF pass (see DevicePasses.ref)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gather:
+    """One output the device scorers read: its head, resolution, kept channels and how many bins around the
+    variant (``bins``; None = the whole window, kept from the REF pass). Scorers of one output share it."""
+
+    output: str
+    head: str
+    resolution: int
+    bins: int | None
+    channels: tuple[int, ...]
+
+    @property
+    def contact(self) -> bool:
+        return self.output == CONTACT_MAPS.scorer_output
+
+
+@dataclasses.dataclass(frozen=True)
+class AltRoute:
+    """How an ALT row's encoder outputs are computed: ``width`` None = the full encoder, else the local
+    recomputation of a changed span of (at most) ``width`` bases (bucketed to a power of two)."""
+
+    width: int | None = None
+
+
+def alt_route(start0: int, ref: str, alt: str, window_start: int, window_len: int, enabled: bool) -> tuple[AltRoute, int]:
+    """The route of one variant and the start of its (bucketed) span in the window: a substitution inside the
+    window goes local (``local_encoder.local_span``), an indel or a wide MNV the full encoder."""
+    span = local_encoder.local_span(start0, len(ref), len(alt), window_start, window_len) if enabled else None
+    if span is None or span[1] <= span[0] or span[1] - span[0] > MAX_LOCAL_WIDTH:
+        return AltRoute(None), 0
+    width = 1 << math.ceil(math.log2(span[1] - span[0]))
+    return AltRoute(width), min(span[0], window_len - width)
+
+
+class DevicePasses:
+    """The compiled REF and ALT passes of one scoring job (model, device scorers, host outputs, window length)."""
+
+    def __init__(self, model: VariantModel, specs: Sequence[S.ScorerSpec], window_bp: int) -> None:
+        self.model = model
+        self.window_bp = window_bp
+        predictor = model.predictor
+        self.module: AlphaGenome = predictor.module
+        self.means = predictor.track_means
+        self.kinds = {s: S.scorer(s.scorer) for s in specs}
+        self.device_specs = tuple(s for s in specs if self.kinds[s].device_read(s) is not None)
+        host_outputs = sorted({s.output for s in specs if s not in self.device_specs})
+        self.gathers = self._gathers()
+        self.spec_gather = tuple(
+            next(i for i, g in enumerate(self.gathers) if g.output == s.output) for s in self.device_specs
+        )
+        host = model.request_for(host_outputs)
+        self.host_heads = set(host.heads)
+        contact = any(g.contact for g in self.gathers)
+        heads = host.heads + ((CONTACT_MAPS.head,) if contact and CONTACT_MAPS.head not in host.heads else ())
+        channels = host.channels + tuple(
+            (g.head, g.channels) for g in self.gathers if g.contact and CONTACT_MAPS.head not in self.host_heads
+        )
+        self.request = dataclasses.replace(
+            host, heads=heads, channels=channels,
+            embedding_resolutions=tuple(sorted({g.resolution for g in self.gathers if not g.contact})),
+        )  # fmt: skip
+        self.host_outputs = tuple(host_outputs)
+        self.junctions = host.embeddings
+        self.mesh = predictor.mesh
+        self._ref_fn = jax.jit(self._ref_pass)
+        self._alt_fns: dict[AltRoute, Any] = {}
+
+    # -- set-up ----------------------------------------------------------------------------------------
+
+    def _gathers(self) -> tuple[Gather, ...]:
+        widest: dict[str, int | None] = {}
+        for spec in self.device_specs:
+            read = self.kinds[spec].device_read(spec)
+            assert read is not None
+            if read.output in widest and (widest[read.output] is None or read.bins is None):
+                widest[read.output] = None
+            else:
+                widest[read.output] = max(widest.get(read.output) or 0, read.bins) if read.bins is not None else None
+        gathers = []
+        for output, bins in widest.items():
+            head, _ = OUTPUT_FIELDS[output]
+            resolution = by_scorer_output(output).scored_resolution
+            length = self.window_bp // resolution
+            keep = None if bins is None or bins >= length else bins
+            channels = tuple(self.model.tracks[output]["track_index"].tolist())
+            gathers.append(Gather(output, head, resolution, keep, channels))
+        return tuple(gathers)
+
+    def anchors(self, start0: int, interval_start: int) -> np.ndarray:
+        """First bin of each gathered window for a variant: centred on its bin, kept inside the window."""
+        out = np.zeros(len(self.gathers), np.int32)
+        for i, g in enumerate(self.gathers):
+            if g.bins is None:
+                continue
+            length = self.window_bp // g.resolution
+            centre = (start0 - interval_start) // g.resolution
+            out[i] = min(max(centre - g.bins // 2, 0), length - g.bins)
+        return out
+
+    def bounds(self, start0: int, interval_start: int) -> tuple[np.ndarray, list[str | None]]:
+        """``[n_specs, 2]`` bounds of each device scorer for a variant, and per scorer None or why it failed."""
+        out = np.zeros((len(self.device_specs), 2), np.int32)
+        errors: list[str | None] = []
+        for i, spec in enumerate(self.device_specs):
+            g = self.gathers[self.spec_gather[i]]
+            try:
+                out[i] = self.kinds[spec].device_bounds(spec, start0, interval_start, self.window_bp // self._bin_bp(g))
+                errors.append(None)
+            except ValueError as err:
+                errors.append(f"{type(err).__name__}: {err}")
+        return out, errors
+
+    @staticmethod
+    def _bin_bp(g: Gather) -> int:
+        return by_scorer_output(g.output).scored_resolution
+
+    # -- the traced passes -----------------------------------------------------------------------------
+
+    def _head(self, variables: Any, g: Gather, emb: jax.Array, org: jax.Array) -> jax.Array:
+        out = self.module.apply(
+            variables, g.head, emb[None], org, self.means[g.head], g.resolution, np.asarray(g.channels, np.int32),
+            method=AlphaGenome.track_head,
+        )
+        return out[f"predictions_{g.resolution}bp"][0].astype(jnp.float32)
+
+    def _forward(self, variables: Any, encoded: Any, org: jax.Array) -> Any:
+        trunk, skips = encoded
+        return self.module.apply(variables, trunk, skips, org, self.means, self.request, method=AlphaGenome.from_encoder)
+
+    def _host_part(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        keep = {h: raw[h] for h in self.host_heads if h in raw}
+        if self.junctions:
+            keep["embeddings_1bp"] = raw["embeddings_1bp"]
+        return keep
+
+    def _ref_pass(self, variables: Any, dna: jax.Array, org: jax.Array) -> tuple[RefState, dict[str, Any], jax.Array]:
+        encoded = self.module.apply(variables, dna, method=AlphaGenome.encode)
+        raw = self._forward(variables, encoded, org)
+        state: RefState = {"trunk": encoded[0][0], "skips": {k: v[0] for k, v in encoded[1].items()}}
+        for r in self.request.embedding_resolutions:
+            state[f"emb{r}"] = raw[f"embeddings_{r}bp"][0]
+        for i, g in enumerate(self.gathers):
+            if g.contact:
+                state[f"out{i}"] = raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
+            elif g.bins is None:
+                state[f"out{i}"] = self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
+        bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating))
+        return state, self._host_part(raw), jnp.asarray(bad, jnp.int32)
+
+    def _alt_row(self, route: AltRoute, variables: Any, ref: RefState, dna, org, anchor, bounds, start) -> tuple:
+        org = org[None]
+        if route.width is None:
+            encoded = self.module.apply(variables, dna[None], method=AlphaGenome.encode)
+        else:
+            ref_encoded = (ref["trunk"][None], {k: v[None] for k, v in ref["skips"].items()})
+            encoded = local_encoder.local_encode(self.module, variables, ref_encoded, dna[None], start[None], route.width)
+        raw = self._forward(variables, encoded, org)
+        outs: dict[int, tuple[jax.Array, jax.Array]] = {}
+        for i, g in enumerate(self.gathers):
+            if g.contact:
+                outs[i] = ref[f"out{i}"], raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
+            elif g.bins is None:
+                outs[i] = ref[f"out{i}"], self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
+            else:
+                window = lambda x, i=i, g=g: jax.lax.dynamic_slice_in_dim(x, anchor[i], g.bins, 0)  # noqa: E731
+                emb_ref, emb_alt = ref[f"emb{g.resolution}"], raw_embeddings(raw, g.resolution)[0]
+                outs[i] = self._head(variables, g, window(emb_ref), org), self._head(variables, g, window(emb_alt), org)
+        scores = []
+        for j, spec in enumerate(self.device_specs):
+            i = self.spec_gather[j]
+            offset = anchor[i] if self.gathers[i].bins is not None else 0
+            r, a = outs[i]
+            scores.append(self.kinds[spec].device_score(spec, r, a, bounds[j, 0] - offset, bounds[j, 1] - offset))
+        host = jax.tree.map(lambda x: x[0], self._host_part(raw))
+        return tuple(scores), host
+
+    def _alt_fn(self, route: AltRoute):
+        if route not in self._alt_fns:
+            rows = PartitionSpec("batch")
+
+            def per_device(variables, ref, dna, org, anchor, bounds, start):
+                one = lambda x: self._alt_row(route, variables, ref, *x)  # noqa: E731
+                return jax.lax.map(one, (dna, org, anchor, bounds, start))
+
+            mapped = jax.shard_map(
+                per_device, mesh=self.mesh, in_specs=(PartitionSpec(), PartitionSpec(), rows, rows, rows, rows, rows),
+                out_specs=rows,
+            )
+            self._alt_fns[route] = jax.jit(mapped)
+        return self._alt_fns[route]
+
+    # -- the calls -------------------------------------------------------------------------------------
+
+    def ref(self, dna: np.ndarray) -> tuple[RefState, WindowPrediction]:
+        """A window's REF pass (one-hot ``[S, 4]``): its device state for the ALT passes (replicated over the
+        predictor's devices) and its host outputs for the host scorers."""
+        p = self.model.predictor
+        first = p.devices[0]
+        org = jax.device_put(np.full((1,), self.model.organism, np.int32), first)
+        dna_device = jax.device_put(np.asarray(dna, np.float32)[None], first)
+        began = time.perf_counter()
+        state, host, bad = jax.block_until_ready(self._ref_fn(p.first_device_variables(), dna_device, org))
+        self.model.device_seconds += time.perf_counter() - began
+        if int(bad):
+            raise NonFiniteOutputError(
+                f"the REF pass produced {int(bad):,} non-finite values (inf/NaN): the weights are probably corrupted; "
+                "run `genotile model verify <checkpoint dir>`"
+            )
+        state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+        return state, self.model.host_predictions(host, 1, self.host_outputs)[0]
+
+    def alt(
+        self, route: AltRoute, ref: RefState, dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray, starts: np.ndarray,
+    ) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
+        """ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts``) on one route:
+        per row, each device scorer's ``(score, ref_value, alt_value)`` on the host, and the row's host outputs."""
+        batch = dna.shape[0]
+        devices = len(self.model.predictor.devices)
+        pad = -batch % devices
+
+        def padded(x: np.ndarray) -> np.ndarray:
+            return np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+
+        org = np.full((batch,), self.model.organism, np.int32)
+        rows = NamedSharding(self.mesh, PartitionSpec("batch"))
+        args = [jax.device_put(padded(np.asarray(x)), rows) for x in (np.asarray(dna, np.float32), org, anchors, bounds, starts)]
+        variables = self.model.predictor.variables
+        began = time.perf_counter()
+        scores, host = jax.block_until_ready(self._alt_fn(route)(variables, ref, *args))
+        self.model.device_seconds += time.perf_counter() - began
+        scores = jax.device_get(scores)
+        per_row = [
+            [tuple(None if v is None else np.asarray(v[b], np.float32) for v in spec) for spec in scores] for b in range(batch)
+        ]
+        return per_row, self.model.host_predictions(host, batch, self.host_outputs)
+
+
+def raw_embeddings(raw: Mapping[str, Any], resolution: int) -> jax.Array:
+    """The sequence embeddings ``[B, N, C]`` at ``resolution`` from a forward's output tree."""
+    return raw[f"embeddings_{resolution}bp"]
+
+
+def device_passes(model: VariantModel, specs: Sequence[S.ScorerSpec], window_bp: int) -> DevicePasses:
+    """The job's :class:`DevicePasses`, cached on the model so repeated scoring calls compile once."""
+    cache = model.__dict__.setdefault("_device_passes", {})
+    key = (tuple(specs), window_bp)
+    if key not in cache:
+        cache[key] = DevicePasses(model, specs, window_bp)
+    return cache[key]

@@ -1,0 +1,136 @@
+"""Device-side scoring (genotile.variants.device_pass): equal to the host scorers on whole-window outputs, byte-identical
+across batch sizes, local encoder routes, gathered windows that hold every scorer's bins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genotile.model.checkpoints import synthetic_model
+from genotile.model.predictor import Predictor
+from genotile.sequence.demo import write_demo_genome
+from genotile.sequence.encoding import one_hot
+from genotile.sequence.fasta import Genome
+from genotile.variants import scorers as S
+from genotile.variants.device_pass import MAX_LOCAL_WIDTH, AltRoute, alt_route, device_passes
+from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants, scorer_name
+from genotile.variants.predict import VariantModel
+from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences
+
+WINDOW = 16_384
+ENTRIES = [
+    *({"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": a.value} for a in S.Aggregation),
+    {"scorer": "CenterMask", "output": "ATAC", "width": None, "aggregation": "DIFF_MEAN"},
+    {"scorer": "CenterMask", "output": "ATAC", "width": 2001, "aggregation": "L2_DIFF"},
+    {"scorer": "CenterMask", "output": "CHIP_HISTONE", "width": 2001, "aggregation": "ACTIVE_SUM"},
+    {"scorer": "CenterMask", "output": "CHIP_TF", "width": None, "aggregation": "DIFF_LOG2_SUM"},
+    {"scorer": "ContactMap", "output": "CONTACT_MAPS"},
+]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    genome = Genome(write_demo_genome(tmp_path_factory.mktemp("device") / "demo.fa"))
+    specs = parse_scorers(ENTRIES)
+    predictor = Predictor(synthetic_model("tiny", 0), None, precision="float32")
+    return genome, specs, VariantModel(predictor, {s.output for s in specs})
+
+
+def _variants(genome: Genome) -> pd.DataFrame:
+    """SNVs mid-tile and at the contig's first bases (a window edge), an MNV, an insertion and a deletion."""
+    rows = []
+    for pos0, ref_len, alt in [(3, 1, None), (4_000, 1, None), (6_100, 3, None), (7_000, 1, "+GA"), (8_000, 4, "")]:
+        ref = genome.sequence("demo1", pos0, pos0 + ref_len).upper()
+        if alt is None:
+            alt = "".join({"A": "C", "C": "G", "G": "T", "T": "A"}.get(b, "A") for b in ref)
+        elif alt.startswith("+"):
+            alt = ref + alt[1:]
+        else:
+            alt = ref[0]
+        rows.append({"variant_id": f"demo1:{pos0 + 1}:{ref}>{alt}", "chrom": "demo1", "pos": pos0 + 1, "ref": ref, "alt": alt})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def scored(setup):
+    genome, specs, model = setup
+    variants = _variants(genome)
+    options = ScoringOptions("tiled", WINDOW, batch_size=2, include_values=True)
+    return variants, score_variants(model, genome, variants, specs, options)
+
+
+@pytest.mark.slow
+def test_device_scores_equal_the_host_scorers_on_whole_window_outputs(setup, scored):
+    genome, specs, model = setup
+    variants, result = scored
+    assert result.failures.empty, result.failures
+    start, end = 0, WINDOW  # every variant is in the contig's first tile
+    for v in variants.itertuples(index=False):
+        ref_seq, alt_seq = ref_alt_sequences(genome.sequence, "demo1", start, end, int(v.pos), v.ref, v.alt)
+        ref, alt = model.predict(np.stack([one_hot(ref_seq), one_hot(alt_seq)]))
+        alignment = indel_alignment(int(v.pos) - 1, len(v.ref), len(v.alt), start, end - start)
+        inputs = S.ScorerInputs(v, start, end - start, model, ref, alt, lambda o: align_alternate(alt.values[o], alignment))
+        for spec in specs:
+            expected = S.scorer(spec.scorer).score(spec, inputs)
+            table = result.scores[scorer_name(spec)]
+            got = table[table["variant_id"] == v.variant_id]
+            # a difference of two float32 sums carries the sums' rounding (~1e-7 of the sums), so the tolerance
+            # scales with the sums (mean value x bins), not with the score; the values (means) below are the sharp check
+            read = S.scorer(spec.scorer).device_read(spec)
+            bins = read.bins or WINDOW // S.resolution_for_output(spec.output)
+            means = [x for x in (expected.ref_values, expected.alt_values) if x is not None]
+            scale = max(1.0, float(np.nanmax(np.abs(expected.scores))), *(float(np.nanmax(np.abs(x))) * bins for x in means))
+            where = f"{scorer_name(spec)} {v.variant_id}"
+            np.testing.assert_allclose(got["score"].to_numpy(), expected.scores.reshape(-1), rtol=2e-5, atol=2e-6 * scale, err_msg=where)
+            if expected.ref_values is not None:
+                np.testing.assert_allclose(got["ref_value"].to_numpy(), expected.ref_values.reshape(-1), rtol=2e-5, atol=1e-6, err_msg=where)
+                np.testing.assert_allclose(got["alt_value"].to_numpy(), expected.alt_values.reshape(-1), rtol=2e-5, atol=1e-6, err_msg=where)
+
+
+@pytest.mark.slow
+def test_scores_do_not_depend_on_the_batch_size(setup, scored):
+    genome, specs, model = setup
+    variants, batched = scored
+    alone = score_variants(model, genome, variants, specs, ScoringOptions("tiled", WINDOW, batch_size=1, include_values=True))
+    for name, table in batched.scores.items():
+        pd.testing.assert_frame_equal(table, alone.scores[name], check_exact=True, obj=name)
+
+
+@pytest.mark.slow
+def test_local_encoder_scores_equal_full_encoder_scores(setup, scored):
+    genome, specs, model = setup
+    variants, local = scored
+    full = score_variants(model, genome, variants, specs, ScoringOptions("tiled", WINDOW, batch_size=2, include_values=True, local_encoder=False))
+    for name, table in local.scores.items():
+        np.testing.assert_allclose(table["score"], full.scores[name]["score"], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_alt_routes():
+    assert alt_route(100, "A", "C", 0, WINDOW, True) == (AltRoute(1), 100)
+    assert alt_route(100, "ACG", "TTT", 0, WINDOW, True) == (AltRoute(4), 100)
+    assert alt_route(WINDOW - 2, "AC", "GT", 0, WINDOW, True) == (AltRoute(2), WINDOW - 2)
+    assert alt_route(WINDOW - 3, "ACG", "TTT", 0, WINDOW, True) == (AltRoute(4), WINDOW - 4)  # the bucket stays inside
+    assert alt_route(100, "A", "AC", 0, WINDOW, True) == (AltRoute(None), 0)  # an indel: the full encoder
+    assert alt_route(100, "A", "C", 0, WINDOW, False) == (AltRoute(None), 0)
+    wide = "A" * (MAX_LOCAL_WIDTH + 1)
+    assert alt_route(100, wide, "C" * len(wide), 0, WINDOW, True) == (AltRoute(None), 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, WINDOW - 1))
+def test_every_scorer_bins_lie_in_its_gathered_window(setup, position):
+    _, specs, model = setup
+    plan = device_passes(model, specs, WINDOW)
+    anchors = plan.anchors(position, 0)
+    bounds, errors = plan.bounds(position, 0)
+    assert errors == [None] * len(plan.device_specs)
+    for j, spec in enumerate(plan.device_specs):
+        g = plan.gathers[plan.spec_gather[j]]
+        lo, hi = bounds[j]
+        assert lo < hi, scorer_name(spec)
+        if g.bins is not None:
+            assert 0 <= anchors[plan.spec_gather[j]] <= WINDOW // g.resolution - g.bins
+            assert anchors[plan.spec_gather[j]] <= lo and hi <= anchors[plan.spec_gather[j]] + g.bins, scorer_name(spec)
