@@ -245,6 +245,7 @@ class ScoreSettings:
     window_bp: int
     tile_owned_bp: int | None
     include_values: bool
+    local_encoder: bool
 
     CONFIG_KEYS: ClassVar[tuple[str, ...]]  # the fields as dotted config keys (set below the class)
 
@@ -252,7 +253,7 @@ class ScoreSettings:
     def from_config(cls, config: Mapping[str, Any]) -> "ScoreSettings":
         v = config["variants"]
         return cls(config["organism"], tuple(v["scorers"]), v["mode"], int(v["window_bp"]), v["tile_owned_bp"],
-                   bool(v["include_values"]))
+                   bool(v["include_values"]), bool(v["local_encoder"]))
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,14 @@ def test_time_shares_are_non_negative_and_sum_to_one(setup, mode, tmp_path):
     result = score_variants(model, genome, variants, specs, ScoringOptions(mode, WINDOW, batch_size=2))
     t = result.timings
     assert result.failures.empty
-    assert t.total_s > 0 and t.forward_s > 0 and t.reductions_s > 0
+    assert t.total_s > 0 and t.forward_s > 0
+    assert t.reductions_s == 0  # both scorers reduce on the device, inside the forward passes
     assert 0 <= t.forward_device_s <= t.forward_s
     assert t.forward_s + t.reductions_s <= t.total_s + 1e-6  # disjoint parts of the run
     shares = t.shares()
     assert set(shares) == {"forward", "reductions", "other"}
     assert all(v >= 0 for v in shares.values()) and math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9)
-    assert set(t.reductions_by_scorer) == set(result.scores)
+    assert t.reductions_by_scorer == {}  # only host scorers are timed per scorer
     assert math.isclose(sum(t.reductions_by_scorer.values()), t.reductions_s, rel_tol=1e-9)
     assert t.peak_rss_gib > 0.05  # the tiny model alone is more than that
     line = t.summary(len(variants))

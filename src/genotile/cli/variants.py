@@ -59,6 +59,19 @@ def cmd_demo_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def batch_size_option(text: str) -> int | str:
+    """``--batch-size``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Normalise (with ``--vcf``), shard, score and merge: the workflow's steps, one after another in one process."""
     import json
@@ -76,7 +89,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     out = Path(args.out)
     config = variant_config(args, scorers=[parse_scorer_option(s) for s in (args.scorer or ["recommended"])],
                             mode=args.mode, window_bp=args.window_bp, include_values=args.include_values or None,
-                            batch_size=args.batch_size,
+                            batch_size=args.batch_size, local_encoder=False if args.no_local_encoder else None,
                             rename_chr_prefix=args.rename_chr_prefix or None)
     specs = parse_scorers(config["variants"]["scorers"], config["organism"])  # a bad --scorer stops before any work
     if args.scorer is not None:  # scorers asked for by name are never skipped: say what they need
@@ -189,8 +202,11 @@ def register(sub) -> None:
                        help="'recommended' (default) or KIND:OUTPUT[:WIDTH|all[:AGGREGATION]], e.g. CenterMask:DNASE:501:DIFF_MEAN; repeatable")
     score.add_argument("--mode", choices=["centered", "tiled"], help=f"default {DEFAULTS['mode']}")
     score.add_argument("--window-bp", type=int, help=f"default {DEFAULTS['window_bp']:,}")
-    score.add_argument("--batch-size", type=int, help=f"variants per forward call, speed only (default {DEFAULTS['batch_size']})")
+    score.add_argument("--batch-size", type=batch_size_option,
+                       help=f"ALT rows per forward call or 'auto' (from free device memory), speed only (default {DEFAULTS['batch_size']})")
     score.add_argument("--include-values", action="store_true", help="add REF/ALT aggregates next to each score")
+    score.add_argument("--no-local-encoder", action="store_true",
+                       help="run the full encoder for every ALT (default: substitutions recompute only around the change)")
     score.add_argument("--organism", help=f"default {schema_default('organism')}")
     score.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder (local, s3:// or gs://); default: seeded synthetic weights")
     score.add_argument("--size", choices=["full", "tiny"], default=None)

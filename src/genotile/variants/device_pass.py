@@ -33,13 +33,19 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from genotile.model import local_encoder
-from genotile.model.alphagenome import AlphaGenome
+from genotile.model.alphagenome import AlphaGenome, OutputRequest
 from genotile.model.predictor import NonFiniteOutputError
 from genotile.outputs import CONTACT_MAPS, by_scorer_output
 from genotile.variants import scorers as S
 from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
 
-__all__ = ["AltRoute", "DevicePasses", "Gather", "RefState", "alt_route", "device_passes"]
+__all__ = ["AltRoute", "DevicePasses", "Gather", "RefState", "alt_route", "auto_batch_size", "device_passes"]
+
+#: Most ALT rows per call ``batch_size: auto`` picks: rows are computed one by one inside a call (byte identity),
+#: so a bigger batch saves only dispatches and host round trips, and those are paid back well before this.
+MAX_AUTO_BATCH = 16
+#: Share of the free device memory the batch's inputs and host-bound outputs may take.
+AUTO_BATCH_MEMORY_SHARE = 0.25
 
 #: Widest substitution recomputed locally; wider ones (rare MNVs) take the full encoder pass.
 MAX_LOCAL_WIDTH = 64
@@ -296,3 +302,44 @@ def device_passes(model: VariantModel, specs: Sequence[S.ScorerSpec], window_bp:
     if key not in cache:
         cache[key] = DevicePasses(model, specs, window_bp)
     return cache[key]
+
+
+def free_device_memory(device: jax.Device) -> int | None:
+    """Bytes still free on ``device`` (an accelerator's allocator statistics; on the CPU the host's free memory)."""
+    stats = None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # backends without allocator statistics
+        stats = None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    from genotile.model.predictor import available_memory_bytes
+
+    return available_memory_bytes()
+
+
+def row_bytes(passes: DevicePasses) -> int:
+    """Bytes one ALT row of a call holds beyond the per-row working set (which the row-by-row map reuses): its
+    one-hot input, its host-bound outputs (device copy and float32 host copy) and its scores."""
+    from genotile.model.predictor import output_bytes
+
+    cfg = passes.model.predictor.config
+    host = OutputRequest(
+        heads=tuple(h for h in passes.request.heads if h in passes.host_heads), resolutions=passes.request.resolutions,
+        embeddings=passes.junctions, channels=passes.request.channels,
+    )  # fmt: skip
+    outputs = sum(output_bytes(cfg, host, 1, passes.window_bp, passes.model.predictor.precision.output).values()) if host.heads else 0
+    return passes.window_bp * 4 * 4 + outputs + 64 * 1024
+
+
+def auto_batch_size(model: VariantModel, specs: Sequence[S.ScorerSpec], window_bp: int) -> int:
+    """``variants.batch_size: auto``: as many ALT rows per call as a quarter of the first device's free memory
+    holds (:func:`row_bytes`), at most :data:`MAX_AUTO_BATCH`, at least 1, a multiple of the device count."""
+    passes = device_passes(model, specs, window_bp)
+    free = free_device_memory(model.predictor.devices[0])
+    devices = len(model.predictor.devices)
+    if free is None:
+        return devices
+    rows = int(AUTO_BATCH_MEMORY_SHARE * free // row_bytes(passes))
+    rows = max(1, min(MAX_AUTO_BATCH, rows)) * devices
+    return rows

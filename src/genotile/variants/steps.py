@@ -28,6 +28,7 @@ from genotile.sequence.fasta import Genome
 from genotile.settings import MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings
 from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
+from genotile.variants.device_pass import auto_batch_size
 from genotile.variants.engine import GENE_SCORERS, PAS_SCORERS, ScoringOptions, parse_scorers, score_variants, scorers_for_annotation
 from genotile.variants.genotypes import dosage_matrix
 from genotile.variants.normalize import WORKFLOW_OPTIONS, compress_plain_vcf, normalize_vcf
@@ -82,7 +83,8 @@ def normalize_variants(settings: NormalizeSettings, vcf: str, fasta: str, varian
 def _options(settings: ScoreSettings, batch_size: int = 1) -> ScoringOptions:
     """Scoring options from the settings; ``batch_size`` is a speed knob (scores do not depend on it)."""
     return ScoringOptions(mode=settings.mode, window_bp=settings.window_bp, tile_owned_bp=settings.tile_owned_bp,
-                          batch_size=max(1, int(batch_size)), include_values=settings.include_values)
+                          batch_size=max(1, int(batch_size)), include_values=settings.include_values,
+                          local_encoder=settings.local_encoder)
 
 
 def shard_variants(settings: ShardSettings, variants_path: str, fasta: str, shards_out: str) -> pd.DataFrame:
@@ -141,12 +143,12 @@ def _specs(settings: ScoreSettings | MergeSettings, has_gtf: bool, has_pas: bool
 
 def score_shard(
     settings: ScoreSettings, predictor, variants_path: str, shards_path: str, shard_id: int, fasta: str,
-    gtf: str | None, pas: str | None, out_dir: str, batch_size: int = 1, done: str | None = None,
+    gtf: str | None, pas: str | None, out_dir: str, batch_size: int | str = 1, done: str | None = None,
 ) -> None:
     """Score one shard into the folder ``out_dir`` (written whole or not at all), then write ``done``.
 
     ``predictor``: :func:`genotile.model.loading.load_predictor` of the config's ``model``;
-    ``batch_size`` (``variants.batch_size``) changes speed only.
+    ``batch_size`` (``variants.batch_size``; ``"auto"``: from the device's free memory) changes speed only.
 
     The done-file lists the folder's files: the workflow declares it instead of the folder, which
     object-storage plugins do not handle reliably (genotile.runtime.storage_mirror moves the folder).
@@ -158,7 +160,10 @@ def score_shard(
     specs = _specs(settings, bool(gtf), bool(pas))
     annotation, pas_table = _annotation(gtf, pas, genome, specs)
     model = VariantModel(predictor, {s.output for s in specs}, settings.organism)
-    say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {settings.mode}")
+    if batch_size == "auto":
+        batch_size = auto_batch_size(model, specs, settings.window_bp)
+    say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {settings.mode}, "
+        f"{batch_size} ALT rows per forward call")
     result = score_variants(model, genome, variants, specs, _options(settings, batch_size), annotation, pas_table,
                             progress_label=f"shard {shard_id}")
     folder = outputs.write_shard(result, out_dir)

@@ -6,10 +6,11 @@ on every run, not assumed; the counters are a few ``perf_counter`` calls per var
 
 The parts are disjoint, so ``forward + reductions + other = total``:
 
-* ``forward``: :meth:`genotile.variants.predict.VariantModel.predict` -- the device computation
-  (waited on with ``block_until_ready``) and the copy of the requested outputs to the host as float32
-  numpy, padding tracks dropped; ``forward_device`` is the part until the device finished.
-* ``reductions``: the scorers' ``score`` calls on the host (centre masks, contact maps, gene masks...),
+* ``forward``: the REF and ALT passes of :mod:`genotile.variants.device_pass` -- the device computation
+  (waited on with ``block_until_ready``: trunk, the heads on the bins the device scorers read, and those
+  scorers' reductions, i.e. centre masks and contact maps) and the copies of their scores and of the host
+  scorers' outputs to the host as float32 numpy; ``forward_device`` is the part until the device finished.
+* ``reductions``: the host scorers' ``score`` calls (gene masks, splicing, polyadenylation, junctions),
   the indel alignment of ALT outputs they ask for and, for junctions, the junction head they run.
 * ``other``: the rest -- FASTA reads and one-hot sequences (``sequences``), turning scores into tidy
   tables (``tables``), the REF checks of tiled mode, bookkeeping.
