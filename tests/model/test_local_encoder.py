@@ -227,3 +227,39 @@ def test_bfloat16_policy(ref_dna):
         for f, p in zip(jax.tree.leaves(full), jax.tree.leaves(local), strict=True):
             assert p.dtype == f.dtype == BF16.compute
             np.testing.assert_allclose(np.asarray(p, np.float32), np.asarray(f, np.float32), rtol=2e-2, atol=2e-2)
+
+
+# ------------------------------------------------------------------------- the decoder on a slice (AlphaGenome.embeddings_1bp_window)
+
+
+DECODED_S = 16_384
+
+
+@pytest.fixture(scope="module")
+def whole_window(tiny):
+    model, variables = tiny
+    means = default_track_means(model.cfg)
+    request = OutputRequest(heads=(), embedding_resolutions=(1, 128), tower_output=True)
+    dna = np.eye(4, dtype=np.float32)[np.random.default_rng(16).integers(0, 4, (1, DECODED_S))]
+    encoded = le.encode(model, variables, dna)
+    raw = le.predict_from_encoder(model, variables, encoded, np.zeros((1,), np.int32), means, request)
+    return encoded, raw
+
+
+@pytest.mark.parametrize("margin", [DECODER_MARGIN := 12, 6])
+@pytest.mark.parametrize("first_bin", [0, 5, 61, DECODED_S // 128 - 30])
+def test_a_decoded_slice_equals_the_whole_window_decoder_inside_its_margin(tiny, whole_window, first_bin, margin):
+    """6 bins (768 bp) already cover the decoder's receptive field (762 bp); the device pass keeps 12."""
+    from genotile.model.alphagenome import AlphaGenome
+    from genotile.variants.device_pass import DECODER_MARGIN_BINS
+
+    assert DECODER_MARGIN_BINS == DECODER_MARGIN
+    model, variables = tiny
+    (_, skips), raw = whole_window
+    bins = 30
+    emb = model.apply(variables, raw["tower_output"], skips, np.zeros((1,), np.int32), raw["embeddings_128bp"],
+                      first_bin, bins, method=AlphaGenome.embeddings_1bp_window)
+    lo = 0 if first_bin == 0 else margin * 128
+    hi = bins * 128 if first_bin + bins == DECODED_S // 128 else (bins - margin) * 128
+    start = first_bin * 128
+    np.testing.assert_allclose(np.asarray(emb[0, lo:hi]), np.asarray(raw["embeddings_1bp"][0, start + lo : start + hi]), **TOL)

@@ -60,6 +60,9 @@ class OutputRequest:
     #: variant scoring keeps them and runs a head only on the few positions a scorer reads
     #: (:meth:`AlphaGenome.track_head`).
     embedding_resolutions: tuple[int, ...] = ()
+    #: Also return the transformer tower's output (``tower_output``, ``[B, S/128, D]``), the decoder's input:
+    #: with the encoder skips it is what :meth:`AlphaGenome.embeddings_1bp_window` decodes a slice of.
+    tower_output: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.heads) - set(MODEL_HEADS))
@@ -253,6 +256,8 @@ class AlphaGenome(nn.Module):
             )
             out[SPLICE_JUNCTIONS.head] = self.head.junctions(emb[1], positions, organism_index)
         names = {1: "embeddings_1bp", 128: "embeddings_128bp"}
+        if request.tower_output:
+            out["tower_output"] = trunk
         if request.embeddings:
             out.update({names[r]: e for r, e in emb.items()})
             if pair_emb is not None:
@@ -260,6 +265,35 @@ class AlphaGenome(nn.Module):
         else:
             out.update({names[r]: emb[r] for r in request.embedding_resolutions})
         return cast_floats(out, self.precision.output)
+
+    def embeddings_1bp_window(
+        self,
+        tower_output: Array,
+        skips: Mapping[int, Array],
+        organism_index: Array,
+        embeddings_128bp: Array,
+        start_bin: Array,
+        bins: int,
+    ) -> Array:
+        """The 1-bp embeddings of 128-bp bins ``[start_bin, start_bin + bins)`` only (inference), from the tower's
+        output, the encoder skips and the 128-bp embeddings of the whole window.
+
+        Why: the decoder is convolutional and its inference-mode normalisation reads stored statistics, so a
+        1-bp position depends on the tower's output only within the decoder's receptive field (under 1 kb); a
+        scorer that reads 501 bp needs the decoder on a few kb, not on the whole window. The slice's SAME padding
+        is wrong only within that receptive field of a slice end that is not a window end, so a caller keeps
+        a margin (``genotile.variants.device_pass.DECODER_MARGIN_BINS``) and reads the interior, which equals
+        the whole-window decoder's to float32 rounding (tests/variants/test_device_pass.py)."""
+        dt = self.precision.compute
+
+        def window(x: Array, per_bin: int) -> Array:
+            return jax.lax.dynamic_slice_in_dim(x, start_bin * per_bin, bins * per_bin, axis=1)
+
+        trunk = window(tower_output.astype(dt), 1)
+        sliced = {b: window(skip, 128 // b) for b, skip in skips.items()}
+        decoded = self.sequence_decoder(trunk, sliced, None)
+        emb = self.output_embedder_1(decoded, organism_index, window(embeddings_128bp.astype(dt), 1), None)
+        return emb.astype(self.precision.output)
 
     def track_head(
         self,

@@ -47,6 +47,10 @@ MAX_AUTO_BATCH = 16
 #: Share of the free device memory the batch's inputs and host-bound outputs may take.
 AUTO_BATCH_MEMORY_SHARE = 0.25
 
+#: 128-bp bins decoded beyond a scorer's window on each side when an ALT pass decodes a slice only: more than
+#: the decoder's receptive field (3 x (128 + 64 + ... + 2) = 762 bp, plus rounding at each up-sampling).
+DECODER_MARGIN_BINS = 12
+
 #: Widest substitution recomputed locally; wider ones (rare MNVs) take the full encoder pass.
 MAX_LOCAL_WIDTH = 64
 
@@ -110,10 +114,25 @@ class DevicePasses:
         channels = host.channels + tuple(
             (g.head, g.channels) for g in self.gathers if g.contact and CONTACT_MAPS.head not in self.host_heads
         )
-        self.request = dataclasses.replace(
-            host, heads=heads, channels=channels,
-            embedding_resolutions=tuple(sorted({g.resolution for g in self.gathers if not g.contact})),
-        )  # fmt: skip
+        sequence = {g.resolution for g in self.gathers if not g.contact}
+        #: The REF pass keeps whole-window embeddings at every resolution a device scorer reads.
+        self.request = dataclasses.replace(host, heads=heads, channels=channels, embedding_resolutions=tuple(sorted(sequence)))
+        # ALT passes decode only a slice around the variant when every 1-bp read is a window around it and no
+        # host scorer needs whole-window 1-bp outputs (the decoder is most of a 1-bp forward on the CPU)
+        windowed = [g for g in self.gathers if g.resolution == 1 and not g.contact and g.bins is not None]
+        whole_1bp = any(g.resolution == 1 and not g.contact and g.bins is None for g in self.gathers)
+        host_1bp = dataclasses.replace(host, embedding_resolutions=()).needs_1bp
+        length_bins = window_bp // local_encoder.TRUNK_BIN_BP
+        self.decoder_bins = 0
+        if windowed and not whole_1bp and not host_1bp:
+            widest = max(windowed, key=lambda g: g.bins or 0)
+            self.decoder_gather = self.gathers.index(widest)
+            self.decoder_bins = min(length_bins, -(-(widest.bins or 0) // local_encoder.TRUNK_BIN_BP) + 1 + 2 * DECODER_MARGIN_BINS)
+            self.alt_request = dataclasses.replace(
+                self.request, embedding_resolutions=tuple(sorted(sequence - {1} | {128})), tower_output=True,
+            )
+        else:
+            self.alt_request = self.request
         self.host_outputs = tuple(host_outputs)
         self.junctions = host.embeddings
         self.mesh = predictor.mesh
@@ -178,9 +197,21 @@ class DevicePasses:
         )
         return out[f"predictions_{g.resolution}bp"][0].astype(jnp.float32)
 
-    def _forward(self, variables: Any, encoded: Any, org: jax.Array) -> Any:
+    def _forward(self, variables: Any, encoded: Any, org: jax.Array, request: OutputRequest) -> Any:
         trunk, skips = encoded
-        return self.module.apply(variables, trunk, skips, org, self.means, self.request, method=AlphaGenome.from_encoder)
+        return self.module.apply(variables, trunk, skips, org, self.means, request, method=AlphaGenome.from_encoder)
+
+    def _decoded_slice(self, variables: Any, encoded: Any, raw: Mapping[str, Any], org: jax.Array, anchor: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """ALT 1-bp embeddings of a slice of ``decoder_bins`` 128-bp bins around the widest 1-bp window, and the
+        slice's first base: the decoder is run on that slice only (:meth:`AlphaGenome.embeddings_1bp_window`)."""
+        bin_bp = local_encoder.TRUNK_BIN_BP
+        length_bins = self.window_bp // bin_bp
+        first = jnp.clip(anchor[self.decoder_gather] // bin_bp - DECODER_MARGIN_BINS, 0, length_bins - self.decoder_bins)
+        emb = self.module.apply(
+            variables, raw["tower_output"], encoded[1], org, raw["embeddings_128bp"], first, self.decoder_bins,
+            method=AlphaGenome.embeddings_1bp_window,
+        )
+        return emb[0], first * bin_bp
 
     def _host_part(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         keep = {h: raw[h] for h in self.host_heads if h in raw}
@@ -190,7 +221,7 @@ class DevicePasses:
 
     def _ref_pass(self, variables: Any, dna: jax.Array, org: jax.Array) -> tuple[RefState, dict[str, Any], jax.Array]:
         encoded = self.module.apply(variables, dna, method=AlphaGenome.encode)
-        raw = self._forward(variables, encoded, org)
+        raw = self._forward(variables, encoded, org, self.request)
         state: RefState = {"trunk": encoded[0][0], "skips": {k: v[0] for k, v in encoded[1].items()}}
         for r in self.request.embedding_resolutions:
             state[f"emb{r}"] = raw[f"embeddings_{r}bp"][0]
@@ -209,7 +240,8 @@ class DevicePasses:
         else:
             ref_encoded = (ref["trunk"][None], {k: v[None] for k, v in ref["skips"].items()})
             encoded = local_encoder.local_encode(self.module, variables, ref_encoded, dna[None], start[None], route.width)
-        raw = self._forward(variables, encoded, org)
+        raw = self._forward(variables, encoded, org, self.alt_request)
+        decoded = self._decoded_slice(variables, encoded, raw, org, anchor) if self.decoder_bins else None
         outs: dict[int, tuple[jax.Array, jax.Array]] = {}
         for i, g in enumerate(self.gathers):
             if g.contact:
@@ -217,9 +249,13 @@ class DevicePasses:
             elif g.bins is None:
                 outs[i] = ref[f"out{i}"], self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
             else:
-                window = lambda x, i=i, g=g: jax.lax.dynamic_slice_in_dim(x, anchor[i], g.bins, 0)  # noqa: E731
-                emb_ref, emb_alt = ref[f"emb{g.resolution}"], raw_embeddings(raw, g.resolution)[0]
-                outs[i] = self._head(variables, g, window(emb_ref), org), self._head(variables, g, window(emb_alt), org)
+                window = lambda x, at, i=i, g=g: jax.lax.dynamic_slice_in_dim(x, at, g.bins, 0)  # noqa: E731
+                emb_ref = window(ref[f"emb{g.resolution}"], anchor[i])
+                if g.resolution == 1 and decoded is not None:
+                    emb_alt = window(decoded[0], anchor[i] - decoded[1])
+                else:
+                    emb_alt = window(raw_embeddings(raw, g.resolution)[0], anchor[i])
+                outs[i] = self._head(variables, g, emb_ref, org), self._head(variables, g, emb_alt, org)
         scores = []
         for j, spec in enumerate(self.device_specs):
             i = self.spec_gather[j]
