@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HELPER = Path(__file__).resolve().parents[1] / "helpers" / "device_fingerprint.py"
@@ -23,12 +24,18 @@ def _fingerprint(devices: int) -> dict:
 
 
 @pytest.mark.slow
-def test_four_devices_give_the_same_bytes_as_one():
+def test_four_devices_give_the_prediction_bytes_and_the_scores_of_one():
     one, four = _fingerprint(1), _fingerprint(4)
     assert (one["devices"], four["devices"]) == (1, 4)
     assert one["score_rows"] > 0
     assert four["predict"] == one["predict"], "predictions differ between 1 and 4 devices"
-    assert four["scores"] == one["scores"], "variant scores differ between 1 and 4 devices"
+    # Scores: the same rows, and values equal to float32 rounding. Every ALT call is the same single-device
+    # program on 1 or N devices (genotile.variants.device_pass.DevicePasses.submit), which makes them bytes-equal on
+    # accelerators; XLA:CPU, though, splits its loop fusions over as many parts as there are virtual host devices
+    # (the compiled HLO differs only in outer_dimension_partitions), and that moves last bits of the heads.
+    assert four["score_keys"] == one["score_keys"], "variant score rows differ between 1 and 4 devices"
+    for name, values in one["score_values"].items():
+        np.testing.assert_allclose(four["score_values"][name], values, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_batch_is_split_over_devices_and_padding_dropped():

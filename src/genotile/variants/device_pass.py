@@ -30,7 +30,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
 from genotile.model import local_encoder
 from genotile.model.alphagenome import AlphaGenome, OutputRequest
@@ -138,6 +137,7 @@ class DevicePasses:
         self.mesh = predictor.mesh
         self._ref_fn = jax.jit(self._ref_pass)
         self._alt_fns: dict[AltRoute, Any] = {}
+        self._device_variables: dict[int, Any] = {}
 
     # -- set-up ----------------------------------------------------------------------------------------
 
@@ -266,64 +266,84 @@ class DevicePasses:
         return tuple(scores), host
 
     def _alt_fn(self, route: AltRoute):
+        """The jitted ALT call of a route: rows mapped one by one (a row's bytes do not depend on its batch)."""
         if route not in self._alt_fns:
-            rows = PartitionSpec("batch")
 
-            def per_device(variables, ref, dna, org, anchor, bounds, start):
+            def call(variables, ref, dna, org, anchor, bounds, start):
                 one = lambda x: self._alt_row(route, variables, ref, *x)  # noqa: E731
                 return jax.lax.map(one, (dna, org, anchor, bounds, start))
 
-            mapped = jax.shard_map(
-                per_device, mesh=self.mesh, in_specs=(PartitionSpec(), PartitionSpec(), rows, rows, rows, rows, rows),
-                out_specs=rows,
-            )
-            self._alt_fns[route] = jax.jit(mapped)
+            self._alt_fns[route] = jax.jit(call)
         return self._alt_fns[route]
+
+    def _variables_on(self, index: int) -> Any:
+        """The parameters' copy on device ``index`` (the predictor replicates them; no new memory)."""
+        if index not in self._device_variables:
+            device = self.model.predictor.devices[index]
+
+            def local(x: jax.Array) -> jax.Array:
+                return next(shard.data for shard in x.addressable_shards if shard.device == device)
+
+            self._device_variables[index] = jax.tree.map(local, self.model.predictor.variables)
+        return self._device_variables[index]
+
+    @property
+    def device_count(self) -> int:
+        return len(self.model.predictor.devices)
 
     # -- the calls -------------------------------------------------------------------------------------
 
-    def ref(self, dna: np.ndarray) -> tuple[RefState, WindowPrediction]:
-        """A window's REF pass (one-hot ``[S, 4]``): its device state for the ALT passes (replicated over the
-        predictor's devices) and its host outputs for the host scorers."""
+    def ref(self, dna: np.ndarray) -> tuple[list[RefState], WindowPrediction]:
+        """A window's REF pass (one-hot ``[S, 4]``) on the first device: its state for the ALT passes, copied to
+        every device, and its host outputs for the host scorers."""
         p = self.model.predictor
         first = p.devices[0]
         org = jax.device_put(np.full((1,), self.model.organism, np.int32), first)
         dna_device = jax.device_put(np.asarray(dna, np.float32)[None], first)
         began = time.perf_counter()
-        state, host, bad = jax.block_until_ready(self._ref_fn(p.first_device_variables(), dna_device, org))
+        state, host, bad = jax.block_until_ready(self._ref_fn(self._variables_on(0), dna_device, org))
         self.model.device_seconds += time.perf_counter() - began
         if int(bad):
             raise NonFiniteOutputError(
                 f"the REF pass produced {int(bad):,} non-finite values (inf/NaN): the weights are probably corrupted; "
                 "run `genotile model verify <checkpoint dir>`"
             )
-        state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
-        return state, self.model.host_predictions(host, 1, self.host_outputs)[0]
+        states = [state] + [jax.device_put(state, d) for d in p.devices[1:]]
+        return states, self.model.host_predictions(host, 1, self.host_outputs)[0]
 
-    def alt(
-        self, route: AltRoute, ref: RefState, dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray, starts: np.ndarray,
-    ) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
-        """ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts``) on one route:
-        per row, each device scorer's ``(score, ref_value, alt_value)`` on the host, and the row's host outputs."""
-        batch = dna.shape[0]
-        devices = len(self.model.predictor.devices)
-        pad = -batch % devices
+    def submit(
+        self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray,
+        starts: np.ndarray, device: int = 0,
+    ) -> tuple[Any, int]:
+        """Start the ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts``) on one
+        route and device, without waiting (JAX dispatches asynchronously): :meth:`collect` takes the handle.
 
-        def padded(x: np.ndarray) -> np.ndarray:
-            return np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+        Why one single-device program per call rather than a batch split over a device mesh: the same call shape
+        then compiles to the same program whatever the device count, so scores are byte-identical on 1 or N
+        devices; the engine keeps every device busy by submitting one call to each before collecting."""
+        target = self.model.predictor.devices[device]
+        org = np.full((dna.shape[0],), self.model.organism, np.int32)
+        args = [jax.device_put(np.asarray(x), target) for x in (np.asarray(dna, np.float32), org, anchors, bounds, starts)]
+        return self._alt_fn(route)(self._variables_on(device), ref[device], *args), dna.shape[0]
 
-        org = np.full((batch,), self.model.organism, np.int32)
-        rows = NamedSharding(self.mesh, PartitionSpec("batch"))
-        args = [jax.device_put(padded(np.asarray(x)), rows) for x in (np.asarray(dna, np.float32), org, anchors, bounds, starts)]
-        variables = self.model.predictor.variables
+    def collect(self, handle: tuple[Any, int]) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
+        """A submitted call's results: per row, each device scorer's ``(score, ref_value, alt_value)`` on the host,
+        and the rows' host outputs."""
+        outputs, batch = handle
         began = time.perf_counter()
-        scores, host = jax.block_until_ready(self._alt_fn(route)(variables, ref, *args))
+        scores, host = jax.block_until_ready(outputs)
         self.model.device_seconds += time.perf_counter() - began
         scores = jax.device_get(scores)
         per_row = [
             [tuple(None if v is None else np.asarray(v[b], np.float32) for v in spec) for spec in scores] for b in range(batch)
         ]
         return per_row, self.model.host_predictions(host, batch, self.host_outputs)
+
+    def alt(
+        self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray, starts: np.ndarray,
+    ) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
+        """:meth:`submit` on the first device, then :meth:`collect`."""
+        return self.collect(self.submit(route, ref, dna, anchors, bounds, starts))
 
 
 def raw_embeddings(raw: Mapping[str, Any], resolution: int) -> jax.Array:

@@ -201,7 +201,7 @@ class _TidyTable:
         score, labels, rv, av = rows
         self.variants.append((variant.variant_id, variant.chrom, int(variant.pos), variant.ref, variant.alt))
         self.counts.append(score.shape[0])
-        self.scores.append(np.asarray(score, np.float32).reshape(score.shape[0], -1))
+        self.scores.append(np.asarray(score, np.float32).reshape(-1))
         self.labels.append(labels)
         self.values.append((rv, av))
 
@@ -245,7 +245,7 @@ class _TidyTable:
             "track_index": np.tile(self.track_index, int(counts.sum())),
             "track_name": np.tile(self.track_name, int(counts.sum())),
             "track_strand": np.tile(self.track_strand, int(counts.sum())),
-            "score": np.concatenate([x.reshape(-1) for x in self.scores]).astype(np.float32),
+            "score": np.concatenate(self.scores).astype(np.float32),
         })  # fmt: skip
         if self.include_values:
             frame["ref_value"] = values(0)
@@ -290,6 +290,11 @@ def _one_window(variants: pd.DataFrame, window: tuple[str, int, int], window_bp:
     if outside:
         raise ScoringError(f"{len(outside)} variant(s) lie outside the window {contig}:{start}-{end}, e.g. {outside[0]}")
     yield Window(contig, start, end, start, end), rows
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _calls(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -429,15 +434,20 @@ def score_variants(
             route, at = alt_route(int(v.pos) - 1, v.ref, v.alt, start, end - start, options.local_encoder)
             routes[route].append((i, job, at))
         done: dict[int, list[tuple[str, S.ScoreRows]]] = {}
-        for route, items in routes.items():
-            for chunk in _calls(items, options.batch_size):
+        calls = [(route, chunk) for route, items in routes.items() for chunk in _calls(items, options.batch_size)]
+        for group in _chunks(calls, passes_plan.device_count):  # one call per device, then collect them in order
+            began = clock()
+            handles = []
+            for device, (route, chunk) in enumerate(group):
                 prepared = [_device_inputs(passes_plan, job, at) for _, job, at in chunk]
-                began = clock()
-                per_row, alts = passes_plan.alt(
-                    route, ref_state, np.stack([job.alt_dna for _, job, _ in chunk]),
-                    *(np.stack([p[k] for p in prepared]) for k in range(3)),
-                )  # fmt: skip
+                arrays = (np.stack([p[k] for p in prepared]) for k in range(3))
+                handle = passes_plan.submit(route, ref_state, np.stack([job.alt_dna for _, job, _ in chunk]), *arrays, device=device)
+                handles.append((chunk, prepared, handle))
+            for chunk, prepared, handle in handles:
+                began = clock() if began is None else began
+                per_row, alts = passes_plan.collect(handle)
                 timings.forward_s += clock() - began
+                began = None
                 passes += len(chunk)
                 for (i, job, _), scores, (_, _, _, errors), alt in zip(chunk, per_row, prepared, alts):
                     done[i] = score_job(job, ref, alt, _DeviceRow(scores, errors))
