@@ -105,7 +105,7 @@ def test_score_shard_reports_progress_on_numeric_contigs(tmp_path, capsys, monke
     model = {"size": "tiny", "seed": 0, "metadata": None, "checkpoint": None, "precision": "float32"}
     cfg = {"organism": "human", "model": model,
            "variants": {"mode": "centered", "window_bp": 16_384, "tile_owned_bp": None, "variants_per_shard": 2,
-                        "include_values": False,
+                        "include_values": False, "local_encoder": True,
                         "scorers": [{"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_MEAN"}]}}
     table = shard_variants(ShardSettings.from_config(cfg), str(tmp_path / "variants.parquet"), str(fasta), str(tmp_path / "shards.tsv"))
     assert len(table) == 1  # the three variants share the contig's one tile
