@@ -261,8 +261,8 @@ def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | No
     (``ism.regions.<name>`` in the workflow); ``batch_size`` changes speed only. Returns the
     :class:`genotile.variants.ism.IsmResult`.
     """
-    from genotile.report.ism_plot import plot_ism
     from genotile.variants.ism import ism_record, ism_stats, parse_ism_region, run_ism, strongest_effects, write_ism_zarr
+    from genotile.variants.ism_logo import plot_ism
 
     genome = Genome(fasta)
     parsed = parse_ism_region(region, key, settings.window_bp, genome.contigs)

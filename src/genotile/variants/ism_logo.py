@@ -1,4 +1,4 @@
-"""The ISM figure of the report: a sequence-logo-style view of the per-position effect, one panel per scorer.
+"""The ISM figure (shown in the report): a sequence-logo-style view of the per-position effect, one panel per scorer.
 
 Why a logo: ISM answers "which bases matter here"; drawing each REF base with a height equal to the
 effect of mutating it shows that at a glance, with the sequence readable underneath. The effect at a
@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from genotile.report.track_plot import message_figure, save_figure
+from genotile.runtime.atomic import replace_path
 
 __all__ = ["BASE_COLOURS", "MAX_LETTERS", "MAX_PANELS", "logo_figure", "plot_ism"]
 
@@ -27,6 +27,29 @@ BASE_COLOURS: Final = {"A": "#109648", "C": "#255c99", "G": "#f7b32b", "T": "#d6
 MAX_PANELS: Final = 6
 #: Longest region drawn as letters; longer ones as bars.
 MAX_LETTERS: Final = 200
+
+
+def _save(fig: Any, out_png: str | os.PathLike[str]) -> Path:
+    """Save ``fig`` as PNG under a temporary name and rename it; no software stamp, so reruns give the same bytes."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return replace_path(out_png, lambda tmp: fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}))
+    finally:
+        plt.close(fig)
+
+
+def _message(text: str) -> Any:
+    """A small figure that only says ``text`` (why there is no logo)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
 
 
 def _letter(ax: Any, base: str, x: float, height: float) -> None:
@@ -92,9 +115,9 @@ def plot_ism(result: Any, genome: Any, out_png: str | os.PathLike[str]) -> Path:
     for name in names:
         effect, track = position_effect(result.arrays[name])
         if track >= 0:
-            panels.append((scorer_slug(name), effect, str(result.scoring.tracks[name]["name"].iloc[track])))
+            panels.append((name.replace("|", " ").strip(), effect, str(result.scoring.tracks[name]["name"].iloc[track])))
     if not panels:
-        return save_figure(message_figure(f"ISM of {region.text}: no scorer gave a finite score"), out_png)
+        return _save(_message(f"ISM of {region.text}: no scorer gave a finite score"), out_png)
     positions = np.arange(region.start + 1, region.end + 1)
     ref = list(genome.sequence(region.contig, region.start, region.end))
-    return save_figure(logo_figure(positions, ref, panels, region.text), out_png)
+    return _save(logo_figure(positions, ref, panels, region.text), out_png)
