@@ -166,7 +166,7 @@ def strongest_effects(result: ScoringResult, top_n: int) -> pd.DataFrame:
                   .dropna(subset=["_abs"])
                   .sort_values(["_abs", "pos", "alt", "track_index"], ascending=[False, True, True, True], kind="stable")
                   .head(int(top_n)))
-        parts.append(ranked.assign(rank=np.arange(1, len(ranked) + 1, dtype=np.int64)).drop(columns="_abs"))
+        parts.append(ranked.assign(scorer=name, rank=np.arange(1, len(ranked) + 1, dtype=np.int64)).drop(columns="_abs"))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=np.float32 if c == "score" else np.int64 if c in ("rank", "pos", "track_index")
                                           else object) for c in STRONGEST_COLUMNS})
@@ -249,7 +249,9 @@ def write_ism_zarr(result: IsmResult, genome: Genome, path: str | os.PathLike[st
             )
             chunks = {"position": min(chunk_positions, max(1, len(positions))), "alt": len(ALTS),
                       "track": max(1, data.sizes["track"])}
-            data.to_dataset().chunk(chunks).to_zarr(tmp, group=scorer_slug(name), mode="a", consolidated=False)
+            dataset = data.to_dataset()
+            dataset.attrs.update(data.attrs)  # the group's attributes too (xr.open_zarr(..., group=...).attrs)
+            dataset.chunk(chunks).to_zarr(tmp, group=scorer_slug(name), mode="a", consolidated=False)
         with warnings.catch_warnings():  # consolidated metadata is an xarray convention outside the v3 spec
             warnings.simplefilter("ignore")
             zarr.consolidate_metadata(str(tmp))
