@@ -1,5 +1,5 @@
 # genotile workflow: genome -> tiling -> batched prediction into a chunked Zarr store -> bigWig/junction export,
-# and cohort VCFs -> normalised variants -> shards -> scores -> summaries.
+# cohort VCFs -> normalised variants -> shards -> scores -> summaries, and in-silico mutagenesis of regions.
 # Stages live in workflow/rules/*.smk. The config is whatever --configfile names, and only that: the demo is
 # config/demo.yaml, one config among others (`make demo` passes it). Keys a config leaves out take the schema's
 # defaults (workflow/schemas/config.schema.yaml, documented in config/README.md); the config is validated first,
@@ -23,6 +23,7 @@ include: "workflow/rules/tile.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/variants.smk"
+include: "workflow/rules/ism.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
@@ -32,4 +33,5 @@ rule all:
     input:
         final_outputs(),
         variant_outputs(),
+        ism_outputs(),
         TRAINING_OUTPUTS,

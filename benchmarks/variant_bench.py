@@ -27,6 +27,14 @@
     forward passes (device compute, then the copy to the host), scorer reductions, everything else
     (sequences, tidy tables, ...), and the reductions per scorer.
 
+``--ism``
+    Issue 15's fast ISM: every SNV of ``--ism-region`` (default ``20:1,500,001-1,500,064``, 64 bp of the real
+    GRCh37 chr20 FASTA, 192 SNVs) scored in one ``--ism-window-bp`` window (default 131,072) centred on it
+    (:func:`genotile.variants.ism.run_ism`: one REF pass, batched ALT passes with the local encoder), with the
+    13 annotation-free recommended scorers (as ``--cohort``), tiny model (seeded synthetic weights), CPU float32,
+    ALT batch ``--cohort-batch``. A 2-bp region next to it is mutated first to compile (timed apart). Reports
+    positions/s, SNVs/s, passes and the engine's time shares.
+
 The markdown report (machine description on top) goes to stdout.
 """
 
@@ -211,6 +219,42 @@ def cohort(modes_: list[str], n_variants: list[int], warmup: int, window_bp: int
     return "\n".join(lines)
 
 
+ISM_REGION = "20:1,500,001-1,500,064"
+
+
+def ism(region_text: str, window_bp: int, batch: int, fasta: Path) -> str:
+    """Issue 15's ISM figure: positions/s of one region in one window, compilation excluded."""
+    from genotile.model.checkpoints import synthetic_model
+    from genotile.model.predictor import Predictor
+    from genotile.sequence.fasta import Genome
+    from genotile.variants.engine import ScoringOptions, parse_scorers, scorers_for_annotation
+    from genotile.variants.ism import IsmRegion, parse_ism_region, run_ism
+    from genotile.variants.predict import VariantModel
+
+    genome = Genome(fasta)
+    region = parse_ism_region(region_text, "--ism-region", window_bp, genome.contigs)
+    specs, _ = scorers_for_annotation(parse_scorers(["recommended"]), has_gtf=False, has_pas=False)
+    model = VariantModel(Predictor(synthetic_model("tiny", 0), None, precision="float32"), {s.output for s in specs})
+    options = ScoringOptions(window_bp=window_bp, batch_size=batch)
+    t0 = time.perf_counter()
+    warm = IsmRegion(region.contig, region.end, region.end + 2)  # 6 SNVs: a full batch and single rows compiled
+    run_ism(model, genome, warm, specs, options, progress_label="ism warm-up")
+    warmup = time.perf_counter() - t0
+    result = run_ism(model, genome, region, specs, options)
+    s, t = result.scoring.stats, result.scoring.timings
+    shares = t.shares()
+    window = f"{result.window[0]}:{result.window[1] + 1:,}-{result.window[2]:,}"
+    lines = [f"ISM: every SNV of {region.text} ({region.length} bp, {len(result.snvs)} SNVs) in one {window_bp:,}-bp window "
+             f"({window}), {len(specs)} scorers (recommended, no gene annotation), tiny model (synthetic weights), CPU "
+             f"float32, ALT batch {batch}, local encoder; compilation excluded (warm-up {warmup:.1f} s)", "",
+             "| positions | SNVs | forward passes | seconds | positions/s | SNVs/s | forward % | reductions % | other % | failures |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             f"| {region.length} | {len(result.snvs)} | {int(s['forward_passes'])} | {s['seconds']:.1f} "
+             f"| {result.positions_per_second:.3f} | {s['variants_per_second']:.3f} | {100 * shares['forward']:.1f} "
+             f"| {100 * shares['reductions']:.1f} | {100 * shares['other']:.1f} | {len(result.scoring.failures)} |"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ingest", action="store_true")
@@ -230,17 +274,22 @@ def main() -> None:
     parser.add_argument("--cohort-vcf", type=Path, default=COHORT_VCF)
     parser.add_argument("--cohort-timeout", type=float, default=1800)
     parser.add_argument("--cohort-child", choices=["tiled", "centered"], help=argparse.SUPPRESS)
+    parser.add_argument("--ism", action="store_true")
+    parser.add_argument("--ism-region", default=ISM_REGION)
+    parser.add_argument("--ism-window-bp", type=int, default=131_072)
     args = parser.parse_args()
     if args.cohort_child:
         print(json.dumps(cohort_child(args.cohort_child, args.cohort_variants[0], args.cohort_warmup, args.cohort_window_bp,
                                       args.cohort_batch, args.cohort_vcf, args.fasta)), flush=True)
         return
-    both = not (args.ingest or args.modes or args.cohort)
+    both = not (args.ingest or args.modes or args.cohort or args.ism)
     print(describe_machine(), "\n")
     if args.ingest or both:
         print(ingest(args.vcf, args.fasta, args.repeats), "\n", flush=True)
     if args.modes or both:
         print(modes(args.n_variants, args.window_bp), "\n", flush=True)
+    if args.ism:  # minutes: only when asked
+        print(ism(args.ism_region, args.ism_window_bp, args.cohort_batch, args.fasta), "\n", flush=True)
     if args.cohort:  # minutes per mode: only when asked
         print(cohort(args.cohort_modes, args.cohort_variants, args.cohort_warmup, args.cohort_window_bp, args.cohort_batch,
                      args.cohort_vcf, args.fasta, args.cohort_timeout), flush=True)

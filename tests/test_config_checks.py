@@ -116,3 +116,33 @@ def test_a_training_window_off_the_loss_segment_stops_before_any_job(tmp_path):
     assert config_problems(config, SCHEMA, False, False) == [
         "train: train.window_bp = 196,608: a window longer than 131,072 bp must be a whole number of the loss's "
         "131,072-bp segments (the reference's), e.g. 131,072 or 262,144"]
+
+
+def test_a_bad_ism_region_stops_naming_its_key_and_the_fix(tmp_path):
+    bad = validated({**DEMO, "ism": {**DEMO["ism"], "regions": {"a": "demo1:100", "b": "demo1:1-20000"}}})
+    problems = config_problems(bad, SCHEMA, True, True)
+    assert len(problems) == 2
+    assert problems[0].startswith("ism.regions.a: 'demo1:100' is not a region; write contig:start-end")
+    assert problems[1].startswith("ism.regions.b: ") and "at most 10,000 bp" in problems[1]
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">c1\n" + "A" * 20000 + "\n>c2\n" + "A" * 100 + "\n")
+    (tmp_path / "g.fa.fai").write_text("c1\t20000\t4\t20000\t20001\nc2\t100\t20009\t100\t101\n")
+    on_fasta = validated({**DEMO, "genome": {"fasta": str(fasta)}, "tracks": [], "variants": {"cohorts": {}},
+                          "ism": {**DEMO["ism"], "regions": {"ok": "c1:10-20", "gone": "c9:1-10", "small": "c2:1-10"}}})
+    problems = config_problems(on_fasta, SCHEMA, True, True)
+    assert len(problems) == 2, problems
+    assert "ism.regions.gone: contig 'c9'" in problems[0] and "ism.regions.small: contig c2 is 100 bp" in problems[1]
+
+
+def test_an_ism_only_config_is_valid_and_its_explicit_gene_scorer_needs_a_gtf():
+    ism_only = validated({"run": "i", "genome": {"fasta": "g.fa"}, "ism": {"regions": {"r": "chr1:1-10"}}})
+    assert ism_only["ism"]["window_bp"] == 131072 and ism_only["ism"]["scorers"] == ["recommended"]
+    assert config_problems(ism_only, SCHEMA, has_gtf=False, has_pas=False) == []
+    assert config_notes(ism_only, False, False) == [
+        "ism: no gene annotation (annotation.gtf): the GeneMaskActive, GeneMaskLFC, GeneMaskSplicing, Polyadenylation, "
+        "SpliceJunction scorer(s) are skipped"]
+    genes = validated({**ism_only, "ism": {**ism_only["ism"], "scorers": [{"scorer": "GeneMaskLFC", "output": "RNA_SEQ"}]}})
+    (problem,) = config_problems(genes, SCHEMA, has_gtf=False, has_pas=False)
+    assert problem.startswith("ism.scorers: GeneMaskLFC need gene annotation")
+    none = validated({"run": "i", "genome": {"fasta": "g.fa"}, "ism": {"regions": None}})
+    assert config_problems(none, SCHEMA, True, True)[0].startswith("nothing to do")

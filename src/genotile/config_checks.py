@@ -11,7 +11,10 @@ a job (after normalisation, sharding or a prediction batch had already run):
   scores what it can and says what it skipped: :func:`genotile.variants.engine.scorers_for_annotation`);
 * a training window size off the 2,048-bp grid or, above 131,072 bp, off the loss's segment, or a bad tracks
   sheet (an unknown output type, a track named twice, a strand without its partner: ``train.*``);
-* a config that asks for nothing at all (``tracks: []``, no cohort and no tracks sheet).
+* an ISM region (``ism.regions.<name>``) that is not ``contig:start-end``, is too long, or (when the FASTA is
+  local and indexed) names an unknown contig or one shorter than ``ism.window_bp``; an ISM scorer that needs
+  an annotation the run lacks;
+* a config that asks for nothing at all (``tracks: []``, no cohort, no ISM region and no tracks sheet).
 
 :func:`config_problems` returns one message per problem, each naming the config key and the fix;
 :func:`config_notes` returns what the run will skip on purpose, for the user to read up front.
@@ -148,6 +151,54 @@ def _scorer_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) ->
     return problems
 
 
+def _fasta_contigs(fasta: Any) -> dict[str, int] | None:
+    """Contig lengths from a local FASTA's ``.fai`` (cheap: no FASTA read); None for the demo genome, a URL or no index."""
+    if not fasta or "://" in str(fasta):
+        return None
+    index = Path(f"{fasta}.fai")
+    if not index.is_file():
+        return None
+    lengths = {}
+    for line in index.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 2 and fields[1].isdigit():
+            lengths[fields[0]] = int(fields[1])
+    return lengths
+
+
+def _ism_problems(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) -> list[str]:
+    """Each ISM region as the ``ism`` job will parse it, and the ISM scorers as :func:`_scorer_problems` checks cohorts'."""
+    from genotile.variants.engine import parse_scorers
+    from genotile.variants.ism import IsmError, parse_ism_region
+    from genotile.variants.scorers import REGISTRY
+
+    ism = config.get("ism") or {}
+    regions = ism.get("regions") or {}
+    if not regions:
+        return []
+    problems = []
+    contigs = _fasta_contigs(config.get("genome", {}).get("fasta"))
+    for name, text in regions.items():
+        try:
+            parse_ism_region(text, f"ism.regions.{name}", int(ism["window_bp"]), contigs)
+        except IsmError as exc:
+            problems.append(str(exc))
+    organism = config.get("organism", "human")
+    try:
+        parse_scorers(ism["scorers"], organism)
+        entries = [e for e in ism["scorers"] if not isinstance(e, str)]  # the recommended set skips what it cannot serve
+        explicit = parse_scorers(entries, organism) if entries else ()
+    except ValueError as exc:
+        return [*problems, f"ism.{exc}"]
+    needs_gtf = sorted({s.scorer for s in explicit if REGISTRY[s.scorer].needs_genes})
+    if needs_gtf and not has_gtf:
+        problems.append(f"ism.scorers: {', '.join(needs_gtf)} need gene annotation: set annotation.gtf, or drop them")
+    needs_pas = sorted({s.scorer for s in explicit if REGISTRY[s.scorer].needs_pas})
+    if needs_pas and not has_pas:
+        problems.append(f"ism.scorers: {', '.join(needs_pas)} needs a PAS table: set annotation.pas, or drop it")
+    return problems
+
+
 def config_problems(config: Mapping[str, Any], schema_path: str | Path, has_gtf: bool, has_pas: bool) -> list[str]:
     """Every problem of a schema-validated config (defaults filled in) that would stop a job later.
 
@@ -158,12 +209,14 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path, has_gtf:
     if problems:  # sizes and selections cannot be judged on floats
         return problems
     training = bool(config.get("train", {}).get("tracks_sheet"))
-    if not config["tracks"] and not config.get("variants", {}).get("cohorts") and not training:
-        return ["nothing to do: `tracks` is empty and `variants.cohorts` names no cohort; select tracks to predict, "
-                "a cohort VCF to score, or both (config/README.md)"]
+    ism_regions = (config.get("ism") or {}).get("regions")
+    if not config["tracks"] and not config.get("variants", {}).get("cohorts") and not training and not ism_regions:
+        return ["nothing to do: `tracks` is empty, `variants.cohorts` names no cohort and `ism.regions` no region; "
+                "select tracks to predict, a cohort VCF to score, a region to mutate, or several (config/README.md)"]
     problems += _tiling_problems(config)
     problems += _train_problems(config) if training else []
     problems += _scorer_problems(config, has_gtf, has_pas)
+    problems += _ism_problems(config, has_gtf, has_pas)
     problems += _track_problems(config)
     return problems
 
@@ -172,8 +225,13 @@ def config_notes(config: Mapping[str, Any], has_gtf: bool, has_pas: bool) -> lis
     """What the run skips on purpose, said before the first job (and again in each score job's log)."""
     from genotile.variants.engine import parse_scorers, scorers_for_annotation
 
+    notes = []
     variants = config.get("variants", {})
-    if not variants.get("cohorts"):
-        return []
-    specs = parse_scorers(variants["scorers"], config.get("organism", "human"))
-    return scorers_for_annotation(specs, has_gtf, has_pas)[1]
+    if variants.get("cohorts"):
+        specs = parse_scorers(variants["scorers"], config.get("organism", "human"))
+        notes += scorers_for_annotation(specs, has_gtf, has_pas)[1]
+    ism = config.get("ism") or {}
+    if ism.get("regions"):
+        specs = parse_scorers(ism["scorers"], config.get("organism", "human"))
+        notes += [f"ism: {note}" for note in scorers_for_annotation(specs, has_gtf, has_pas)[1]]
+    return notes

@@ -293,6 +293,27 @@ for _settings in (NormalizeSettings, ShardSettings, ScoreSettings, MergeSettings
     _settings.CONFIG_KEYS = setting_keys(_settings, "variants")
 
 
+@dataclass(frozen=True)
+class IsmSettings:
+    """``ism``: what every SNV of a region is scored with, in which window, and how many strongest effects are listed.
+
+    The region itself is not a field: each ISM job gets its own (``ism.regions.<name>``), so a changed region
+    re-runs that job only.
+    """
+
+    organism: str
+    scorers: tuple[Any, ...]
+    window_bp: int
+    top_n: int
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = ("organism", "ism.scorers", "ism.window_bp", "ism.top_n")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "IsmSettings":
+        i = config["ism"]
+        return cls(config["organism"], tuple(i["scorers"]), int(i["window_bp"]), int(i["top_n"]))
+
+
 # ---------------------------------------------------------------------------------------------- training data
 # (genotile.train.steps: split_windows, prepare_targets)
 

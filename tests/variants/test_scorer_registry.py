@@ -29,8 +29,9 @@ def test_registry_lists_the_reference_kinds_in_order() -> None:
 def test_schema_scorer_enum_equals_the_registry() -> None:
     """The schema is YAML and cannot import Python: this keeps its scorer enum equal to the registry."""
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
-    entry = schema["properties"]["variants"]["properties"]["scorers"]["items"]["oneOf"][1]
-    assert entry["properties"]["scorer"]["enum"] == list(S.REGISTRY)
+    for section in ("variants", "ism"):  # ism.scorers takes the same entries
+        entry = schema["properties"][section]["properties"]["scorers"]["items"]["oneOf"][1]
+        assert entry["properties"]["scorer"]["enum"] == list(S.REGISTRY), section
 
 
 def test_summaries_take_rows_per_gene_from_the_kind() -> None:

@@ -9,7 +9,7 @@ import yaml
 from conftest import BIN, ROOT, WORKFLOW_INSTALLED, copy_workflow, report, snakemake
 
 PROFILES = ROOT / "workflow" / "profiles"
-GPU_RULES = {"predict_batch", "score_shard", "train_model", "evaluate_model"}
+GPU_RULES = {"predict_batch", "score_shard", "train_model", "evaluate_model", "ism"}
 TRAINING_RULES = {"train_model", "evaluate_model"}  # not in the demo's DAG (config/finetune_demo.yaml has them)
 GPU_KEYS = {"gpu", "gpu_model", "gpu_manufacturer", "nvidia_gpu", "gres"}
 CLOUD_OFFLINE = {"googlebatch": ["--default-storage-provider", "none"]}  # the GCS plugin wants credentials at start

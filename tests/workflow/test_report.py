@@ -30,8 +30,9 @@ def test_the_report_holds_every_figure_and_page(demo_run, tmp_path):
     summaries = results / "report" / "variants" / "demo" / "summaries"
     expected = [results / "storage_report.txt", results / "report" / "tracks.png", results / "report" / "tiling.html",
                 results / "report" / "track_selection.html", results / "report" / "variants" / "demo" / "ref_alt.png",
-                summaries / "summaries.html", *sorted((results / "variants" / "demo" / "summaries" / "figures").glob("*.png"))]
-    assert len(expected) > 7  # the summaries have figures of their own
+                summaries / "summaries.html", *sorted((results / "variants" / "demo" / "summaries" / "figures").glob("*.png")),
+                results / "ism" / "demo" / "ism_logo.png"]
+    assert len(expected) > 8  # the summaries have figures of their own
     for path in expected:
         shown = path if path.parent.name != "figures" else summaries / path.name  # the report shows the copies
         assert shown.read_bytes() == path.read_bytes()

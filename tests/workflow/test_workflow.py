@@ -95,6 +95,28 @@ def test_variant_scoring_outputs(demo_run):
     assert len(pd.read_parquet(summaries / "summary_genes.parquet")) > 0
 
 
+def test_ism_outputs(demo_run):
+    """The demo's ISM region (ism.regions.demo): one job, every SNV in one window, the store, table and logo."""
+    import xarray as xr
+
+    from genotile.variants.outputs import scorer_slug
+
+    _, run_dir, _ = demo_run
+    folder = run_dir / "ism" / "demo"
+    done = json.loads((folder / "done.json").read_text())
+    length = CONFIG["ism"]["regions"]["demo"]
+    assert done["region"] == length and done["positions"] == 32 and done["snvs"] == 96 and done["failures"] == 0
+    assert done["forward_passes"] == 97 and len(done["scorers"]) == len(CONFIG["ism"]["scorers"])
+    for name in done["scorers"]:
+        data = xr.open_zarr(folder / "ism.zarr", group=scorer_slug(name))
+        assert data["score"].dims == ("position", "alt", "track") and data["score"].shape[:2] == (32, 4)
+        assert int(np.isnan(data["score"].values).any(axis=2).sum()) == 32  # exactly the REF cell of each position
+    top = pd.read_parquet(folder / "strongest.parquet")
+    assert (top.groupby("scorer").size() == CONFIG["ism"]["top_n"]).all()
+    assert (folder / "ism_logo.png").read_bytes()[:4] == b"\x89PNG"
+    assert "positions/s" in (run_dir / "logs" / "ism_demo.log").read_text()
+
+
 def test_stitched_store_equals_direct_predictions_of_owning_windows(demo_run):
     """Every stored value equals, bit for bit, its owning window's own prediction; all-N windows read NaN."""
     from genotile.model.loading import load_predictor

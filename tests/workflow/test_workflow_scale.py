@@ -25,7 +25,7 @@ if not WORKFLOW_INSTALLED:  # pragma: no cover
     pytest.skip(f"snakemake/genotile not installed in {BIN}", allow_module_level=True)
 
 TRACK_RULES = {"init_store", "predict_batch", "finalize_store", "export_bigwig", "merge_junctions"}
-VARIANT_MODEL_RULES = {"score_shard", "merge_scores", "summarize_variants"}
+VARIANT_MODEL_RULES = {"score_shard", "merge_scores", "summarize_variants", "ism"}
 
 
 def _without(digests: dict[str, str], *prefixes: str) -> dict[str, str]:

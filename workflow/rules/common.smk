@@ -111,6 +111,22 @@ def variant_outputs():
     return [f"{variant_dir(c)}/summaries/done.json" for c in VARIANTS.get("cohorts", {})]
 
 
+# In-silico mutagenesis (workflow/rules/ism.smk): one job per named region; none when ism.regions is empty or null.
+ISM_REGIONS = (config.get("ism") or {}).get("regions") or {}
+
+
+def ism_dir(name):
+    return f"{RUN}/ism/{name}"
+
+
+def ism_outputs():
+    return [f"{ism_dir(name)}/done.json" for name in ISM_REGIONS]
+
+
+def ism_report_outputs():
+    return [f"{ism_dir(name)}/ism_logo.png" for name in ISM_REGIONS]
+
+
 # Inputs given as s3:// or gs:// URLs are fetched by the storage plugins (genotile.runtime.remote_inputs).
 def input_file(path):
     """A configured input as declared by the rules, i.e. a URL through storage() and a path as is."""

@@ -17,6 +17,7 @@ REPORT_OUTPUTS = (
         for name in ("ref_alt.png", "summaries")
     ]
     + TRAINING_REPORT_OUTPUTS
+    + ism_report_outputs()
 )
 
 
@@ -24,6 +25,7 @@ rule report_figures:
     input:
         final_outputs(),
         variant_outputs(),
+        ism_outputs(),
         REPORT_OUTPUTS,
 
 

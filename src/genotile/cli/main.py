@@ -1,7 +1,7 @@
 """The ``genotile`` command line: the parser and ``main``; each command group lives in its own module.
 
 ``cli.model`` (model summary/init/manifest/verify), ``cli.tracks`` (predict, demo-genome),
-``cli.variants`` (vcf normalize, score, demo-cohort: the workflow's variant steps), ``cli.train``
+``cli.variants`` (vcf normalize, score, demo-cohort: the workflow's variant steps), ``cli.ism`` (ism), ``cli.train``
 (train: the fine-tuning steps), ``cli.runtime`` (digest, unlock-stale).
 
 Every error a user can cause (a bad path, region, organism, checkpoint or
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from genotile import __version__
-from genotile.cli import model, runtime, tracks, train, variants
+from genotile.cli import ism, model, runtime, tracks, train, variants
 from genotile.cli.variants import parse_scorer_option
 
 __all__ = ["build_parser", "main", "parse_scorer_option"]
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genotile", description="AlphaGenome-class inference over genomes and cohorts.")
     parser.add_argument("--version", action="version", version=f"genotile {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (model, tracks, variants, train, runtime):  # the order of `genotile --help`
+    for group in (model, tracks, variants, ism, train, runtime):  # the order of `genotile --help`
         group.register(sub)
     return parser
 

@@ -31,6 +31,7 @@ from genotile.settings import (
     MODEL_KEYS,
     EvaluateModelSettings,
     InitStoreSettings,
+    IsmSettings,
     MergeSettings,
     NormalizeSettings,
     PlanWindowsSettings,
@@ -61,6 +62,7 @@ RULE_SETTINGS: Final[Mapping[str, tuple[str, ...]]] = {
     "score_shard": _SCORE_CONTENT,
     "merge_scores": MergeSettings.CONFIG_KEYS,
     "summarize_variants": SummarizeSettings.CONFIG_KEYS,
+    "ism": tuple(dict.fromkeys((*_MODEL, *IsmSettings.CONFIG_KEYS))),
     "split_windows": SplitWindowsSettings.CONFIG_KEYS,
     "prepare_targets": PrepareTargetsSettings.CONFIG_KEYS,
     "train_model": TrainModelSettings.CONFIG_KEYS,
@@ -74,7 +76,7 @@ BASE_MODEL_RULES: Final = ("train_model", "evaluate_model")
 RUNTIME_ONLY: Final = (
     "tiling.windows_per_batch",  # regroups windows into jobs: plan_windows re-runs, values do not change
     "inference.windows_per_pass", "inference.threads", "inference.gpus_per_job", "inference.mem_mb",
-    "variants.batch_size",
+    "variants.batch_size", "ism.batch_size",
 )
 
 

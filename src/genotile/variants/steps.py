@@ -25,7 +25,14 @@ from genotile.runtime.atomic import replace_path, write_parquet, write_table, wr
 from genotile.runtime.progress import say
 from genotile.runtime.tables import read_parquet, read_tsv
 from genotile.sequence.fasta import Genome
-from genotile.settings import MergeSettings, NormalizeSettings, ScoreSettings, ShardSettings, SummarizeSettings
+from genotile.settings import (
+    IsmSettings,
+    MergeSettings,
+    NormalizeSettings,
+    ScoreSettings,
+    ShardSettings,
+    SummarizeSettings,
+)
 from genotile.variants import engine, outputs, summaries
 from genotile.variants.annotation import read_gtf, read_pas_table
 from genotile.variants.device_pass import auto_batch_size
@@ -36,7 +43,7 @@ from genotile.variants.predict import VariantModel
 from genotile.variants.tiles import tile_membership
 
 __all__ = ["bgzip_vcf", "normalize_variants", "shard_variants", "score_shard", "merge_scores", "summarize_variants",
-           "GENE_SCORERS"]
+           "ism", "GENE_SCORERS"]
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +139,7 @@ def _annotation(gtf: str | None, pas: str | None, genome: Genome, specs) -> tupl
     return annotation, pas_table
 
 
-def _specs(settings: ScoreSettings | MergeSettings, has_gtf: bool, has_pas: bool):
+def _specs(settings: ScoreSettings | MergeSettings | IsmSettings, has_gtf: bool, has_pas: bool):
     """The configured scorers less those the run's annotation cannot serve (each skip said in the log)."""
     specs = parse_scorers(settings.scorers, settings.organism)
     specs, notes = scorers_for_annotation(specs, has_gtf, has_pas)
@@ -246,3 +253,43 @@ def summarize_variants(settings: SummarizeSettings, vcf: str, variants_path: str
                                      "scorers": [r["name"] for r in records], "files": files}, indent=1) + "\n")
     say(f"summaries of {len(variants):,} variants x {len(samples)} samples in {out} "
          f"({', '.join(Path(f).name for f in files if f.endswith('.png'))})")
+
+
+def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | None, pas: str | None, out_dir: str,
+        batch_size: int = 4, done: str | None = None, figure: str | None = None, model_identity: str = "",
+        key: str = "--region", label: str = "ism"):
+    """In-silico mutagenesis of ``region`` (``contig:start-end``, 1-based inclusive) into ``out_dir``; ``done`` last.
+
+    Writes ``ism.zarr`` (per scorer ``[position, alt, track]``), ``strongest.parquet`` (the ``top_n`` strongest
+    effects per scorer), ``failures.parquet``, ``stats.json`` (timings, a run record) and the logo figure
+    ``figure`` (default ``out_dir/ism_logo.png``). ``key`` names the region's setting in error messages
+    (``ism.regions.<name>`` in the workflow); ``batch_size`` changes speed only. Returns the
+    :class:`genotile.variants.ism.IsmResult`.
+    """
+    from genotile.variants.ism import ism_record, ism_stats, parse_ism_region, run_ism, strongest_effects, write_ism_zarr
+    from genotile.variants.ism_logo import plot_ism
+
+    genome = Genome(fasta)
+    parsed = parse_ism_region(region, key, settings.window_bp, genome.contigs)
+    specs = _specs(settings, bool(gtf), bool(pas))
+    annotation, pas_table = _annotation(gtf, pas, genome, specs)
+    model = VariantModel(predictor, {s.output for s in specs}, settings.organism)
+    options = ScoringOptions(window_bp=settings.window_bp, batch_size=max(1, int(batch_size)))
+    say(f"{label}: {parsed.text} ({parsed.length:,} bp, {3 * parsed.length:,} SNVs at most), {len(specs)} scorers, "
+        f"window {settings.window_bp:,} bp")
+    result = run_ism(model, genome, parsed, specs, options, annotation, pas_table, progress_label=label)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    attrs = {"model": model_identity, "organism": settings.organism}
+    write_ism_zarr(result, genome, out / "ism.zarr", attrs)
+    write_parquet(strongest_effects(result.scoring, settings.top_n), out / "strongest.parquet", index=False, compression="zstd")
+    write_parquet(result.scoring.failures, out / "failures.parquet", index=False, compression="zstd")
+    write_text(out / "stats.json", ism_stats(result))
+    figure_path = Path(figure) if figure is not None else out / "ism_logo.png"
+    plot_ism(result, genome, figure_path)
+    if done is not None:
+        write_text(done, ism_record(result, ["ism.zarr", "strongest.parquet", "failures.parquet", figure_path.name]))
+    say(f"{label}: {parsed.text}: {len(result.snvs):,} SNVs in {result.scoring.stats['seconds']:.1f} s "
+        f"({result.positions_per_second:.2f} positions/s, {result.scoring.stats['variants_per_second']:.2f} SNVs/s), "
+        f"{len(result.scoring.failures)} failed (SNV, scorer) pairs; wrote {out}")
+    return result
