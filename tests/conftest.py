@@ -233,6 +233,11 @@ def planned_jobs(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
     return jobs
 
 
+#: The xdist group of the tests that each hold ~10-15 GiB at their peak: the full-size model's tests (its
+#: compilation alone takes ~6 GiB for a moment) and the Slurm runs (up to 8 scoring and prediction jobs at
+#: once, each a JAX process). One worker runs them one after the other (``--dist loadgroup``), so two of
+#: them never meet on a 24 GiB CI machine (a variant golden beside a Slurm run ran it out of memory).
+MEMORY_HEAVY = pytest.mark.xdist_group("memory_heavy")
 SLOW_TEST_SECONDS = float(os.environ.get("GENOTILE_SLOW_TEST_SECONDS", 60))
 _CONFIG: list[pytest.Config] = []
 

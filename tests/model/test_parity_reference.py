@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MEMORY_HEAVY
 
 from genotile.model.alphagenome import OutputRequest
 
@@ -34,7 +35,7 @@ JUNCTION = "splice_sites_junction"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("full_size_model"),  # one worker builds the ~10 GB fixture, not every worker
+    MEMORY_HEAVY,  # one worker, one at a time (tests/conftest.py)
     pytest.mark.skipif(not METADATA.is_dir(), reason=f"track metadata folder {METADATA} not present"),
 ]
 

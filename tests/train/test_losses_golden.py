@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MEMORY_HEAVY
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "reference_losses.npz"
@@ -31,7 +32,7 @@ METADATA = ROOT.parent / "shared" / "alphagenome" / "metadata"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("full_size_model"),  # one worker holds the ~2 GB full-size weights, not every worker
+    MEMORY_HEAVY,  # one worker, one at a time (tests/conftest.py)
     pytest.mark.skipif(not METADATA.is_dir(), reason=f"track metadata folder {METADATA} not present"),
 ]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import MEMORY_HEAVY
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "reference_variant_scores.parquet"
@@ -29,7 +30,7 @@ KEYS = ["variant_id", "scorer", "gene_id", "junction_start", "junction_end", "tr
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("full_size_model"),
+    MEMORY_HEAVY,  # one worker, one at a time (tests/conftest.py)
     pytest.mark.skipif(not (FASTA.exists() and GTF.exists() and METADATA.is_dir()), reason="../shared data not present"),
 ]
 

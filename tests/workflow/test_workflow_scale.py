@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake, snakemake_command, snakemake_env
+from conftest import BIN, MEMORY_HEAVY, WORKFLOW_INSTALLED, copy_workflow, edit_config, planned_jobs, report, snakemake, snakemake_command, snakemake_env
 from helpers.slurm_jobs import jobs_of_run, rule_of
 
 from genotile.runtime.run_digest import compare_digests, digest_run
@@ -167,6 +167,7 @@ def _slurm_unavailable() -> str | None:
     return None
 
 
+@MEMORY_HEAVY  # up to 8 JAX jobs at once: never beside a full-size model test
 @pytest.mark.parametrize("array_jobs", [False, True], ids=["one-job-each", "job-arrays"])
 def test_slurm_executor_run_equals_local_run(demo_run, tmp_path, array_jobs):
     """The demo through the real Slurm executor on a local cluster: the same bytes as the local run.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from genotile.cli.common import log
 from genotile.cli.tracks import model_settings
-from genotile.cli.variants import parse_scorer_option
+from genotile.cli.variants import add_model_options, parse_scorer_option
 from genotile.settings import schema_default, schema_defaults
 
 #: The workflow schema's ``ism`` defaults: the CLI's defaults too.
@@ -70,10 +70,5 @@ def register(sub) -> None:
     ism.add_argument("--window-bp", type=int, help=f"the window the region is scored in (default {DEFAULTS['window_bp']:,})")
     ism.add_argument("--top-n", type=int, help=f"strongest effects listed per scorer (default {DEFAULTS['top_n']})")
     ism.add_argument("--batch-size", type=int, help=f"ALT passes per forward call, speed only (default {DEFAULTS['batch_size']})")
-    ism.add_argument("--organism", help=f"default {schema_default('organism')}")
-    ism.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder; default: seeded synthetic weights")
-    ism.add_argument("--size", choices=["full", "tiny"], default=None)
-    ism.add_argument("--seed", type=int, default=0)
-    ism.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto")
-    ism.add_argument("--precision", choices=["bfloat16", "float32"], default="float32")
+    add_model_options(ism)
     ism.set_defaults(func=cmd_ism)

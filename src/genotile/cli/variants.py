@@ -59,6 +59,17 @@ def cmd_demo_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model options of the scoring commands (``genotile score``, ``genotile ism``): one wording for both."""
+    parser.add_argument("--organism", help=f"default {schema_default('organism')}")
+    parser.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder (local, s3:// or gs://); "
+                        "default: seeded synthetic weights")
+    parser.add_argument("--size", choices=["full", "tiny"], default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto")
+    parser.add_argument("--precision", choices=["bfloat16", "float32"], default="float32")
+
+
 def batch_size_option(text: str) -> int | str:
     """``--batch-size``: a positive integer or ``auto``."""
     if text == "auto":
@@ -207,10 +218,5 @@ def register(sub) -> None:
     score.add_argument("--include-values", action="store_true", help="add REF/ALT aggregates next to each score")
     score.add_argument("--no-local-encoder", action="store_true",
                        help="run the full encoder for every ALT (default: substitutions recompute only around the change)")
-    score.add_argument("--organism", help=f"default {schema_default('organism')}")
-    score.add_argument("--checkpoint", help="official AlphaGenome or genotile checkpoint folder (local, s3:// or gs://); default: seeded synthetic weights")
-    score.add_argument("--size", choices=["full", "tiny"], default=None)
-    score.add_argument("--seed", type=int, default=0)
-    score.add_argument("--metadata", help="folder of OutputMetadataResponse_ORGANISM_*.textproto")
-    score.add_argument("--precision", choices=["bfloat16", "float32"], default="float32")
+    add_model_options(score)
     score.set_defaults(func=cmd_score)
