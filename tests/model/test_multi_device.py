@@ -29,10 +29,13 @@ def test_four_devices_give_the_prediction_bytes_and_the_scores_of_one():
     assert (one["devices"], four["devices"]) == (1, 4)
     assert one["score_rows"] > 0
     assert four["predict"] == one["predict"], "predictions differ between 1 and 4 devices"
-    # Scores: the same rows, and values equal to float32 rounding. Every ALT call is the same single-device
-    # program on 1 or N devices (genotile.variants.device_pass.DevicePasses.submit), which makes them bytes-equal on
-    # accelerators; XLA:CPU, though, splits its loop fusions over as many parts as there are virtual host devices
-    # (the compiled HLO differs only in outer_dimension_partitions), and that moves last bits of the heads.
+    # Scores: every ALT call is the same single-device program on 1 or N devices
+    # (genotile.variants.device_pass.DevicePasses.submit), so one process gives the same score bytes on its first
+    # device alone as on all four, and so does an accelerator node with 1 or N devices. Across two processes with
+    # 1 and 4 virtual host devices XLA:CPU compiles that program differently (it splits loop fusions over as many
+    # parts as there are virtual devices: the HLO differs only in outer_dimension_partitions), which moves last
+    # bits of the heads: the same rows, values to float32 rounding.
+    assert four["scores"] == four["scores_first_device_only"], "variant score bytes differ between 1 and 4 devices used"
     assert four["score_keys"] == one["score_keys"], "variant score rows differ between 1 and 4 devices"
     for name, values in one["score_values"].items():
         np.testing.assert_allclose(four["score_values"][name], values, rtol=1e-5, atol=1e-6, err_msg=name)
