@@ -7,7 +7,7 @@ import pytest
 from genotile.model.checkpoints import synthetic_model
 from genotile.model.predictor import Predictor
 from genotile.variants import device_pass
-from genotile.variants.device_pass import MAX_AUTO_BATCH, auto_batch_size, device_passes, row_bytes
+from genotile.variants.device_pass import MAX_AUTO_BATCH_CPU, auto_batch_size, device_passes, row_bytes
 from genotile.variants.engine import parse_scorers
 from genotile.variants.predict import VariantModel
 from genotile.variants.steps import resolved_batch_size
@@ -25,9 +25,10 @@ def job():
     return VariantModel(predictor, {s.output for s in specs}), specs
 
 
-@pytest.mark.parametrize(("free_rows", "expected"), [(0.0, 1), (0.5, 1), (3.0, 3), (1e6, MAX_AUTO_BATCH)])
+@pytest.mark.parametrize(("free_rows", "expected"), [(0.0, 1), (0.5, 1), (3.0, 3), (1e6, MAX_AUTO_BATCH_CPU)])  # the CPU cap here
 def test_auto_takes_a_quarter_of_free_memory_between_one_row_and_the_cap(job, monkeypatch, free_rows, expected):
     model, specs = job
+    assert model.predictor.devices[0].platform == "cpu"
     per_row = row_bytes(device_passes(model, specs, WINDOW))
     free = int(free_rows * per_row / device_pass.AUTO_BATCH_MEMORY_SHARE)
     monkeypatch.setattr(device_pass, "free_device_memory", lambda device: free)

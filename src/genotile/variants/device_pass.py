@@ -38,11 +38,14 @@ from genotile.outputs import CONTACT_MAPS, by_scorer_output
 from genotile.variants import scorers as S
 from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
 
-__all__ = ["AltRoute", "DevicePasses", "Gather", "RefState", "alt_route", "auto_batch_size", "device_passes"]
+__all__ = ["MAX_AUTO_BATCH", "MAX_AUTO_BATCH_CPU", "AltRoute", "DevicePasses", "Gather", "RefState", "alt_route", "auto_batch_size", "device_passes"]
 
 #: Most ALT rows per call ``batch_size: auto`` picks: rows are computed one by one inside a call (byte identity),
 #: so a bigger batch saves only dispatches and host round trips, and those are paid back well before this.
 MAX_AUTO_BATCH = 16
+#: The same on the CPU: there a bigger batch is slower (its working set leaves the caches); measured on the chr20
+#: cohort (BENCHMARKS.md, "batch_size: auto on the CPU"): 7.35 variants/s at 4 rows against 4.97 at 16.
+MAX_AUTO_BATCH_CPU = 4
 #: Share of the free device memory the batch's inputs and host-bound outputs may take.
 AUTO_BATCH_MEMORY_SHARE = 0.25
 
@@ -390,12 +393,14 @@ def row_bytes(passes: DevicePasses) -> int:
 
 def auto_batch_size(model: VariantModel, specs: Sequence[S.ScorerSpec], window_bp: int) -> int:
     """``variants.batch_size: auto``: as many ALT rows per call as a quarter of the first device's free memory
-    holds (:func:`row_bytes`), at most :data:`MAX_AUTO_BATCH`, at least 1, a multiple of the device count."""
+    holds (:func:`row_bytes`), at most :data:`MAX_AUTO_BATCH` (:data:`MAX_AUTO_BATCH_CPU` on the CPU), at least 1,
+    a multiple of the device count."""
     passes = device_passes(model, specs, window_bp)
     free = free_device_memory(model.predictor.devices[0])
     devices = len(model.predictor.devices)
     if free is None:
         return devices
     rows = int(AUTO_BATCH_MEMORY_SHARE * free // row_bytes(passes))
-    rows = max(1, min(MAX_AUTO_BATCH, rows)) * devices
+    cap = MAX_AUTO_BATCH_CPU if model.predictor.devices[0].platform == "cpu" else MAX_AUTO_BATCH
+    rows = max(1, min(cap, rows)) * devices
     return rows
