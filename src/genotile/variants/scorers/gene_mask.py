@@ -100,16 +100,19 @@ def strand_keep(gene_strands: npt.ArrayLike, track_strands: npt.ArrayLike) -> np
 
 def gene_means_jax(values: Any, gene_mask: Any, counts: Any) -> Any:
     """:func:`gene_means` in JAX: ``values [S, T]`` float32, ``gene_mask [S, G]`` bool, ``counts [G]`` its
-    column sums (float32). A full-precision float32 product (``HIGHEST``: no TF32 on GPUs), so it agrees
-    with the host's float32 matrix product to reduction-order rounding; 0/0 (padded genes) = NaN."""
-    import jax
+    column sums (float32); 0/0 (padded genes) = NaN.
+
+    Why a masked sum (``where``) and not a matrix product: XLA fuses it into one reduction whose order depends
+    only on the shapes, while a CPU dot (and a product by a 0/1 mask, which XLA turns back into a dot) is split
+    over threads differently inside and outside the ALT passes' row loop (a one-row call has no loop), so its
+    bytes would depend on the batch size; on GPUs a dot may also round through TF32. As in the host's matrix
+    product, a track with a NaN anywhere is NaN for every gene (here: any non-finite value)."""
     import jax.numpy as jnp
 
-    sums = jnp.matmul(
-        gene_mask.T.astype(jnp.float32), values.astype(jnp.float32), precision=jax.lax.Precision.HIGHEST,
-        preferred_element_type=jnp.float32,
-    )  # fmt: skip
-    return sums / counts[:, None]
+    x = values.astype(jnp.float32)
+    sums = jnp.sum(jnp.where(gene_mask[:, :, None], x[:, None, :], jnp.float32(0)), axis=0, dtype=jnp.float32)
+    finite = jnp.all(jnp.isfinite(x), axis=0)[None, :]
+    return jnp.where(finite, sums, jnp.float32(jnp.nan)) / counts[:, None]
 
 
 class _GeneMask(Scorer):
