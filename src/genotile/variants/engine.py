@@ -447,9 +447,12 @@ def score_variants(
         """One REF pass for the window, then the ALT passes of its jobs, batched per encoder route."""
         nonlocal passes
         start, end = jobs[0].window
-        began = clock()
-        arrays, windows = passes_plan.window(S.WindowInputs(jobs[0].variant.chrom, start, end - start, model, annotation, pas))
-        timings.reductions_s += clock() - began
+        arrays: dict[str, np.ndarray] = {}
+        windows: list[S.WindowArrays | None] = [None] * len(passes_plan.device_specs)
+        if any(read.window for read in passes_plan.reads):  # the per-row device scorers' window arrays (exon masks)
+            began = clock()
+            arrays, windows = passes_plan.window(S.WindowInputs(jobs[0].variant.chrom, start, end - start, model, annotation, pas))
+            timings.reductions_s += clock() - began
         began = clock()
         ref_state, ref = passes_plan.ref(ref_dna, arrays)
         timings.forward_s += clock() - began
