@@ -144,6 +144,7 @@ def cohort_child(mode: str, n_variants: int, warmup: int, window_bp: int, batch:
     from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants, scorer_name, scorers_for_annotation
     from genotile.variants.normalize import normalize_vcf
     from genotile.variants.predict import VariantModel
+    from genotile.variants.steps import resolved_batch_size
 
     genome = Genome(fasta)
     variants, _ = normalize_vcf(vcf, genome)
@@ -152,6 +153,7 @@ def cohort_child(mode: str, n_variants: int, warmup: int, window_bp: int, batch:
         raise SystemExit(f"{vcf}: {len(variants)} variants, fewer than --cohort-variants + --cohort-warmup")
     model = VariantModel(Predictor(synthetic_model("tiny", 0), None, precision="float32"), {s.output for s in specs})
     loaded_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # weights and inputs, before any pass
+    batch = resolved_batch_size(batch, model, specs, window_bp)  # 'auto': from the free memory, as score_shard
     options = ScoringOptions(mode, window_bp, batch_size=batch)
     t0 = time.perf_counter()
     score_variants(model, genome, variants.iloc[n_variants : n_variants + warmup], specs, options)  # compile
@@ -162,7 +164,7 @@ def cohort_child(mode: str, n_variants: int, warmup: int, window_bp: int, batch:
     return {
         "mode": mode, "variants": len(timed), "span": f"{timed.chrom.iloc[0]}:{timed.pos.iloc[0]:,}-{timed.pos.iloc[-1]:,}",
         "indels": int((timed.ref.str.len() != timed.alt.str.len()).sum()), "scorers": [scorer_name(s) for s in specs],
-        "warmup_s": warm, "stats": result.stats, "shares": t.shares(), "by_scorer": t.reductions_by_scorer,
+        "batch": batch, "warmup_s": warm, "stats": result.stats, "shares": t.shares(), "by_scorer": t.reductions_by_scorer,
         "failures": len(result.failures), "summary": t.summary(len(timed)),
         "ru_maxrss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "loaded_rss_gib": loaded_rss,
     }  # fmt: skip
@@ -191,9 +193,10 @@ def cohort(modes_: list[str], n_variants: list[int], warmup: int, window_bp: int
         print(f"cohort: {mode}: {record['summary']}", file=sys.stderr, flush=True)
         records.append(record)
     first = records[0]
+    resolved = f" (= {first['batch']} rows)" if str(batch) == "auto" else ""
     counts = "; ".join(f"{r['mode']}: the first {r['variants']} ({r['span']}, {r['indels']} indels)" for r in records)
     lines = [f"Cohort scoring: variants of `{vcf.name}` ({counts}), {len(first['scorers'])} scorers (recommended, no gene annotation), tiny model "
-             f"(synthetic weights, no metadata), CPU float32, {window_bp:,}-bp windows (tiled: owned half), ALT batch {batch}; "
+             f"(synthetic weights, no metadata), CPU float32, {window_bp:,}-bp windows (tiled: owned half), ALT batch {batch}{resolved}; "
              f"compilation excluded ({warmup} warm-up variants scored first)", "",
              "| mode | variants | forward passes | warm-up (s) | seconds | variants/s | forward % | of which device % "
              "| reductions % | other % | of which sequences % / tables % | RSS after load (GiB) | peak RSS (GiB) "
@@ -270,7 +273,8 @@ def main() -> None:
                         help="variants per mode (one count for all, or one per --cohort-modes entry)")
     parser.add_argument("--cohort-warmup", type=int, default=5)
     parser.add_argument("--cohort-window-bp", type=int, default=131_072)
-    parser.add_argument("--cohort-batch", type=int, default=4)
+    parser.add_argument("--cohort-batch", type=lambda s: s if s == "auto" else int(s), default=4,
+                        help="ALT rows per forward call, or auto (as variants.batch_size: auto)")
     parser.add_argument("--cohort-vcf", type=Path, default=COHORT_VCF)
     parser.add_argument("--cohort-timeout", type=float, default=1800)
     parser.add_argument("--cohort-child", choices=["tiled", "centered"], help=argparse.SUPPRESS)

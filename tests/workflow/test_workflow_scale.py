@@ -72,7 +72,7 @@ def test_killed_snakemake_resumes_without_recomputing_finished_batches(demo_run,
     redoes only the unfinished batches and gives the uninterrupted run's bytes."""
     _, run_dir, _ = demo_run
     workdir = copy_workflow(tmp_path / "wf")
-    edit_config(workdir, {"variants": {"cohorts": {}}, "inference": {"windows_per_pass": 1}})
+    edit_config(workdir, {"variants": {"cohorts": {}}, "ism": {"regions": {}}, "inference": {"windows_per_pass": 1}})
     args = snakemake_command("--cores", "1")
     batches = workdir / "results" / run_dir.name / "batches"
     proc = subprocess.Popen(args, cwd=workdir, env=snakemake_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -110,8 +110,8 @@ def test_killed_snakemake_resumes_without_recomputing_finished_batches(demo_run,
     total = len(list(batches.glob("*.done")))
     assert planned_jobs(rerun)["predict_batch"] == total - len(finished)  # finished batches were not recomputed
     assert {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in ((n, batches / n) for n in finished)} == finished
-    # Bit-identical to the uninterrupted reference run (which also scored variants: compare the track part).
-    reference = _without(digest_run(run_dir), "variants/", "annotation/")
+    # Bit-identical to the uninterrupted reference run (which also scored variants and ran ISM: compare the track part).
+    reference = _without(digest_run(run_dir), "variants/", "annotation/", "ism/")
     assert compare_digests(reference, digest_run(workdir / "results" / run_dir.name)) == []
 
 
@@ -151,7 +151,7 @@ def test_a_changed_checkpoint_reruns_the_model_jobs_only(tmp_path):
     stamp = weights.stat().st_mtime_ns + 10**9
     os.utime(weights, ns=(stamp, stamp))  # a re-exported or fine-tuned checkpoint at the same path
     dry = snakemake(workdir, "-n")
-    assert set(planned_jobs(dry)) - {"all"} == TRACK_RULES, report(dry)
+    assert set(planned_jobs(dry)) - {"all"} == TRACK_RULES | {"ism"}, report(dry)  # ISM runs the model too
 
 
 def _slurm_unavailable() -> str | None:
@@ -199,7 +199,7 @@ def test_slurm_executor_run_equals_local_run(demo_run, tmp_path, array_jobs):
     assert {"plan_windows", "predict_batch", "score_shard", "summarize_variants"} <= rules, output[-4000:]
     for job in jobs:  # GPUs are requested by the GPU rules only
         wants_gpu = "gpu" in job.get("TresPerJob", "") + job.get("TresPerNode", "")
-        assert wants_gpu == (rule_of(job) in {"predict_batch", "score_shard"}), job
+        assert wants_gpu == (rule_of(job) in {"predict_batch", "score_shard", "ism"}), job
     in_arrays = {rule_of(job) for job in jobs if job.get("ArrayJobId")}
     assert in_arrays == ({"predict_batch", "score_shard"} if array_jobs else set()), output[-4000:]
     assert compare_digests(digest_run(run_dir), digest_run(workdir / "results" / run_dir.name)) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from genotile.cli.common import log
 from genotile.cli.tracks import model_settings
-from genotile.cli.variants import add_model_options, parse_scorer_option
+from genotile.cli.variants import add_model_options, batch_size_option, parse_scorer_option
 from genotile.settings import schema_default, schema_defaults
 
 #: The workflow schema's ``ism`` defaults: the CLI's defaults too.
@@ -69,6 +69,7 @@ def register(sub) -> None:
                      help="'recommended' (default) or KIND:OUTPUT[:WIDTH|all[:AGGREGATION]], e.g. CenterMask:DNASE:501:DIFF_LOG2_SUM; repeatable")
     ism.add_argument("--window-bp", type=int, help=f"the window the region is scored in (default {DEFAULTS['window_bp']:,})")
     ism.add_argument("--top-n", type=int, help=f"strongest effects listed per scorer (default {DEFAULTS['top_n']})")
-    ism.add_argument("--batch-size", type=int, help=f"ALT passes per forward call, speed only (default {DEFAULTS['batch_size']})")
+    ism.add_argument("--batch-size", type=batch_size_option,
+                     help=f"ALT rows per forward call or 'auto' (from free device memory), speed only (default {DEFAULTS['batch_size']})")
     add_model_options(ism)
     ism.set_defaults(func=cmd_ism)

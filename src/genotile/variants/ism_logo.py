@@ -39,6 +39,19 @@ def _save(fig: Any, out_png: str | os.PathLike[str]) -> Path:
         plt.close(fig)
 
 
+def _message(text: str) -> Any:
+    """A small figure that only says ``text`` (why there is no logo)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
+
+
 def _letter(ax: Any, base: str, x: float, height: float) -> None:
     """Draw ``base`` filling the box ``[x, x + 1] x [0, height]`` (below the axis for a negative height)."""
     from matplotlib.font_manager import FontProperties
@@ -104,9 +117,7 @@ def plot_ism(result: Any, genome: Any, out_png: str | os.PathLike[str]) -> Path:
         if track >= 0:
             panels.append((name.replace("|", " ").strip(), effect, str(result.scoring.tracks[name]["name"].iloc[track])))
     if not panels:
-        from genotile.report.track_plot import message_figure
-
-        return _save(message_figure(f"ISM of {region.text}: no scorer gave a finite score"), out_png)
+        return _save(_message(f"ISM of {region.text}: no scorer gave a finite score"), out_png)
     positions = np.arange(region.start + 1, region.end + 1)
     ref = list(genome.sequence(region.contig, region.start, region.end))
     return _save(logo_figure(positions, ref, panels, region.text), out_png)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,14 @@ def _specs(settings: ScoreSettings | MergeSettings | IsmSettings, has_gtf: bool,
     return specs
 
 
+def resolved_batch_size(batch_size: int | str, model: VariantModel, specs: Sequence[Any], window_bp: int) -> int:
+    """``variants.batch_size`` / ``ism.batch_size`` as a row count: ``"auto"`` from the device's free memory
+    (:func:`genotile.variants.device_pass.auto_batch_size`), else the number (at least 1)."""
+    if batch_size == "auto":
+        return auto_batch_size(model, specs, window_bp)
+    return max(1, int(batch_size))
+
+
 def score_shard(
     settings: ScoreSettings, predictor, variants_path: str, shards_path: str, shard_id: int, fasta: str,
     gtf: str | None, pas: str | None, out_dir: str, batch_size: int | str = 1, done: str | None = None,
@@ -167,8 +175,7 @@ def score_shard(
     specs = _specs(settings, bool(gtf), bool(pas))
     annotation, pas_table = _annotation(gtf, pas, genome, specs)
     model = VariantModel(predictor, {s.output for s in specs}, settings.organism)
-    if batch_size == "auto":
-        batch_size = auto_batch_size(model, specs, settings.window_bp)
+    batch_size = resolved_batch_size(batch_size, model, specs, settings.window_bp)
     say(f"shard {shard_id}: {len(variants):,} variants ({row.span}), {len(specs)} scorers, mode {settings.mode}, "
         f"{batch_size} ALT rows per forward call")
     result = score_variants(model, genome, variants, specs, _options(settings, batch_size), annotation, pas_table,
@@ -256,14 +263,16 @@ def summarize_variants(settings: SummarizeSettings, vcf: str, variants_path: str
 
 
 def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | None, pas: str | None, out_dir: str,
-        batch_size: int = 4, done: str | None = None, figure: str | None = None, model_identity: str = "",
-        key: str = "--region", label: str = "ism"):
+        batch_size: int | str = 4, done: str | None = None, figure: str | None = None, model_identity: str = "",
+        key: str = "--region", label: str = "ism", strongest: str | None = None, failures: str | None = None):
     """In-silico mutagenesis of ``region`` (``contig:start-end``, 1-based inclusive) into ``out_dir``; ``done`` last.
 
     Writes ``ism.zarr`` (per scorer ``[position, alt, track]``), ``strongest.parquet`` (the ``top_n`` strongest
     effects per scorer), ``failures.parquet``, ``stats.json`` (timings, a run record) and the logo figure
-    ``figure`` (default ``out_dir/ism_logo.png``). ``key`` names the region's setting in error messages
-    (``ism.regions.<name>`` in the workflow); ``batch_size`` changes speed only. Returns the
+    ``figure`` (default ``out_dir/ism_logo.png``; ``strongest``/``failures`` likewise name their files where the
+    workflow's storage plugin wants them, as ``figure`` does). ``key`` names the region's setting in error messages
+    (``ism.regions.<name>`` in the workflow); ``batch_size`` (``ism.batch_size``, a number or ``"auto"``) changes
+    speed only. Returns the
     :class:`genotile.variants.ism.IsmResult`.
     """
     from genotile.variants.ism import ism_record, ism_stats, parse_ism_region, run_ism, strongest_effects, write_ism_zarr
@@ -274,7 +283,8 @@ def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | No
     specs = _specs(settings, bool(gtf), bool(pas))
     annotation, pas_table = _annotation(gtf, pas, genome, specs)
     model = VariantModel(predictor, {s.output for s in specs}, settings.organism)
-    options = ScoringOptions(window_bp=settings.window_bp, batch_size=max(1, int(batch_size)))
+    options = ScoringOptions(window_bp=settings.window_bp,
+                             batch_size=resolved_batch_size(batch_size, model, specs, settings.window_bp))
     say(f"{label}: {parsed.text} ({parsed.length:,} bp, {3 * parsed.length:,} SNVs at most), {len(specs)} scorers, "
         f"window {settings.window_bp:,} bp")
     result = run_ism(model, genome, parsed, specs, options, annotation, pas_table, progress_label=label)
@@ -282,8 +292,9 @@ def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | No
     out.mkdir(parents=True, exist_ok=True)
     attrs = {"model": model_identity, "organism": settings.organism}
     write_ism_zarr(result, genome, out / "ism.zarr", attrs)
-    write_parquet(strongest_effects(result.scoring, settings.top_n), out / "strongest.parquet", index=False, compression="zstd")
-    write_parquet(result.scoring.failures, out / "failures.parquet", index=False, compression="zstd")
+    write_parquet(strongest_effects(result.scoring, settings.top_n), strongest or out / "strongest.parquet", index=False,
+                  compression="zstd")
+    write_parquet(result.scoring.failures, failures or out / "failures.parquet", index=False, compression="zstd")
     write_text(out / "stats.json", ism_stats(result))
     figure_path = Path(figure) if figure is not None else out / "ism_logo.png"
     plot_ism(result, genome, figure_path)
