@@ -209,12 +209,12 @@ def gene_scored(setup, tmp_path_factory):
         assert not {s.scorer for s in device_passes(host_model, specs, WINDOW).device_specs} & {"GeneMaskLFC", "GeneMaskActive"}
         host = _score_gene_windows(host_model, genome, specs, annotation, 2)
     plan = device_passes(model, specs, WINDOW)
-    return plan, device, alone, host
+    return plan, device, alone, host, (model, host_model, genome, specs, annotation)
 
 
 @pytest.mark.slow
 def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
-    plan, (tables, failures), _, (host_tables, host_failures) = gene_scored
+    plan, (tables, failures), _, (host_tables, host_failures), _ = gene_scored
     assert {s.scorer for s in plan.device_specs} == {"GeneMaskLFC", "GeneMaskActive", "CenterMask"}
     pd.testing.assert_frame_equal(failures, host_failures)
     assert failures.empty, failures
@@ -240,7 +240,7 @@ def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
 
 @pytest.mark.slow
 def test_gene_mask_device_scores_do_not_depend_on_the_batch_size(gene_scored):
-    _, (tables, failures), (alone, alone_failures), _ = gene_scored
+    _, (tables, failures), (alone, alone_failures), _, _ = gene_scored
     pd.testing.assert_frame_equal(failures, alone_failures)
     for name, table in tables.items():
         pd.testing.assert_frame_equal(table, alone[name], check_exact=True, obj=name)
@@ -274,3 +274,19 @@ def _jit_align():
     import jax
 
     return jax.jit(align_alternate_jax)
+
+
+@pytest.mark.slow
+def test_a_window_with_too_many_genes_fails_alike_on_the_device_and_the_host(gene_scored, monkeypatch):
+    from genotile.variants import annotation as A
+
+    *_, (model, host_model, genome, specs, annotation) = gene_scored  # both plans are compiled and cached already
+    monkeypatch.setattr(A, "MAX_GENES_PER_WINDOW", 0)
+    variants = _gene_variants(genome, GENE_WINDOWS[(0, WINDOW)][1:3])
+    options = ScoringOptions("tiled", WINDOW, batch_size=2, include_values=True)
+    device, host = (score_variants(m, genome, variants, specs, options, annotation, window=("demo1", 0, WINDOW)) for m in (model, host_model))
+    pd.testing.assert_frame_equal(device.failures, host.failures)
+    assert set(device.failures["scorer"]) == {"GeneMaskLFC|RNA_SEQ||", "GeneMaskActive|RNA_SEQ||"} and len(device.failures) == 4
+    assert device.failures["detail"].str.startswith("AnnotationError: 1 genes in demo1").all()
+    for name, table in device.scores.items():
+        pd.testing.assert_frame_equal(table, host.scores[name], check_exact=False, rtol=1e-5, atol=1e-5, obj=name)
