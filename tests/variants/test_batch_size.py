@@ -19,7 +19,7 @@ WINDOW = 16_384
 def job():
     specs = parse_scorers([
         {"scorer": "CenterMask", "output": "DNASE", "width": 501, "aggregation": "DIFF_LOG2_SUM"},
-        {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"},  # a host scorer: its outputs count in a row's bytes
+        {"scorer": "GeneMaskSplicing", "output": "SPLICE_SITES"},  # a host scorer: its outputs count in a row's bytes
     ])
     predictor = Predictor(synthetic_model("tiny", 0), None, precision="float32")
     return VariantModel(predictor, {s.output for s in specs}), specs
@@ -46,7 +46,7 @@ def test_a_row_holds_its_input_and_the_host_scorers_outputs(job):
     host_only = row_bytes(device_passes(model, specs, WINDOW))
     device_only = row_bytes(device_passes(model, specs[:1], WINDOW))
     assert device_only >= WINDOW * 4 * 4  # the one-hot ALT input, float32
-    assert host_only > device_only  # + the RNA-seq head's whole-window outputs for GeneMaskLFC
+    assert host_only > device_only  # + the splice-site head's whole-window outputs for GeneMaskSplicing
 
 
 def test_resolved_batch_size(job, monkeypatch):

@@ -3,6 +3,8 @@ across batch sizes, local encoder routes, gathered windows that hold every score
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from genotile.sequence.demo import write_demo_genome
 from genotile.sequence.encoding import one_hot
 from genotile.sequence.fasta import Genome
 from genotile.variants import scorers as S
+from genotile.variants.device_align import IDENTITY, align_alternate_jax, alignment_params
 from genotile.variants.device_pass import MAX_LOCAL_WIDTH, AltRoute, alt_route, device_passes
 from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants, scorer_name
 from genotile.variants.predict import VariantModel
@@ -134,3 +137,156 @@ def test_every_scorer_bins_lie_in_its_gathered_window(setup, position):
         if g.bins is not None:
             assert 0 <= anchors[plan.spec_gather[j]] <= WINDOW // g.resolution - g.bins
             assert anchors[plan.spec_gather[j]] <= lo and hi <= anchors[plan.spec_gather[j]] + g.bins, scorer_name(spec)
+
+
+# -- the gene-mask scorers on the device (per-window exon masks, ALT aligned on the device) ------------------------
+
+GENE_ENTRIES = [
+    {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"},
+    {"scorer": "GeneMaskActive", "output": "RNA_SEQ"},
+    {"scorer": "CenterMask", "output": "RNA_SEQ", "width": None, "aggregation": "DIFF_MEAN"},  # shares the gather
+]
+#: Windows (demo1) and their variants (0-based start, REF length, ALT: None = substitution, "+XY" = insertion,
+#: "" = deletion to the first base): ALPHA1 (+, exons 3,000-3,400, 6,000-6,300, 9,500-11,000) with variants at both
+#: window edges; BETA2 (-) and GAMMA3 (+) together (both strands); a window where no transcript starts (no genes).
+GENE_WINDOWS = {
+    (0, WINDOW): [(0, 1, None), (3_100, 1, None), (6_100, 3, None), (9_600, 1, "+GA"), (10_000, 4, ""),
+                  (WINDOW - 4, 3, ""), (WINDOW - 1, 1, "+TT"), (WINDOW - 1, 1, None)],
+    (40_960, 40_960 + WINDOW): [(44_500, 1, None), (44_800, 1, "+C"), (52_100, 2, "")],
+    (16_384, 16_384 + WINDOW): [(20_000, 1, None), (30_100, 3, "")],
+}  # fmt: skip
+
+
+def _gene_variants(genome: Genome, items: list[tuple[int, int, str | None]]) -> pd.DataFrame:
+    rows = []
+    for pos0, ref_len, alt in items:
+        ref = genome.sequence("demo1", pos0, pos0 + ref_len).upper()
+        if alt is None:
+            alt = "".join({"A": "C", "C": "G", "G": "T", "T": "A"}.get(b, "A") for b in ref)
+        else:
+            alt = ref + alt[1:] if alt.startswith("+") else ref[0]
+        rows.append({"variant_id": f"demo1:{pos0 + 1}:{ref}>{alt}", "chrom": "demo1", "pos": pos0 + 1, "ref": ref, "alt": alt})
+    return pd.DataFrame(rows)
+
+
+def _stranded_model(predictor: Predictor, outputs: set[str]) -> VariantModel:
+    """A model whose RNA-seq tracks are +, -, . in turn (the tiny model's are all unstranded), so the gene
+    scorers' strand NaN pattern is exercised."""
+    model = VariantModel(predictor, outputs)
+    tracks = model.tracks["RNA_SEQ"]
+    model.tracks["RNA_SEQ"] = tracks.assign(strand=np.resize(np.array(["+", "-", "."], object), len(tracks)))
+    return model
+
+
+def _score_gene_windows(model: VariantModel, genome: Genome, specs, annotation, batch_size: int):
+    """Every GENE_WINDOWS window scored on its own (``window=``), tables and failures concatenated."""
+    options = ScoringOptions("tiled", WINDOW, batch_size=batch_size, include_values=True)
+    results = [
+        score_variants(model, genome, _gene_variants(genome, items), specs, options, annotation, window=("demo1", *span))
+        for span, items in GENE_WINDOWS.items()
+    ]
+    tables = {name: pd.concat([r.scores[name] for r in results], ignore_index=True) for name in results[0].scores}
+    return tables, pd.concat([r.failures for r in results], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def gene_scored(setup, tmp_path_factory):
+    """The gene windows scored on the device (batch 2 and 1) and by the host scorers (their device reduction off)."""
+    from genotile.sequence.demo import write_demo_annotation
+    from genotile.variants.annotation import read_gtf
+
+    genome, _, base = setup
+    folder = tmp_path_factory.mktemp("genes")
+    annotation = read_gtf(write_demo_annotation(folder / "demo.gtf", folder / "pas.tsv")[0])
+    specs = parse_scorers(GENE_ENTRIES)
+    model = _stranded_model(base.predictor, {s.output for s in specs})
+    device = _score_gene_windows(model, genome, specs, annotation, 2)
+    alone = _score_gene_windows(model, genome, specs, annotation, 1)
+    host_model = _stranded_model(base.predictor, {s.output for s in specs})
+    with pytest.MonkeyPatch.context() as patch:
+        for kind in ("GeneMaskLFC", "GeneMaskActive"):
+            patch.setattr(S.REGISTRY[kind], "device_read", lambda self, spec: None)
+        assert not {s.scorer for s in device_passes(host_model, specs, WINDOW).device_specs} & {"GeneMaskLFC", "GeneMaskActive"}
+        host = _score_gene_windows(host_model, genome, specs, annotation, 2)
+    plan = device_passes(model, specs, WINDOW)
+    return plan, device, alone, host, (model, host_model, genome, specs, annotation)
+
+
+@pytest.mark.slow
+def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
+    plan, (tables, failures), _, (host_tables, host_failures), _ = gene_scored
+    assert {s.scorer for s in plan.device_specs} == {"GeneMaskLFC", "GeneMaskActive", "CenterMask"}
+    pd.testing.assert_frame_equal(failures, host_failures)
+    assert failures.empty, failures
+    for name, table in tables.items():
+        expected = host_tables[name]
+        assert len(table) == len(expected) > 0, name
+        exact = [c for c in table.columns if c not in ("score", "ref_value", "alt_value")]
+        pd.testing.assert_frame_equal(table[exact], expected[exact], obj=name)  # same variants, genes, tracks, order
+        for column in ("score", "ref_value", "alt_value"):
+            got, want = table[column].to_numpy(), expected[column].to_numpy()
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name} {column}: NaN pattern")
+            # gene means are float32 sums over ~1,000 exon bases in another order: ~1e-6 relative; an LFC carries that
+            # as an absolute error
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {column}")
+    lfc = tables["GeneMaskLFC|RNA_SEQ||"]
+    genes = lfc.groupby("pos")["gene_name"].unique().map(sorted).to_dict()
+    assert genes[1] == genes[3_101] == genes[WINDOW] == ["ALPHA1"] and genes[44_501] == ["BETA2", "GAMMA3"]
+    assert 20_001 not in genes and 30_101 not in genes  # the window without genes: no rows
+    stranded = lfc[(lfc["track_strand"] != ".") & (lfc["track_strand"] != lfc["gene_strand"])]
+    assert len(stranded) and stranded["score"].isna().all() and stranded["ref_value"].notna().all()
+    assert lfc[lfc["track_strand"] == "."]["score"].notna().all()
+
+
+@pytest.mark.slow
+def test_gene_mask_device_scores_do_not_depend_on_the_batch_size(gene_scored):
+    _, (tables, failures), (alone, alone_failures), _, _ = gene_scored
+    pd.testing.assert_frame_equal(failures, alone_failures)
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(table, alone[name], check_exact=True, obj=name)
+
+
+def test_row_bucket():
+    from genotile.variants.scorers.base import MIN_ROW_BUCKET, row_bucket
+
+    assert [row_bucket(n) for n in (0, 1, MIN_ROW_BUCKET, MIN_ROW_BUCKET + 1, 256)] == [8, 8, 8, 16, 256]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(-1, 13), st.integers(0, 4), st.integers(0, 4), st.integers(0, 2**31 - 1))
+def test_device_alignment_equals_align_alternate_bit_for_bit(start0, ref_len, alt_len, seed):
+    try:
+        alignment = indel_alignment(start0, ref_len, alt_len, 0, 12)
+    except ValueError:
+        return  # the engine fails such a variant before any scorer
+    x = np.random.default_rng(seed).normal(size=(12, 3)).astype(np.float32)
+    x[seed % 12, seed % 3] = np.nan
+    align = _jit_align()
+    got = np.asarray(align(x, alignment_params(alignment)))
+    np.testing.assert_array_equal(got.view(np.int32), align_alternate(x, alignment).view(np.int32))  # NaN bits too
+    if not alignment.is_indel:
+        np.testing.assert_array_equal(np.asarray(align(x, IDENTITY)).view(np.int32), x.view(np.int32))
+
+
+@functools.cache
+def _jit_align():
+    """One jitted :func:`align_alternate_jax` for the property test (one compilation for all its examples)."""
+    import jax
+
+    return jax.jit(align_alternate_jax)
+
+
+@pytest.mark.slow
+def test_a_window_with_too_many_genes_fails_alike_on_the_device_and_the_host(gene_scored, monkeypatch):
+    from genotile.variants import annotation as A
+
+    *_, (model, host_model, genome, specs, annotation) = gene_scored  # both plans are compiled and cached already
+    monkeypatch.setattr(A, "MAX_GENES_PER_WINDOW", 0)
+    variants = _gene_variants(genome, GENE_WINDOWS[(0, WINDOW)][1:3])
+    options = ScoringOptions("tiled", WINDOW, batch_size=2, include_values=True)
+    device, host = (score_variants(m, genome, variants, specs, options, annotation, window=("demo1", 0, WINDOW)) for m in (model, host_model))
+    pd.testing.assert_frame_equal(device.failures, host.failures)
+    assert set(device.failures["scorer"]) == {"GeneMaskLFC|RNA_SEQ||", "GeneMaskActive|RNA_SEQ||"} and len(device.failures) == 4
+    assert device.failures["detail"].str.startswith("AnnotationError: 1 genes in demo1").all()
+    for name, table in device.scores.items():
+        pd.testing.assert_frame_equal(table, host.scores[name], check_exact=False, rtol=1e-5, atol=1e-5, obj=name)

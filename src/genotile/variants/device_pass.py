@@ -14,7 +14,12 @@ Here, for the scorer kinds that have a device reduction (:meth:`~genotile.varian
   equal the whole-window head's), the same for REF from the kept embeddings, and the scorers' reductions;
 * only the scores (``[T]`` per scorer, plus REF/ALT values) come back to the host.
 
-Kinds without a device reduction (the gene, splicing, polyadenylation and junction scorers) get their outputs
+Per-row kinds (the gene-mask scorers, :attr:`~genotile.variants.scorers.base.DeviceRead.window`) also take arrays
+built once per window on the host (:meth:`DevicePasses.window`: exon masks padded to a row bucket); they travel
+with the REF state, the REF pass adds what the kind keeps of REF (gene means), ALT is indel-aligned on the device
+(:mod:`genotile.variants.device_align`, per-row parameters) and ``[R, T]`` scores come back.
+
+Kinds without a device reduction (the splicing, polyadenylation and junction scorers) get their outputs
 from the same passes, copied to the host as before (:class:`genotile.variants.predict.WindowPrediction`), so
 a job runs the trunk once per allele whatever its scorer mix.
 """
@@ -36,9 +41,12 @@ from genotile.model.alphagenome import AlphaGenome, OutputRequest
 from genotile.model.predictor import NonFiniteOutputError
 from genotile.outputs import CONTACT_MAPS, by_scorer_output
 from genotile.variants import scorers as S
+from genotile.variants.device_align import IDENTITY, align_alternate_jax
 from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
+from genotile.variants.scorers.base import DeviceRead
 
-__all__ = ["MAX_AUTO_BATCH", "MAX_AUTO_BATCH_CPU", "AltRoute", "DevicePasses", "Gather", "RefState", "alt_route", "auto_batch_size", "device_passes"]
+__all__ = ["MAX_AUTO_BATCH", "MAX_AUTO_BATCH_CPU", "AltRoute", "DevicePasses", "Gather", "RefState", "WindowRows", "alt_route",
+           "auto_batch_size", "device_passes"]
 
 #: Most ALT rows per call ``batch_size: auto`` picks: rows are computed one by one inside a call (byte identity),
 #: so a bigger batch saves only dispatches and host round trips, and those are paid back well before this.
@@ -57,6 +65,8 @@ DECODER_MARGIN_BINS = 12
 MAX_LOCAL_WIDTH = 64
 
 RefState = dict[str, Any]  # device arrays of one window's REF pass (see DevicePasses.ref)
+#: Per window and device scorer: its :class:`~genotile.variants.scorers.base.WindowArrays` (None: not a per-row kind).
+WindowRows = list[S.WindowArrays | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,10 +114,16 @@ class DevicePasses:
         self.means = predictor.track_means
         self.kinds = {s: S.scorer(s.scorer) for s in specs}
         self.device_specs = tuple(s for s in specs if self.kinds[s].device_read(s) is not None)
+        self.reads: tuple[DeviceRead, ...] = tuple(self.kinds[s].device_read(s) for s in self.device_specs)  # type: ignore[misc]
         host_outputs = sorted({s.output for s in specs if s not in self.device_specs})
         self.gathers = self._gathers()
         self.spec_gather = tuple(
             next(i for i, g in enumerate(self.gathers) if g.output == s.output) for s in self.device_specs
+        )
+        #: Per gather: whether ALT is aligned for some scorer, whether a whole-window REF output stays on the device.
+        self.aligned = tuple(any(r.aligned for r, i in zip(self.reads, self.spec_gather) if i == k) for k in range(len(self.gathers)))
+        self.keep_ref = tuple(
+            g.contact or any(r.ref_outputs for r, i in zip(self.reads, self.spec_gather) if i == k) for k, g in enumerate(self.gathers)
         )
         host = model.request_for(host_outputs)
         self.host_heads = set(host.heads)
@@ -187,6 +203,19 @@ class DevicePasses:
                 errors.append(f"{type(err).__name__}: {err}")
         return out, errors
 
+    def window(self, inputs: S.WindowInputs) -> tuple[dict[str, np.ndarray], WindowRows]:
+        """A window's arrays for the per-row device scorers, merged by name, and each scorer's
+        :class:`~genotile.variants.scorers.base.WindowArrays` (None for the other device scorers)."""
+        arrays: dict[str, np.ndarray] = {}
+        rows: WindowRows = []
+        for spec, read in zip(self.device_specs, self.reads):
+            built = self.kinds[spec].device_window(spec, inputs) if read.window else None
+            if built is not None:
+                for name, array in built.arrays.items():
+                    arrays.setdefault(name, array)
+            rows.append(built)
+        return arrays, rows
+
     @staticmethod
     def _bin_bp(g: Gather) -> int:
         return by_scorer_output(g.output).scored_resolution
@@ -222,21 +251,30 @@ class DevicePasses:
             keep["embeddings_1bp"] = raw["embeddings_1bp"]
         return keep
 
-    def _ref_pass(self, variables: Any, dna: jax.Array, org: jax.Array) -> tuple[RefState, dict[str, Any], jax.Array]:
+    def _ref_pass(
+        self, variables: Any, dna: jax.Array, org: jax.Array, window: dict[str, jax.Array]
+    ) -> tuple[RefState, dict[str, Any], jax.Array]:
         encoded = self.module.apply(variables, dna, method=AlphaGenome.encode)
         raw = self._forward(variables, encoded, org, self.request)
         state: RefState = {"trunk": encoded[0][0], "skips": {k: v[0] for k, v in encoded[1].items()}}
         for r in self.request.embedding_resolutions:
             state[f"emb{r}"] = raw[f"embeddings_{r}bp"][0]
+        outs: dict[int, jax.Array] = {}
         for i, g in enumerate(self.gathers):
             if g.contact:
-                state[f"out{i}"] = raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
+                outs[i] = raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
             elif g.bins is None:
-                state[f"out{i}"] = self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
-        bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating))
+                outs[i] = self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
+        state.update({f"out{i}": x for i, x in outs.items() if self.keep_ref[i]})
+        bad = sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves((state, outs)) if jnp.issubdtype(x.dtype, jnp.floating))
+        kept = dict(window)  # what the per-row scorers keep of REF (gene means: NaN for padded rows, so not checked)
+        for spec, read, i in zip(self.device_specs, self.reads, self.spec_gather):
+            if read.window:
+                kept.update(self.kinds[spec].device_ref(spec, outs[i], window))
+        state["window"] = kept
         return state, self._host_part(raw), jnp.asarray(bad, jnp.int32)
 
-    def _alt_row(self, route: AltRoute, variables: Any, ref: RefState, dna, org, anchor, bounds, start) -> tuple:
+    def _alt_row(self, route: AltRoute, variables: Any, ref: RefState, dna, org, anchor, bounds, start, align) -> tuple:
         org = org[None]
         if route.width is None:
             encoded = self.module.apply(variables, dna[None], method=AlphaGenome.encode)
@@ -245,12 +283,15 @@ class DevicePasses:
             encoded = local_encoder.local_encode(self.module, variables, ref_encoded, dna[None], start[None], route.width)
         raw = self._forward(variables, encoded, org, self.alt_request)
         decoded = self._decoded_slice(variables, encoded, raw, org, anchor) if self.decoder_bins else None
-        outs: dict[int, tuple[jax.Array, jax.Array]] = {}
+        outs: dict[int, tuple[jax.Array | None, jax.Array]] = {}
+        aligned: dict[int, jax.Array] = {}
         for i, g in enumerate(self.gathers):
             if g.contact:
                 outs[i] = ref[f"out{i}"], raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
             elif g.bins is None:
-                outs[i] = ref[f"out{i}"], self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
+                outs[i] = ref.get(f"out{i}"), self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
+                if self.aligned[i]:
+                    aligned[i] = align_alternate_jax(outs[i][1], align)
             else:
                 window = lambda x, at, i=i, g=g: jax.lax.dynamic_slice_in_dim(x, at, g.bins, 0)  # noqa: E731
                 emb_ref = window(ref[f"emb{g.resolution}"], anchor[i])
@@ -260,11 +301,13 @@ class DevicePasses:
                     emb_alt = window(raw_embeddings(raw, g.resolution)[0], anchor[i])
                 outs[i] = self._head(variables, g, emb_ref, org), self._head(variables, g, emb_alt, org)
         scores = []
-        for j, spec in enumerate(self.device_specs):
+        for j, (spec, read) in enumerate(zip(self.device_specs, self.reads)):
             i = self.spec_gather[j]
             offset = anchor[i] if self.gathers[i].bins is not None else 0
             r, a = outs[i]
-            scores.append(self.kinds[spec].device_score(spec, r, a, bounds[j, 0] - offset, bounds[j, 1] - offset))
+            a = aligned[i] if read.aligned else a
+            window = ref["window"] if read.window else None
+            scores.append(self.kinds[spec].device_score(spec, r, a, bounds[j, 0] - offset, bounds[j, 1] - offset, window))
         host = jax.tree.map(lambda x: x[0], self._host_part(raw))
         return tuple(scores), host
 
@@ -272,9 +315,9 @@ class DevicePasses:
         """The jitted ALT call of a route: rows mapped one by one (a row's bytes do not depend on its batch)."""
         if route not in self._alt_fns:
 
-            def call(variables, ref, dna, org, anchor, bounds, start):
+            def call(variables, ref, dna, org, anchor, bounds, start, align):
                 one = lambda x: self._alt_row(route, variables, ref, *x)  # noqa: E731
-                return jax.lax.map(one, (dna, org, anchor, bounds, start))
+                return jax.lax.map(one, (dna, org, anchor, bounds, start, align))
 
             self._alt_fns[route] = jax.jit(call)
         return self._alt_fns[route]
@@ -296,15 +339,17 @@ class DevicePasses:
 
     # -- the calls -------------------------------------------------------------------------------------
 
-    def ref(self, dna: np.ndarray) -> tuple[list[RefState], WindowPrediction]:
+    def ref(self, dna: np.ndarray, window: Mapping[str, np.ndarray] | None = None) -> tuple[list[RefState], WindowPrediction]:
         """A window's REF pass (one-hot ``[S, 4]``) on the first device: its state for the ALT passes, copied to
-        every device, and its host outputs for the host scorers."""
+        every device, and its host outputs for the host scorers. ``window``: the per-row scorers' window arrays
+        (:meth:`window`), sent once here and kept in the state (``state["window"]``, with the scorers' REF parts)."""
         p = self.model.predictor
         first = p.devices[0]
         org = jax.device_put(np.full((1,), self.model.organism, np.int32), first)
         dna_device = jax.device_put(np.asarray(dna, np.float32)[None], first)
+        window_device = {k: jax.device_put(np.asarray(v), first) for k, v in (window or {}).items()}
         began = time.perf_counter()
-        state, host, bad = jax.block_until_ready(self._ref_fn(self._variables_on(0), dna_device, org))
+        state, host, bad = jax.block_until_ready(self._ref_fn(self._variables_on(0), dna_device, org, window_device))
         self.model.device_seconds += time.perf_counter() - began
         if int(bad):
             raise NonFiniteOutputError(
@@ -316,17 +361,19 @@ class DevicePasses:
 
     def submit(
         self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray,
-        starts: np.ndarray, device: int = 0,
+        starts: np.ndarray, aligns: np.ndarray | None = None, device: int = 0,
     ) -> tuple[Any, int]:
-        """Start the ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts``) on one
-        route and device, without waiting (JAX dispatches asynchronously): :meth:`collect` takes the handle.
+        """Start the ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts`` and indel
+        ``aligns`` (:func:`~genotile.variants.device_align.alignment_params`; None: no indels) on one route and
+        device, without waiting (JAX dispatches asynchronously): :meth:`collect` takes the handle.
 
         Why one single-device program per call rather than a batch split over a device mesh: the same call shape
         then compiles to the same program whatever the device count, so scores are byte-identical on 1 or N
         devices; the engine keeps every device busy by submitting one call to each before collecting."""
         target = self.model.predictor.devices[device]
         org = np.full((dna.shape[0],), self.model.organism, np.int32)
-        args = [jax.device_put(np.asarray(x), target) for x in (np.asarray(dna, np.float32), org, anchors, bounds, starts)]
+        aligns = np.tile(IDENTITY, (dna.shape[0], 1)) if aligns is None else aligns
+        args = [jax.device_put(np.asarray(x), target) for x in (np.asarray(dna, np.float32), org, anchors, bounds, starts, aligns)]
         return self._alt_fn(route)(self._variables_on(device), ref[device], *args), dna.shape[0]
 
     def collect(self, handle: tuple[Any, int]) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
@@ -344,9 +391,10 @@ class DevicePasses:
 
     def alt(
         self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray, starts: np.ndarray,
+        aligns: np.ndarray | None = None,
     ) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
         """:meth:`submit` on the first device, then :meth:`collect`."""
-        return self.collect(self.submit(route, ref, dna, anchors, bounds, starts))
+        return self.collect(self.submit(route, ref, dna, anchors, bounds, starts, aligns))
 
 
 def raw_embeddings(raw: Mapping[str, Any], resolution: int) -> jax.Array:

@@ -39,7 +39,8 @@ from genotile.sequence.fasta import Genome
 from genotile.tracks.tiling import Window
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable
-from genotile.variants.device_pass import AltRoute, DevicePasses, alt_route, device_passes
+from genotile.variants.device_align import IDENTITY, alignment_params
+from genotile.variants.device_pass import AltRoute, DevicePasses, WindowRows, alt_route, device_passes
 from genotile.variants.predict import VariantModel, WindowPrediction
 from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
 from genotile.variants.tiles import tile_membership
@@ -312,18 +313,40 @@ def _calls(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 @dataclass
 class _DeviceRow:
-    """One ALT row's device scores (per device scorer: score, REF value, ALT value) and per scorer None or why
-    it could not be scored."""
+    """One ALT row's device scores (per device scorer: score, REF value, ALT value), per scorer None or why
+    it could not be scored, and the window's rows of the per-row scorers (their labels; padded rows cut off)."""
 
     scores: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
     errors: list[str | None]
+    windows: WindowRows
+
+    def rows(self) -> Iterator[tuple[S.ScoreRows | None, str | None]]:
+        """Per device scorer its rows, or None and why it could not be scored."""
+        for (score, rv, av), error, window in zip(self.scores, self.errors, self.windows):
+            error = error or (window.error if window is not None else None)
+            if error is not None:
+                yield None, error
+            elif window is None:
+                yield S.ScoreRows(score[None], {}, None if rv is None else rv[None], None if av is None else av[None]), None
+            else:
+                n = window.rows
+                yield S.ScoreRows(score[:n], window.labels, None if rv is None else rv[:n], None if av is None else av[:n]), None
 
 
-def _device_inputs(plan: DevicePasses, job: _Job, at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
-    """A job's per-row device inputs: gather anchors, scorer bounds, local-encoder start; and bound errors."""
-    start0, interval_start = int(job.variant.pos) - 1, job.window[0]
-    bounds, errors = plan.bounds(start0, interval_start)
-    return plan.anchors(start0, interval_start), bounds, np.int32(at), errors
+def _device_inputs(plan: DevicePasses, job: _Job, at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+    """A job's per-row device inputs: gather anchors, scorer bounds, local-encoder start, indel alignment
+    (:func:`~genotile.variants.device_align.alignment_params`; identity where no device scorer aligns, or where
+    the indel cannot be aligned: ``score_job`` then fails the variant); and bound errors."""
+    v, (start, end) = job.variant, job.window
+    start0 = int(v.pos) - 1
+    bounds, errors = plan.bounds(start0, start)
+    align = IDENTITY
+    if any(plan.aligned) and len(v.ref) != len(v.alt):
+        try:
+            align = alignment_params(indel_alignment(start0, len(v.ref), len(v.alt), start, end - start))
+        except ValueError:
+            align = IDENTITY
+    return plan.anchors(start0, start), bounds, np.int32(at), align, errors
 
 
 def score_variants(
@@ -381,11 +404,11 @@ def score_variants(
             fail(v, "*", "indel_outside_window", str(err))
             return []
         frames: list[tuple[str, S.ScoreRows]] = []
-        for spec, (score, rv, av), error in zip(passes_plan.device_specs, device.scores, device.errors):
-            if error is not None:
-                fail(v, scorer_name(spec), "scorer_failed", error)
+        for spec, (rows, error) in zip(passes_plan.device_specs, device.rows()):
+            if rows is None:
+                fail(v, scorer_name(spec), "scorer_failed", str(error))
                 continue
-            frames.append((scorer_name(spec), S.ScoreRows(score[None], {}, None if rv is None else rv[None], None if av is None else av[None])))
+            frames.append((scorer_name(spec), rows))
         cache: dict[str, np.ndarray] = {}
 
         def aligned(output: str) -> np.ndarray:
@@ -423,11 +446,17 @@ def score_variants(
     def score_window(ref_dna: np.ndarray, jobs: list[_Job]) -> None:
         """One REF pass for the window, then the ALT passes of its jobs, batched per encoder route."""
         nonlocal passes
+        start, end = jobs[0].window
+        arrays: dict[str, np.ndarray] = {}
+        windows: list[S.WindowArrays | None] = [None] * len(passes_plan.device_specs)
+        if any(read.window for read in passes_plan.reads):  # the per-row device scorers' window arrays (exon masks)
+            began = clock()
+            arrays, windows = passes_plan.window(S.WindowInputs(jobs[0].variant.chrom, start, end - start, model, annotation, pas))
+            timings.reductions_s += clock() - began
         began = clock()
-        ref_state, ref = passes_plan.ref(ref_dna)
+        ref_state, ref = passes_plan.ref(ref_dna, arrays)
         timings.forward_s += clock() - began
         passes += 1
-        start, end = jobs[0].window
         routes: dict[AltRoute, list[tuple[int, _Job, int]]] = defaultdict(list)
         for i, job in enumerate(jobs):
             v = job.variant
@@ -440,8 +469,8 @@ def score_variants(
             handles = []
             for device, (route, chunk) in enumerate(group):
                 prepared = [_device_inputs(passes_plan, job, at) for _, job, at in chunk]
-                arrays = (np.stack([p[k] for p in prepared]) for k in range(3))
-                handle = passes_plan.submit(route, ref_state, np.stack([job.alt_dna for _, job, _ in chunk]), *arrays, device=device)
+                rows = (np.stack([p[k] for p in prepared]) for k in range(4))
+                handle = passes_plan.submit(route, ref_state, np.stack([job.alt_dna for _, job, _ in chunk]), *rows, device=device)
                 handles.append((chunk, prepared, handle))
             for chunk, prepared, handle in handles:
                 began = clock() if began is None else began
@@ -449,8 +478,8 @@ def score_variants(
                 timings.forward_s += clock() - began
                 began = None
                 passes += len(chunk)
-                for (i, job, _), scores, (_, _, _, errors), alt in zip(chunk, per_row, prepared, alts):
-                    done[i] = score_job(job, ref, alt, _DeviceRow(scores, errors))
+                for (i, job, _), scores, (*_, errors), alt in zip(chunk, per_row, prepared, alts):
+                    done[i] = score_job(job, ref, alt, _DeviceRow(scores, errors, windows))
                 progress.advance(len(chunk))
         began = clock()
         for i in sorted(done):

@@ -18,7 +18,18 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from genotile.variants.scorers.base import REGISTRY, Scorer, ScorerInputs, ScoreRows, ScorerSpec, SettingsError, register, scorer
+from genotile.variants.scorers.base import (
+    REGISTRY,
+    Scorer,
+    ScorerInputs,
+    ScoreRows,
+    ScorerSpec,
+    SettingsError,
+    WindowArrays,
+    WindowInputs,
+    register,
+    scorer,
+)  # fmt: skip
 from genotile.variants.scorers.center_mask import (
     Aggregation,
     CenterMask,
@@ -52,7 +63,7 @@ __all__ = [
     "Aggregation", "CenterMask", "ContactMap", "GENE_SCORERS", "GeneMaskActive", "GeneMaskLFC", "GeneMaskSplicing",
     "Junctions", "MAX_GENES", "MAX_PAS", "MAX_SPLICE_SITES", "PAS_MASK_WIDTH", "PAS_SCORERS", "Polyadenylation",
     "RECOMMENDED", "REGISTRY", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "SpliceJunction",
-    "apply_strand_nan", "center_mask", "center_mask_bins", "center_mask_score", "contact_map_score",
+    "WindowArrays", "WindowInputs", "apply_strand_nan", "center_mask", "center_mask_bins", "center_mask_score", "contact_map_score",
     "gene_mask_active", "gene_mask_lfc", "gene_mask_splicing", "gene_means", "junction_max_per_gene",
     "pas_window_masks", "polyadenylation_score", "recommended_scorers", "register", "resolution_for_output",
     "scorer", "splice_junction_delta", "unstack_junctions",

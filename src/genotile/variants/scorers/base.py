@@ -12,7 +12,7 @@ them). Reduction order differs from XLA's, so results agree to float32 rounding,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from genotile.variants.annotation import GeneAnnotation, PasTable
     from genotile.variants.predict import VariantModel, WindowPrediction
 
-__all__ = ["F32", "REGISTRY", "DeviceRead", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "register", "scorer"]
+__all__ = [
+    "F32", "REGISTRY", "DeviceRead", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "WindowArrays",
+    "WindowInputs", "register", "row_bucket", "scorer",
+]  # fmt: skip
 
 F32 = np.float32
 Array = npt.NDArray[np.floating]
@@ -97,10 +100,66 @@ class ScoreRows(NamedTuple):
 class DeviceRead:
     """What a scorer reduced on the device reads (:meth:`Scorer.device_read`): one ``output`` at its scored
     resolution, over ``bins`` bins around the variant's bin (None: every bin of the window; contact maps:
-    the whole map). The engine computes the head only there (``genotile.variants.device_pass``)."""
+    the whole map). The engine computes the head only there (``genotile.variants.device_pass``).
+
+    ``aligned``: :meth:`Scorer.device_score` gets ALT indel-aligned to REF (:mod:`genotile.variants.device_align`;
+    whole-window reads only). ``window``: the kind takes per-window arrays (:meth:`Scorer.device_window`) and
+    returns one row per window row (``[R, T]``). ``ref_outputs``: it reads the REF outputs in
+    :meth:`Scorer.device_score` (False: only what :meth:`Scorer.device_ref` kept, so a whole-window REF output
+    need not stay on the device)."""
 
     output: str
     bins: int | None
+    aligned: bool = False
+    window: bool = False
+    ref_outputs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.aligned and self.bins is not None:
+            raise ValueError("an aligned device read must read the whole window (bins=None)")
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """What a device reduction may read once per window (:meth:`Scorer.device_window`), before any pass."""
+
+    chrom: str
+    interval_start: int
+    length: int
+    model: VariantModel
+    annotation: GeneAnnotation | None = None
+    pas: PasTable | None = None
+
+    def genes(self) -> GeneAnnotation:
+        assert self.annotation is not None, "the engine checks needs_genes before scoring"
+        return self.annotation
+
+
+@dataclass(frozen=True)
+class WindowArrays:
+    """One window's host-built inputs of a per-row device reduction (:meth:`Scorer.device_window`).
+
+    ``arrays``: sent to the device once per window with the REF state, by name (kinds that build the same name,
+    e.g. LFC and Active their exon masks, share one copy); their row axis is padded to :func:`row_bucket` rows so
+    windows with different row counts reuse compiled passes. ``rows``: the real row count (the host keeps the
+    first ``rows`` rows of each score); ``labels``: their per-row labels (:func:`gene_rows`). ``error``: why
+    no variant of this window can be scored by the kind (each becomes a failure row, as from :meth:`Scorer.score`);
+    its ``arrays`` then still hold zero rows, padded, so the passes keep their shapes."""
+
+    arrays: Mapping[str, np.ndarray]
+    rows: int
+    labels: dict[str, np.ndarray]
+    error: str | None = None
+
+
+#: Fewest rows a padded window array has: with at most 256 genes a window (``MAX_GENES_PER_WINDOW``) this leaves
+#: 6 row buckets (8 ... 256), so a job compiles its passes at most ~6 times, while the extra rows cost nothing.
+MIN_ROW_BUCKET = 8
+
+
+def row_bucket(rows: int) -> int:
+    """Padded row count of ``rows`` window rows: the next power of two, at least :data:`MIN_ROW_BUCKET`."""
+    return max(MIN_ROW_BUCKET, 1 << max(rows - 1, 0).bit_length())
 
 
 class Scorer:
@@ -141,11 +200,27 @@ class Scorer:
         """
         raise NotImplementedError
 
-    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+    def device_window(self, spec: ScorerSpec, inputs: WindowInputs) -> WindowArrays:
+        """Host side, once per window, for a read with ``window=True``: the window's arrays and row labels."""
+        raise NotImplementedError
+
+    def device_ref(self, spec: ScorerSpec, ref: Any, window: Mapping[str, Any]) -> dict[str, Any]:
+        """Traced JAX, once per window in the REF pass, for a read with ``window=True``: named arrays computed
+        from the REF outputs (``[S, T]``) and the window arrays, kept on the device with them (e.g. the REF gene
+        means, so an ALT pass only reduces ALT). A name two kinds build must mean the same array."""
+        return {}
+
+    def device_score(
+        self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Mapping[str, Any] | None = None
+    ) -> tuple[Any, Any, Any]:
         """Traced JAX, per variant: ``(score [T], ref_value [T] | None, alt_value [T] | None)`` from REF/ALT
         float32 outputs over the bins :meth:`device_read` asked for (``[W, T]``; contact maps ``[P, P, T]``),
         with ``lo``/``hi`` the bounds relative to their first bin. Must equal :meth:`score` to float32
-        reduction-order rounding (tests/variants/test_device_pass.py checks every kind that has it)."""
+        reduction-order rounding (tests/variants/test_device_pass.py checks every kind that has it).
+
+        A ``window=True`` read returns ``[R, T]`` arrays over the padded window rows instead and gets ``window``:
+        its window arrays and its :meth:`device_ref` results, by name; ``ref`` is None unless it asked for
+        ``ref_outputs``; ``alt`` is aligned when it asked for ``aligned``."""
         raise NotImplementedError
 
 

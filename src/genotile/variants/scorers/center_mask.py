@@ -201,7 +201,7 @@ class CenterMask(Scorer):
     def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
         return center_mask_bins(start0, interval_start, spec.width, resolution_for_output(spec.output), length_bins)
 
-    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Any = None) -> tuple[Any, Any, Any]:
         assert spec.aggregation is not None
         score = center_mask_score_jax(ref, alt, lo, hi, spec.aggregation)
         return score, masked_mean_jax(ref, lo, hi), masked_mean_jax(alt, lo, hi)

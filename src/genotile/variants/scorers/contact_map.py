@@ -70,7 +70,7 @@ class ContactMap(Scorer):
         lo = contact_map_bin(start0, interval_start, length_bins)
         return lo, lo + 1
 
-    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+    def device_score(self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Any = None) -> tuple[Any, Any, Any]:
         import jax.numpy as jnp
 
         column = lambda x: jnp.take(x, lo, axis=1)  # noqa: E731  [P, T]: the variant's column

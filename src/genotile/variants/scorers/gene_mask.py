@@ -3,18 +3,38 @@
 Reproduces ``GeneMaskScorer`` (``GENE_MASK_LFC``, ``GENE_MASK_ACTIVE``). ALT is indel-aligned to REF
 (:func:`genotile.variants.sequences.align_alternate`); stranded tracks score only same-strand genes.
 :func:`gene_means` and :func:`apply_strand_nan` are shared with :mod:`.gene_mask_splicing`.
+
+On the device (issue 15): a window's exon masks (padded to :func:`~.base.row_bucket` genes), exon counts and
+strand pattern are built once on the host and kept on the device with the REF state, which also keeps the REF
+gene means; each ALT pass aligns its whole-window output (:mod:`genotile.variants.device_align`) and returns
+only its ``[G, T]`` scores and gene means.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import OUTPUTS, SPLICE_JUNCTIONS
-from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import (
+    F32,
+    DeviceRead,
+    Scorer,
+    ScorerInputs,
+    ScoreRows,
+    ScorerSpec,
+    WindowArrays,
+    WindowInputs,
+    gene_rows,
+    register,
+    row_bucket,
+)  # fmt: skip
 
 __all__ = ["GENE_MASK_OUTPUTS", "GeneMaskActive", "GeneMaskLFC", "apply_strand_nan", "gene_mask_active", "gene_mask_lfc",
-           "gene_means"]
+           "gene_means", "gene_means_jax", "strand_keep"]
 
 #: The 1-bp outputs but junctions: what the gene-mask scorers may read.
 GENE_MASK_OUTPUTS = frozenset(o.scorer_output for o in OUTPUTS if o.scored_resolution == 1 and o != SPLICE_JUNCTIONS)
@@ -68,10 +88,39 @@ def apply_strand_nan(
     score for an opposite-strand gene is meaningless; unstranded tracks keep all genes.
     """
     s = np.asarray(scores, dtype=F32)
+    return np.where(strand_keep(gene_strands, track_strands), s, F32(np.nan)).astype(F32)
+
+
+def strand_keep(gene_strands: npt.ArrayLike, track_strands: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """``[G, T]``: which scores :func:`apply_strand_nan` keeps (same strand, or an unstranded track)."""
     gs = np.asarray(gene_strands).astype(str)[:, None]
     ts = np.asarray(track_strands).astype(str)[None, :]
-    keep = (gs == ts) | (ts == ".")
-    return np.where(keep, s, F32(np.nan)).astype(F32)
+    return np.asarray((gs == ts) | (ts == "."), bool)
+
+
+#: Bases per block of :func:`gene_means_jax`'s blocked product (small enough that no backend splits its sums).
+GENE_MEAN_BLOCK = 128
+
+
+def gene_means_jax(values: Any, gene_mask: Any, counts: Any) -> Any:
+    """:func:`gene_means` in JAX: ``values [S, T]`` float32, ``gene_mask [S, G]`` bool, ``counts [G]`` its
+    column sums (float32); 0/0 (padded genes) = NaN, and a NaN anywhere in a track is NaN for every gene, as in
+    the host's matrix product.
+
+    Why a blocked product (per block of :data:`GENE_MEAN_BLOCK` bases a ``[G, T]`` product, then a sum over the
+    blocks): one whole-window dot is split over threads differently by XLA:CPU inside and outside the ALT
+    passes' row loop (a one-row call has no loop), so its bytes would depend on the batch size; a masked sum
+    (``where``) is exact in its order but ~15x slower on a CPU (1 s a row for 8 genes x 667 tracks x 131 kb).
+    ``HIGHEST``: full float32 products on GPUs (no TF32)."""
+    import jax
+    import jax.numpy as jnp
+
+    s, t = values.shape
+    pad = -s % GENE_MEAN_BLOCK
+    x = jnp.pad(values.astype(jnp.float32), ((0, pad), (0, 0))).reshape(-1, GENE_MEAN_BLOCK, t)
+    w = jnp.pad(gene_mask, ((0, pad), (0, 0))).astype(jnp.float32).reshape(-1, GENE_MEAN_BLOCK, gene_mask.shape[1])
+    blocks = jnp.einsum("kbg,kbt->kgt", w, x, precision=jax.lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
+    return jnp.sum(blocks, axis=0, dtype=jnp.float32) / counts[:, None]
 
 
 class _GeneMask(Scorer):
@@ -84,6 +133,11 @@ class _GeneMask(Scorer):
     def reduce(ref: np.ndarray, alt: np.ndarray, masks: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @staticmethod
+    def reduce_means_jax(ref_means: Any, alt_means: Any) -> Any:
+        """:meth:`reduce` from the gene means, traced (the device reduction)."""
+        raise NotImplementedError
+
     def score(self, spec: ScorerSpec, inputs: ScorerInputs) -> ScoreRows:
         out = spec.output
         masks, genes = inputs.genes().exon_masks(inputs.variant.chrom, inputs.interval_start, inputs.length)
@@ -93,6 +147,43 @@ class _GeneMask(Scorer):
         av = gene_means(a, masks).astype(np.float32)
         return ScoreRows(score, gene_rows(genes), rv, av)
 
+    # -- the device reduction ----------------------------------------------------------------------------
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead:
+        return DeviceRead(spec.output, None, aligned=True, window=True, ref_outputs=False)
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        return 0, length_bins  # the masks say where; the bounds are unused
+
+    def device_window(self, spec: ScorerSpec, inputs: WindowInputs) -> WindowArrays:
+        error = None
+        try:
+            masks, genes = inputs.genes().exon_masks(inputs.chrom, inputs.interval_start, inputs.length)
+        except ValueError as err:  # AnnotationError: too many genes in the window
+            masks, genes, error = np.zeros((inputs.length, 0), bool), None, f"{type(err).__name__}: {err}"
+        n, tracks = masks.shape[1], inputs.model.tracks[spec.output]["strand"]
+        padded = np.zeros((inputs.length, row_bucket(n)), bool)
+        padded[:, :n] = masks
+        keep = np.zeros((padded.shape[1], len(tracks)), bool)
+        if genes is not None:
+            keep[:n] = strand_keep(genes["gene_strand"], tracks)
+        arrays = {"exon_masks": padded, "exon_counts": padded.sum(axis=0).astype(F32), f"strand_keep|{spec.output}": keep}
+        return WindowArrays(arrays, n, {} if genes is None else gene_rows(genes), error)
+
+    def device_ref(self, spec: ScorerSpec, ref: Any, window: Mapping[str, Any]) -> dict[str, Any]:
+        return {f"gene_means_ref|{spec.output}": gene_means_jax(ref, window["exon_masks"], window["exon_counts"])}
+
+    def device_score(
+        self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Mapping[str, Any] | None = None
+    ) -> tuple[Any, Any, Any]:
+        import jax.numpy as jnp
+
+        assert window is not None
+        rv = window[f"gene_means_ref|{spec.output}"]
+        av = gene_means_jax(alt, window["exon_masks"], window["exon_counts"])
+        score = jnp.where(window[f"strand_keep|{spec.output}"], self.reduce_means_jax(rv, av), jnp.float32(jnp.nan))
+        return score, rv, av
+
 
 @register
 class GeneMaskLFC(_GeneMask):
@@ -101,6 +192,12 @@ class GeneMaskLFC(_GeneMask):
     name = "GeneMaskLFC"
     reduce = staticmethod(gene_mask_lfc)
 
+    @staticmethod
+    def reduce_means_jax(ref_means: Any, alt_means: Any) -> Any:
+        import jax.numpy as jnp
+
+        return jnp.log(alt_means + jnp.float32(1e-3)) - jnp.log(ref_means + jnp.float32(1e-3))
+
 
 @register
 class GeneMaskActive(_GeneMask):
@@ -108,3 +205,9 @@ class GeneMaskActive(_GeneMask):
 
     name = "GeneMaskActive"
     reduce = staticmethod(gene_mask_active)
+
+    @staticmethod
+    def reduce_means_jax(ref_means: Any, alt_means: Any) -> Any:
+        import jax.numpy as jnp
+
+        return jnp.maximum(alt_means, ref_means)
