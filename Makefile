@@ -36,7 +36,7 @@ demo: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake report_figures --report results/demo/report.html --profile workflow/profiles/default --configfile config/demo.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake all report_figures --profile workflow/profiles/default --configfile config/finetune_demo.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake report_figures --report results/finetune_demo/report.html --profile workflow/profiles/default --configfile config/finetune_demo.yaml
-	@echo "main job done: outputs in results/demo/ -- tracks.zarr (genotile.open_tracks), bigwig/, junctions.parquet/.bed, contact_maps.zarr, storage_report.txt, variants/demo/ (scores, summaries, figures)"
+	@echo "main job done: outputs in results/demo/ -- tracks.zarr (genotile.open_tracks), bigwig/, junctions.parquet/.bed, contact_maps.zarr, storage_report.txt, variants/demo/ (scores, summaries, figures), ism/demo/ (in-silico mutagenesis: ism.zarr, strongest.parquet, ism_logo.png)"
 	@echo "report: results/demo/report.html (open it in a browser: one self-contained file)"
 	@echo "fine-tune: results/finetune_demo/ -- train/ (model, learning_curve.tsv, evaluation.parquet), tracks.zarr with the fine-tuned track, variants/demo/ scored in the fine-tuned model; report: results/finetune_demo/report.html"
 
