@@ -54,6 +54,15 @@ def test_sizes_that_do_not_fit_are_named():
     assert problem.startswith("tiling.window_bp / tiling.owned_bp:") and "larger than window_bp" in problem
 
 
+def test_a_store_chunk_that_does_not_divide_the_owned_size_is_named():
+    config = validated({**DEMO, "store": {**DEMO.get("store", {}), "chunk_bp": 6144}})
+    (problem,) = config_problems(config, SCHEMA, True, True)
+    assert problem.startswith("store.chunk_bp = 6,144 does not divide tiling.owned_bp = 8,192")
+    assert "use a chunk_bp that divides 8,192" in problem
+    fine = validated({**DEMO, "store": {**DEMO.get("store", {}), "chunk_bp": 4096}})
+    assert config_problems(fine, SCHEMA, True, True) == []
+
+
 def test_an_explicit_gene_scorer_without_a_gtf_stops_the_recommended_set_skips_them():
     explicit = validated({**DEMO, "variants": {**DEMO["variants"], "scorers": [{"scorer": "GeneMaskLFC", "output": "RNA_SEQ"}]}})
     (problem,) = config_problems(explicit, SCHEMA, has_gtf=False, has_pas=False)

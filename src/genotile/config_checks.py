@@ -74,6 +74,12 @@ def _tiling_problems(config: Mapping[str, Any]) -> list[str]:
             validate_sizes(int(window), int(owned))
         except TilingError as exc:
             problems.append(f"{section}.window_bp / {section}.{owned_key}: {exc}")
+            continue
+        chunk = int(config.get("store", {}).get("chunk_bp") or owned)
+        if section == "tiling" and int(owned) % chunk:  # init_store would stop on it, after the genome steps
+            problems.append(f"store.chunk_bp = {chunk:,} does not divide tiling.owned_bp = {int(owned):,}: the owned "
+                            f"regions of two jobs would share store chunks; use a chunk_bp that divides {int(owned):,} "
+                            f"(e.g. {int(owned):,} itself)")
     return problems
 
 
