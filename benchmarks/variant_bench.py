@@ -35,6 +35,14 @@
     ALT batch ``--cohort-batch``. A 2-bp region next to it is mutated first to compile (timed apart). Reports
     positions/s, SNVs/s, passes and the engine's time shares.
 
+``--genes``
+    The gene scorers, which ``--cohort`` leaves out: ``--genes-variants`` SNVs every 100 bp from
+    ``chr1:930,001`` of the real hg38 FASTA (``../shared/realdata/hg38_chr1_1Mb``: SAMD11, NOC2L, KLHL17,
+    PLEKHN1, ... with their GENCODE v29 genes), ``tiled``, ``--genes-window-bp`` windows (default 131,072),
+    scored with every recommended scorer that a GTF allows (no PAS table: no Polyadenylation), tiny model, CPU
+    float32, ALT batch ``--cohort-batch``, once with GeneMaskLFC/GeneMaskActive reducing on the device and
+    once on the host (their ``device_read`` switched off), in one process; 3 warm-up variants first in each.
+
 The markdown report (machine description on top) goes to stdout.
 """
 
@@ -258,6 +266,67 @@ def ism(region_text: str, window_bp: int, batch: int, fasta: Path) -> str:
     return "\n".join(lines)
 
 
+GENES_REAL = ROOT.parent / "shared/realdata/hg38_chr1_1Mb"
+
+
+def genes(n_variants: int, window_bp: int, batch: int | str) -> str:
+    """The gene scorers' cost, with GeneMaskLFC/GeneMaskActive on the device and on the host (see the docstring)."""
+    import pandas as pd
+
+    from genotile.model.checkpoints import synthetic_model
+    from genotile.model.predictor import Predictor
+    from genotile.sequence.fasta import Genome
+    from genotile.variants import scorers as S
+    from genotile.variants.annotation import read_gtf
+    from genotile.variants.engine import ScoringOptions, parse_scorers, score_variants, scorer_name, scorers_for_annotation
+    from genotile.variants.predict import VariantModel
+    from genotile.variants.steps import resolved_batch_size
+
+    genome = Genome(GENES_REAL / "hg38_1m.fa.gz")
+    annotation = read_gtf(GENES_REAL / "gencode_v29_chr1_first1.5Mb.gtf.gz", contigs=["chr1"])
+    rows = []
+    for pos in range(930_001, 930_001 + 100 * (n_variants + 3), 100):
+        ref = genome.sequence("chr1", pos - 1, pos).upper()
+        if ref in "ACGT":
+            alt = {"A": "C", "C": "G", "G": "T", "T": "A"}[ref]
+            rows.append({"variant_id": f"chr1:{pos}:{ref}>{alt}", "chrom": "chr1", "pos": pos, "ref": ref, "alt": alt})
+    variants = pd.DataFrame(rows)
+    warm, timed = variants.iloc[:3], variants.iloc[3 : 3 + n_variants]
+    specs, _ = scorers_for_annotation(parse_scorers(["recommended"]), has_gtf=True, has_pas=False)
+    model = VariantModel(Predictor(synthetic_model("tiny", 0), None, precision="float32"), {s.output for s in specs})
+    rows_batch = resolved_batch_size(batch, model, specs, window_bp)
+    options = ScoringOptions("tiled", window_bp, batch_size=rows_batch)
+    results = {}
+    for where in ("device", "host"):
+        saved = {k: S.REGISTRY[k].device_read for k in ("GeneMaskLFC", "GeneMaskActive")}
+        if where == "host":
+            for k in saved:
+                S.REGISTRY[k].device_read = lambda self, spec: None
+        try:
+            model.__dict__.pop("_device_passes", None)  # new passes for the changed split of scorers
+            score_variants(model, genome, warm, specs, options, annotation)
+            results[where] = score_variants(model, genome, timed, specs, options, annotation)
+        finally:
+            for k, f in saved.items():
+                S.REGISTRY[k].device_read = f
+    lines = [f"Gene scorers: {len(timed)} SNVs every 100 bp from chr1:{timed.pos.iloc[0]:,} (hg38, GENCODE v29), tiled, "
+             f"{window_bp:,}-bp windows, {len(specs)} scorers (recommended with a GTF, no PAS), tiny model, CPU float32, "
+             f"ALT batch {rows_batch}; compilation excluded (3 warm-up variants)", "",
+             "| GeneMaskLFC/Active reduce on | variants/s | forward % | reductions % | other % | GeneMask reductions (s) | "
+             "GeneMaskSplicing (s) | SpliceJunction (s) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for where, r in results.items():
+        shares, by = r.timings.shares(), r.timings.reductions_by_scorer
+        gene = sum(v for k, v in by.items() if k.startswith(("GeneMaskLFC", "GeneMaskActive")))
+        splicing = sum(v for k, v in by.items() if k.startswith("GeneMaskSplicing"))
+        junction = sum(v for k, v in by.items() if k.startswith("SpliceJunction"))
+        lines.append(f"| {where} | {r.stats['variants_per_second']:.3f} | {100 * shares['forward']:.1f} "
+                     f"| {100 * shares['reductions']:.1f} | {100 * shares['other']:.1f} | {gene:.2f} | {splicing:.2f} | {junction:.2f} |")
+    device, host = results["device"], results["host"]
+    same = all(device.scores[n].equals(host.scores[n]) for n in device.scores if not n.startswith(("GeneMaskLFC", "GeneMaskActive")))
+    lines += ["", f"scorers: {', '.join(scorer_name(s) for s in specs)}; the other scorers' tables equal in both runs: {same}"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ingest", action="store_true")
@@ -279,6 +348,9 @@ def main() -> None:
     parser.add_argument("--cohort-timeout", type=float, default=1800)
     parser.add_argument("--cohort-child", choices=["tiled", "centered"], help=argparse.SUPPRESS)
     parser.add_argument("--ism", action="store_true")
+    parser.add_argument("--genes", action="store_true")
+    parser.add_argument("--genes-variants", type=int, default=40)
+    parser.add_argument("--genes-window-bp", type=int, default=131_072)
     parser.add_argument("--ism-region", default=ISM_REGION)
     parser.add_argument("--ism-window-bp", type=int, default=131_072)
     args = parser.parse_args()
@@ -286,12 +358,14 @@ def main() -> None:
         print(json.dumps(cohort_child(args.cohort_child, args.cohort_variants[0], args.cohort_warmup, args.cohort_window_bp,
                                       args.cohort_batch, args.cohort_vcf, args.fasta)), flush=True)
         return
-    both = not (args.ingest or args.modes or args.cohort or args.ism)
+    both = not (args.ingest or args.modes or args.cohort or args.ism or args.genes)
     print(describe_machine(), "\n")
     if args.ingest or both:
         print(ingest(args.vcf, args.fasta, args.repeats), "\n", flush=True)
     if args.modes or both:
         print(modes(args.n_variants, args.window_bp), "\n", flush=True)
+    if args.genes:  # minutes: only when asked
+        print(genes(args.genes_variants, args.genes_window_bp, args.cohort_batch), "\n", flush=True)
     if args.ism:  # minutes: only when asked
         print(ism(args.ism_region, args.ism_window_bp, args.cohort_batch, args.fasta), "\n", flush=True)
     if args.cohort:  # minutes per mode: only when asked
