@@ -145,7 +145,11 @@ GENE_ENTRIES = [
     {"scorer": "GeneMaskLFC", "output": "RNA_SEQ"},
     {"scorer": "GeneMaskActive", "output": "RNA_SEQ"},
     {"scorer": "CenterMask", "output": "RNA_SEQ", "width": None, "aggregation": "DIFF_MEAN"},  # shares the gather
+    {"scorer": "GeneMaskSplicing", "output": "RNA_SEQ"},  # per-variant genes; stranded tracks
+    {"scorer": "GeneMaskSplicing", "output": "SPLICE_SITE_USAGE"},
 ]
+#: The gene scorers that reduce on the device (the host fixture turns their device reduction off).
+DEVICE_GENE_KINDS = ("GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing")
 #: Windows (demo1) and their variants (0-based start, REF length, ALT: None = substitution, "+XY" = insertion,
 #: "" = deletion to the first base): ALPHA1 (+, exons 3,000-3,400, 6,000-6,300, 9,500-11,000) with variants at both
 #: window edges; BETA2 (-) and GAMMA3 (+) together (both strands); a window where no transcript starts (no genes).
@@ -204,9 +208,9 @@ def gene_scored(setup, tmp_path_factory):
     alone = _score_gene_windows(model, genome, specs, annotation, 1)
     host_model = _stranded_model(base.predictor, {s.output for s in specs})
     with pytest.MonkeyPatch.context() as patch:
-        for kind in ("GeneMaskLFC", "GeneMaskActive"):
+        for kind in DEVICE_GENE_KINDS:
             patch.setattr(S.REGISTRY[kind], "device_read", lambda self, spec: None)
-        assert not {s.scorer for s in device_passes(host_model, specs, WINDOW).device_specs} & {"GeneMaskLFC", "GeneMaskActive"}
+        assert not {s.scorer for s in device_passes(host_model, specs, WINDOW).device_specs} & set(DEVICE_GENE_KINDS)
         host = _score_gene_windows(host_model, genome, specs, annotation, 2)
     plan = device_passes(model, specs, WINDOW)
     return plan, device, alone, host, (model, host_model, genome, specs, annotation)
@@ -215,7 +219,7 @@ def gene_scored(setup, tmp_path_factory):
 @pytest.mark.slow
 def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
     plan, (tables, failures), _, (host_tables, host_failures), _ = gene_scored
-    assert {s.scorer for s in plan.device_specs} == {"GeneMaskLFC", "GeneMaskActive", "CenterMask"}
+    assert {s.scorer for s in plan.device_specs} == {*DEVICE_GENE_KINDS, "CenterMask"}
     pd.testing.assert_frame_equal(failures, host_failures)
     assert failures.empty, failures
     for name, table in tables.items():
@@ -229,6 +233,11 @@ def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
             # gene means are float32 sums over ~1,000 exon bases in another order: ~1e-6 relative; an LFC carries that
             # as an absolute error
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {column}")
+    for name in ("GeneMaskSplicing|RNA_SEQ||", "GeneMaskSplicing|SPLICE_SITE_USAGE||"):  # a maximum: bit for bit
+        pd.testing.assert_frame_equal(tables[name], host_tables[name], check_exact=True, obj=name)
+    splicing = tables["GeneMaskSplicing|RNA_SEQ||"]
+    # the variants inside a gene body (30,101 too: a body with no TSS in its window, so no LFC rows there)
+    assert set(splicing["pos"]) == {3_101, 6_101, 9_601, 10_001, 30_101, 44_501, 44_801, 52_101} and splicing["score"].notna().any()
     lfc = tables["GeneMaskLFC|RNA_SEQ||"]
     genes = lfc.groupby("pos")["gene_name"].unique().map(sorted).to_dict()
     assert genes[1] == genes[3_101] == genes[WINDOW] == ["ALPHA1"] and genes[44_501] == ["BETA2", "GAMMA3"]
@@ -286,7 +295,8 @@ def test_a_window_with_too_many_genes_fails_alike_on_the_device_and_the_host(gen
     options = ScoringOptions("tiled", WINDOW, batch_size=2, include_values=True)
     device, host = (score_variants(m, genome, variants, specs, options, annotation, window=("demo1", 0, WINDOW)) for m in (model, host_model))
     pd.testing.assert_frame_equal(device.failures, host.failures)
-    assert set(device.failures["scorer"]) == {"GeneMaskLFC|RNA_SEQ||", "GeneMaskActive|RNA_SEQ||"} and len(device.failures) == 4
+    gene_scorers = {scorer_name(s) for s in specs if s.scorer in DEVICE_GENE_KINDS}
+    assert set(device.failures["scorer"]) == gene_scorers and len(device.failures) == 2 * len(gene_scorers)
     assert device.failures["detail"].str.startswith("AnnotationError: 1 genes in demo1").all()
     for name, table in device.scores.items():
         pd.testing.assert_frame_equal(table, host.scores[name], check_exact=False, rtol=1e-5, atol=1e-5, obj=name)

@@ -314,6 +314,21 @@ class AlphaGenome(nn.Module):
         out = self.head.genome(head, emb, organism_index, track_means, (resolution,), channels)
         return cast_floats(out, self.precision.output)
 
+    def splice_head(self, head: str, embeddings_1bp: Array, organism_index: Array, channels: np.ndarray | None = None) -> dict[str, Array]:
+        """The splice-site classification or usage head alone on given 1-bp embeddings ``[B, N, C]``, cast as
+        ``from_encoder`` casts it (``channels``: usage tracks to compute; the classes are always all five).
+
+        Why: variant scorers reduced on the device (``genotile.variants.device_pass``) read these heads' outputs
+        from the embeddings a pass keeps, like :meth:`track_head`."""
+        emb = embeddings_1bp.astype(self.precision.compute)
+        if head == SPLICE_SITES.head:
+            out = self.head.splice_sites_classification(emb, organism_index)
+        elif head == SPLICE_SITE_USAGE.head:
+            out = self.head.splice_sites_usage(emb, organism_index, channels)
+        else:
+            raise ValueError(f"{head!r} is not a splice-site head")
+        return cast_floats(out, self.precision.output)
+
     def predict_junctions(self, embeddings_1bp: Array, positions: Array, organism_index: Array) -> Predictions:
         """Junction head alone, on given embeddings and site positions (variant scoring re-uses REF/ALT sites)."""
         result = self.head.junctions(embeddings_1bp.astype(self.precision.compute), positions, organism_index)

@@ -151,13 +151,40 @@ class GeneAnnotation:
 
     def body_masks(self, genes: pd.DataFrame, chrom: str, start: int, length: int) -> npt.NDArray[np.bool_]:
         """``[S, G]`` gene-body masks of ``genes`` clipped to ``[start, start+length)``."""
-        self._check_gene_count(len(genes), chrom, start, length)
+        intervals, owners = self.body_intervals(genes, chrom, start, length)
         out = np.zeros((length, len(genes)), bool)
-        for g, gene_id in enumerate(genes["gene_id"]):
-            for row in self._gene_rows[gene_id].itertuples():
-                if row.Chromosome == chrom:
-                    _paint(out[:, g], int(row.Start) - start, int(row.End) - start)
+        for (lo, hi), g in zip(intervals.tolist(), owners.tolist()):
+            out[lo:hi, g] = True
         return out
+
+    def body_intervals(
+        self, genes: pd.DataFrame, chrom: str, start: int, length: int
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """The gene bodies of :meth:`body_masks` as intervals: ``[I, 2]`` window-relative ``[lo, hi)`` (clipped, non-empty,
+        disjoint and sorted within a gene) and ``[I]`` the gene (row of ``genes``) each belongs to.
+
+        Why: a body mask is one interval (rarely a few: a gene with several records on the contig), so the device
+        reductions (:mod:`genotile.variants.device_intervals`) take a few integers per gene instead of a ``[S]`` mask."""
+        self._check_gene_count(len(genes), chrom, start, length)
+        intervals: list[tuple[int, int]] = []
+        owners: list[int] = []
+        for g, gene_id in enumerate(genes["gene_id"]):
+            spans = sorted(
+                (max(int(row.Start) - start, 0), min(int(row.End) - start, length))
+                for row in self._gene_rows[gene_id].itertuples()
+                if row.Chromosome == chrom
+            )
+            merged: list[list[int]] = []
+            for lo, hi in spans:
+                if hi <= lo:
+                    continue
+                if merged and lo <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], hi)
+                else:
+                    merged.append([lo, hi])
+            intervals.extend((lo, hi) for lo, hi in merged)
+            owners.extend([g] * len(merged))
+        return np.asarray(intervals, np.int32).reshape(-1, 2), np.asarray(owners, np.int32)
 
     # -- helpers ---------------------------------------------------------------------
 

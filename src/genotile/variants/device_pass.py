@@ -39,14 +39,14 @@ import numpy as np
 from genotile.model import local_encoder
 from genotile.model.alphagenome import AlphaGenome, OutputRequest
 from genotile.model.predictor import NonFiniteOutputError
-from genotile.outputs import CONTACT_MAPS, by_scorer_output
+from genotile.outputs import CONTACT_MAPS, SPLICE_SITE_USAGE, SPLICE_SITES, by_scorer_output
 from genotile.variants import scorers as S
 from genotile.variants.device_align import IDENTITY, align_alternate_jax
 from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
-from genotile.variants.scorers.base import DeviceRead
+from genotile.variants.scorers.base import MIN_VARIANT_BUCKET, DeviceRead, row_bucket
 
 __all__ = ["MAX_AUTO_BATCH", "MAX_AUTO_BATCH_CPU", "AltRoute", "DevicePasses", "Gather", "RefState", "WindowRows", "alt_route",
-           "auto_batch_size", "device_passes"]
+           "auto_batch_size", "device_passes", "pad_variant_arrays"]
 
 #: Most ALT rows per call ``batch_size: auto`` picks: rows are computed one by one inside a call (byte identity),
 #: so a bigger batch saves only dispatches and host round trips, and those are paid back well before this.
@@ -64,9 +64,13 @@ DECODER_MARGIN_BINS = 12
 #: Widest substitution recomputed locally; wider ones (rare MNVs) take the full encoder pass.
 MAX_LOCAL_WIDTH = 64
 
+#: Heads :meth:`DevicePasses._head` runs with ``AlphaGenome.splice_head`` (the others are genome-track heads).
+SPLICE_SITE_HEADS = frozenset({SPLICE_SITES.head, SPLICE_SITE_USAGE.head})
+
 RefState = dict[str, Any]  # device arrays of one window's REF pass (see DevicePasses.ref)
-#: Per window and device scorer: its :class:`~genotile.variants.scorers.base.WindowArrays` (None: not a per-row kind).
-WindowRows = list[S.WindowArrays | None]
+#: Per device scorer: its :class:`~genotile.variants.scorers.base.WindowArrays` or (per variant)
+#: :class:`~genotile.variants.scorers.base.VariantArrays` (None: not a per-row kind).
+WindowRows = list[S.WindowArrays | S.VariantArrays | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +220,19 @@ class DevicePasses:
             rows.append(built)
         return arrays, rows
 
+    def variant(self, inputs: S.WindowInputs, variant: Any) -> tuple[dict[str, np.ndarray], list[S.VariantArrays | None]]:
+        """A variant's arrays for the per-variant device scorers (:meth:`~genotile.variants.scorers.base.Scorer.device_variant`),
+        padded (:func:`pad_variant_arrays`) and named ``"<scorer index>|<name>"``, and each scorer's
+        :class:`~genotile.variants.scorers.base.VariantArrays` (None for the other device scorers)."""
+        arrays: dict[str, np.ndarray] = {}
+        rows: list[S.VariantArrays | None] = []
+        for j, (spec, read) in enumerate(zip(self.device_specs, self.reads)):
+            built = self.kinds[spec].device_variant(spec, inputs, variant) if read.variant else None
+            if built is not None:
+                arrays.update({f"{j}|{k}": v for k, v in pad_variant_arrays(built).items()})
+            rows.append(built)
+        return arrays, rows
+
     @staticmethod
     def _bin_bp(g: Gather) -> int:
         return by_scorer_output(g.output).scored_resolution
@@ -223,6 +240,13 @@ class DevicePasses:
     # -- the traced passes -----------------------------------------------------------------------------
 
     def _head(self, variables: Any, g: Gather, emb: jax.Array, org: jax.Array) -> jax.Array:
+        if g.head in SPLICE_SITE_HEADS:  # as WindowPrediction has them: class probabilities without the padding class
+            channels = np.asarray(g.channels, np.int32)
+            out = self.module.apply(
+                variables, g.head, emb[None], org, None if g.head == SPLICE_SITES.head else channels, method=AlphaGenome.splice_head,
+            )
+            predictions = out["predictions"][0].astype(jnp.float32)
+            return predictions[:, channels] if g.head == SPLICE_SITES.head else predictions
         out = self.module.apply(
             variables, g.head, emb[None], org, self.means[g.head], g.resolution, np.asarray(g.channels, np.int32),
             method=AlphaGenome.track_head,
@@ -274,7 +298,7 @@ class DevicePasses:
         state["window"] = kept
         return state, self._host_part(raw), jnp.asarray(bad, jnp.int32)
 
-    def _alt_row(self, route: AltRoute, variables: Any, ref: RefState, dna, org, anchor, bounds, start, align) -> tuple:
+    def _alt_row(self, route: AltRoute, variables: Any, ref: RefState, dna, org, anchor, bounds, start, align, extra) -> tuple:
         org = org[None]
         if route.width is None:
             encoded = self.module.apply(variables, dna[None], method=AlphaGenome.encode)
@@ -307,6 +331,9 @@ class DevicePasses:
             r, a = outs[i]
             a = aligned[i] if read.aligned else a
             window = ref["window"] if read.window else None
+            if read.variant:
+                prefix = f"{j}|"
+                window = {k[len(prefix) :]: v for k, v in extra.items() if k.startswith(prefix)}
             scores.append(self.kinds[spec].device_score(spec, r, a, bounds[j, 0] - offset, bounds[j, 1] - offset, window))
         host = jax.tree.map(lambda x: x[0], self._host_part(raw))
         return tuple(scores), host
@@ -315,9 +342,9 @@ class DevicePasses:
         """The jitted ALT call of a route: rows mapped one by one (a row's bytes do not depend on its batch)."""
         if route not in self._alt_fns:
 
-            def call(variables, ref, dna, org, anchor, bounds, start, align):
+            def call(variables, ref, dna, org, anchor, bounds, start, align, extra):
                 one = lambda x: self._alt_row(route, variables, ref, *x)  # noqa: E731
-                return jax.lax.map(one, (dna, org, anchor, bounds, start, align))
+                return jax.lax.map(one, (dna, org, anchor, bounds, start, align, extra))
 
             self._alt_fns[route] = jax.jit(call)
         return self._alt_fns[route]
@@ -361,11 +388,12 @@ class DevicePasses:
 
     def submit(
         self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray,
-        starts: np.ndarray, aligns: np.ndarray | None = None, device: int = 0,
+        starts: np.ndarray, aligns: np.ndarray | None = None, device: int = 0, extra: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[Any, int]:
-        """Start the ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts`` and indel
-        ``aligns`` (:func:`~genotile.variants.device_align.alignment_params`; None: no indels) on one route and
-        device, without waiting (JAX dispatches asynchronously): :meth:`collect` takes the handle.
+        """Start the ALT passes of a batch (``dna [B, S, 4]``, per row ``anchors``, ``bounds``, ``starts``, indel
+        ``aligns`` (:func:`~genotile.variants.device_align.alignment_params`; None: no indels) and the per-variant
+        scorers' arrays ``extra`` (:meth:`variant`, stacked ``[B, ...]``; rows of one call share their shapes) on one
+        route and device, without waiting (JAX dispatches asynchronously): :meth:`collect` takes the handle.
 
         Why one single-device program per call rather than a batch split over a device mesh: the same call shape
         then compiles to the same program whatever the device count, so scores are byte-identical on 1 or N
@@ -374,7 +402,8 @@ class DevicePasses:
         org = np.full((dna.shape[0],), self.model.organism, np.int32)
         aligns = np.tile(IDENTITY, (dna.shape[0], 1)) if aligns is None else aligns
         args = [jax.device_put(np.asarray(x), target) for x in (np.asarray(dna, np.float32), org, anchors, bounds, starts, aligns)]
-        return self._alt_fn(route)(self._variables_on(device), ref[device], *args), dna.shape[0]
+        rows = {k: jax.device_put(np.asarray(v), target) for k, v in (extra or {}).items()}
+        return self._alt_fn(route)(self._variables_on(device), ref[device], *args, rows), dna.shape[0]
 
     def collect(self, handle: tuple[Any, int]) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
         """A submitted call's results: per row, each device scorer's ``(score, ref_value, alt_value)`` on the host,
@@ -391,10 +420,22 @@ class DevicePasses:
 
     def alt(
         self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray, starts: np.ndarray,
-        aligns: np.ndarray | None = None,
+        aligns: np.ndarray | None = None, extra: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
         """:meth:`submit` on the first device, then :meth:`collect`."""
-        return self.collect(self.submit(route, ref, dna, anchors, bounds, starts, aligns))
+        return self.collect(self.submit(route, ref, dna, anchors, bounds, starts, aligns, extra=extra))
+
+
+def pad_variant_arrays(built: S.VariantArrays) -> dict[str, np.ndarray]:
+    """A variant's arrays with their first ``pad_axes`` axes zero-padded to :func:`~genotile.variants.scorers.base.row_bucket`
+    (at least ``MIN_VARIANT_BUCKET``): few distinct shapes, so few compilations."""
+    out = {}
+    for name, array in built.arrays.items():
+        array = np.asarray(array)
+        axes = built.pad_axes.get(name, 1)
+        widths = [(0, row_bucket(n, MIN_VARIANT_BUCKET) - n) for n in array.shape[:axes]]
+        out[name] = np.pad(array, widths + [(0, 0)] * (array.ndim - axes))
+    return out
 
 
 def raw_embeddings(raw: Mapping[str, Any], resolution: int) -> jax.Array:

@@ -314,7 +314,8 @@ def _calls(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 @dataclass
 class _DeviceRow:
     """One ALT row's device scores (per device scorer: score, REF value, ALT value), per scorer None or why
-    it could not be scored, and the window's rows of the per-row scorers (their labels; padded rows cut off)."""
+    it could not be scored, and the rows of the per-row scorers (the window's or the variant's: their labels;
+    padded rows cut off)."""
 
     scores: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
     errors: list[str | None]
@@ -448,29 +449,42 @@ def score_variants(
         nonlocal passes
         start, end = jobs[0].window
         arrays: dict[str, np.ndarray] = {}
-        windows: list[S.WindowArrays | None] = [None] * len(passes_plan.device_specs)
+        windows: WindowRows = [None] * len(passes_plan.device_specs)
+        inputs = S.WindowInputs(jobs[0].variant.chrom, start, end - start, model, annotation, pas)
         if any(read.window for read in passes_plan.reads):  # the per-row device scorers' window arrays (exon masks)
             began = clock()
-            arrays, windows = passes_plan.window(S.WindowInputs(jobs[0].variant.chrom, start, end - start, model, annotation, pas))
+            arrays, windows = passes_plan.window(inputs)
             timings.reductions_s += clock() - began
         began = clock()
         ref_state, ref = passes_plan.ref(ref_dna, arrays)
         timings.forward_s += clock() - began
         passes += 1
-        routes: dict[AltRoute, list[tuple[int, _Job, int]]] = defaultdict(list)
+        # per variant: its per-variant scorers' arrays (the genes it overlaps); rows batch with rows of the same
+        # route and the same padded shapes, so a row's program depends on its own inputs only
+        per_variant = any(read.variant for read in passes_plan.reads)
+        routes: dict[tuple, list[tuple[int, _Job, int, dict[str, np.ndarray], WindowRows]]] = defaultdict(list)
         for i, job in enumerate(jobs):
             v = job.variant
             route, at = alt_route(int(v.pos) - 1, v.ref, v.alt, start, end - start, options.local_encoder)
-            routes[route].append((i, job, at))
+            extra, variant_rows = {}, windows
+            if per_variant:
+                began = clock()
+                extra, built = passes_plan.variant(inputs, v)
+                variant_rows = [w if b is None else b for w, b in zip(windows, built)]
+                timings.reductions_s += clock() - began
+            shapes = tuple((k, x.shape) for k, x in extra.items())
+            routes[(route, shapes)].append((i, job, at, extra, variant_rows))
         done: dict[int, list[tuple[str, S.ScoreRows]]] = {}
-        calls = [(route, chunk) for route, items in routes.items() for chunk in _calls(items, options.batch_size)]
+        calls = [(route, chunk) for (route, _), items in routes.items() for chunk in _calls(items, options.batch_size)]
         for group in _chunks(calls, passes_plan.device_count):  # one call per device, then collect them in order
             began = clock()
             handles = []
             for device, (route, chunk) in enumerate(group):
-                prepared = [_device_inputs(passes_plan, job, at) for _, job, at in chunk]
+                prepared = [_device_inputs(passes_plan, job, at) for _, job, at, _, _ in chunk]
                 rows = (np.stack([p[k] for p in prepared]) for k in range(4))
-                handle = passes_plan.submit(route, ref_state, np.stack([job.alt_dna for _, job, _ in chunk]), *rows, device=device)
+                extra = {k: np.stack([item[3][k] for item in chunk]) for k in chunk[0][3]}
+                alt_dna = np.stack([job.alt_dna for _, job, *_ in chunk])
+                handle = passes_plan.submit(route, ref_state, alt_dna, *rows, device=device, extra=extra)
                 handles.append((chunk, prepared, handle))
             for chunk, prepared, handle in handles:
                 began = clock() if began is None else began
@@ -478,8 +492,8 @@ def score_variants(
                 timings.forward_s += clock() - began
                 began = None
                 passes += len(chunk)
-                for (i, job, _), scores, (*_, errors), alt in zip(chunk, per_row, prepared, alts):
-                    done[i] = score_job(job, ref, alt, _DeviceRow(scores, errors, windows))
+                for (i, job, _, _, variant_rows), scores, (*_, errors), alt in zip(chunk, per_row, prepared, alts):
+                    done[i] = score_job(job, ref, alt, _DeviceRow(scores, errors, variant_rows))
                 progress.advance(len(chunk))
         began = clock()
         for i in sorted(done):

@@ -25,6 +25,7 @@ from genotile.variants.scorers.base import (
     ScoreRows,
     ScorerSpec,
     SettingsError,
+    VariantArrays,
     WindowArrays,
     WindowInputs,
     register,
@@ -62,7 +63,7 @@ from genotile.variants.scorers.splice_junction import (
 __all__ = [
     "Aggregation", "CenterMask", "ContactMap", "GENE_SCORERS", "GeneMaskActive", "GeneMaskLFC", "GeneMaskSplicing",
     "Junctions", "MAX_GENES", "MAX_PAS", "MAX_SPLICE_SITES", "PAS_MASK_WIDTH", "PAS_SCORERS", "Polyadenylation",
-    "RECOMMENDED", "REGISTRY", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "SpliceJunction",
+    "RECOMMENDED", "REGISTRY", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "SpliceJunction", "VariantArrays",
     "WindowArrays", "WindowInputs", "apply_strand_nan", "center_mask", "center_mask_bins", "center_mask_score", "contact_map_score",
     "gene_mask_active", "gene_mask_lfc", "gene_mask_splicing", "gene_means", "junction_max_per_gene",
     "pas_window_masks", "polyadenylation_score", "recommended_scorers", "register", "resolution_for_output",

@@ -13,7 +13,7 @@ them). Reduction order differs from XLA's, so results agree to float32 rounding,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 import numpy as np
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from genotile.variants.predict import VariantModel, WindowPrediction
 
 __all__ = [
-    "F32", "REGISTRY", "DeviceRead", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "WindowArrays",
-    "WindowInputs", "register", "row_bucket", "scorer",
+    "F32", "MIN_VARIANT_BUCKET", "REGISTRY", "DeviceRead", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError",
+    "VariantArrays", "WindowArrays", "WindowInputs", "register", "row_bucket", "scorer",
 ]  # fmt: skip
 
 F32 = np.float32
@@ -104,19 +104,23 @@ class DeviceRead:
 
     ``aligned``: :meth:`Scorer.device_score` gets ALT indel-aligned to REF (:mod:`genotile.variants.device_align`;
     whole-window reads only). ``window``: the kind takes per-window arrays (:meth:`Scorer.device_window`) and
-    returns one row per window row (``[R, T]``). ``ref_outputs``: it reads the REF outputs in
-    :meth:`Scorer.device_score` (False: only what :meth:`Scorer.device_ref` kept, so a whole-window REF output
-    need not stay on the device)."""
+    returns one row per window row (``[R, T]``). ``variant``: the kind takes per-variant arrays
+    (:meth:`Scorer.device_variant`: the genes the variant overlaps) and returns one row per variant row.
+    ``ref_outputs``: it reads the REF outputs in :meth:`Scorer.device_score` (False: only what
+    :meth:`Scorer.device_ref` kept, so a whole-window REF output need not stay on the device)."""
 
     output: str
     bins: int | None
     aligned: bool = False
     window: bool = False
     ref_outputs: bool = True
+    variant: bool = False
 
     def __post_init__(self) -> None:
         if self.aligned and self.bins is not None:
             raise ValueError("an aligned device read must read the whole window (bins=None)")
+        if self.window and self.variant:
+            raise ValueError("a device read takes window arrays or variant arrays, not both")
 
 
 @dataclass(frozen=True)
@@ -152,14 +156,33 @@ class WindowArrays:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class VariantArrays:
+    """One variant's host-built inputs of a per-variant device reduction (:meth:`Scorer.device_variant`).
+
+    ``arrays``: by name, at their natural sizes; the engine pads the first ``pad_axes[name]`` axes (default 1) of
+    each to :func:`row_bucket` (``MIN_VARIANT_BUCKET``) with zeros, and batches a variant only with variants of the
+    same padded shapes, so a row's program (and its bytes) depends on its own inputs alone. ``rows``, ``labels``,
+    ``error``: as in :class:`WindowArrays` (an ``error`` variant becomes a failure row of the kind)."""
+
+    arrays: Mapping[str, np.ndarray]
+    rows: int
+    labels: dict[str, np.ndarray]
+    error: str | None = None
+    pad_axes: Mapping[str, int] = field(default_factory=dict)
+
+
+#: Fewest rows a padded variant array has: most variants overlap one to four genes, so one compiled shape serves them.
+MIN_VARIANT_BUCKET = 4
+
 #: Fewest rows a padded window array has: with at most 256 genes a window (``MAX_GENES_PER_WINDOW``) this leaves
 #: 6 row buckets (8 ... 256), so a job compiles its passes at most ~6 times, while the extra rows cost nothing.
 MIN_ROW_BUCKET = 8
 
 
-def row_bucket(rows: int) -> int:
-    """Padded row count of ``rows`` window rows: the next power of two, at least :data:`MIN_ROW_BUCKET`."""
-    return max(MIN_ROW_BUCKET, 1 << max(rows - 1, 0).bit_length())
+def row_bucket(rows: int, minimum: int = MIN_ROW_BUCKET) -> int:
+    """Padded row count of ``rows`` rows: the next power of two, at least ``minimum``."""
+    return max(minimum, 1 << max(rows - 1, 0).bit_length())
 
 
 class Scorer:
@@ -204,6 +227,11 @@ class Scorer:
         """Host side, once per window, for a read with ``window=True``: the window's arrays and row labels."""
         raise NotImplementedError
 
+    def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
+        """Host side, once per variant, for a read with ``variant=True``: its arrays (intervals of the genes it
+        overlaps, ...) and row labels; ``variant`` is a row of the variants table."""
+        raise NotImplementedError
+
     def device_ref(self, spec: ScorerSpec, ref: Any, window: Mapping[str, Any]) -> dict[str, Any]:
         """Traced JAX, once per window in the REF pass, for a read with ``window=True``: named arrays computed
         from the REF outputs (``[S, T]``) and the window arrays, kept on the device with them (e.g. the REF gene
@@ -220,7 +248,8 @@ class Scorer:
 
         A ``window=True`` read returns ``[R, T]`` arrays over the padded window rows instead and gets ``window``:
         its window arrays and its :meth:`device_ref` results, by name; ``ref`` is None unless it asked for
-        ``ref_outputs``; ``alt`` is aligned when it asked for ``aligned``."""
+        ``ref_outputs``; ``alt`` is aligned when it asked for ``aligned``. A ``variant=True`` read likewise gets its
+        padded :meth:`device_variant` arrays in ``window`` and returns ``[R, T]`` over the padded variant rows."""
         raise NotImplementedError
 
 

@@ -1,14 +1,34 @@
-"""GeneMaskSplicing: the largest ``|ALT - REF|`` over each overlapped gene's body (``GENE_MASK_SPLICING``)."""
+"""GeneMaskSplicing: the largest ``|ALT - REF|`` over each overlapped gene's body (``GENE_MASK_SPLICING``).
+
+On the device (issue 15): the genes are those the *variant* overlaps, so each variant sends its genes' body
+intervals (:meth:`~genotile.variants.annotation.GeneAnnotation.body_intervals`) and strand pattern
+(:class:`~.base.VariantArrays`); the ALT pass aligns its whole-window output on the device and returns ``[G, T]``
+maxima (:func:`genotile.variants.device_intervals.interval_max_jax`), equal to the host's bit for bit.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
-from genotile.variants.scorers.gene_mask import GENE_MASK_OUTPUTS, apply_strand_nan
+from genotile.variants.scorers.base import (
+    F32,
+    DeviceRead,
+    Scorer,
+    ScorerInputs,
+    ScoreRows,
+    ScorerSpec,
+    VariantArrays,
+    WindowInputs,
+    gene_rows,
+    register,
+)  # fmt: skip
+from genotile.variants.scorers.gene_mask import GENE_MASK_OUTPUTS, apply_strand_nan, strand_keep
 
-__all__ = ["GeneMaskSplicing", "gene_mask_splicing"]
+__all__ = ["GeneMaskSplicing", "gene_mask_splicing", "gene_mask_splicing_jax"]
 
 
 def gene_mask_splicing(
@@ -29,6 +49,26 @@ def gene_mask_splicing(
     return out
 
 
+def gene_mask_splicing_jax(ref: Any, alt: Any, intervals: Any, owners: Any, genes: int) -> Any:
+    """:func:`gene_mask_splicing` in JAX from body intervals: ``[genes, T]`` for ``ref``/``alt [S, T]``,
+    ``intervals [I, 2]`` (disjoint within a gene) and ``owners [I]`` (the gene of each; padding intervals are
+    empty).
+
+    The reference's ``NaN * 0`` and ``inf * 0``: a track with a NaN anywhere is NaN for every gene, and an
+    infinite difference outside a gene's body makes that gene NaN (inside, it is the maximum)."""
+    import jax.numpy as jnp
+
+    from genotile.variants.device_intervals import interval_max_jax, interval_sum_jax
+
+    d = jnp.abs(alt - ref)
+    infinite = jnp.isinf(d)
+    owned = owners[None, :] == jnp.arange(genes)[:, None]  # [G, I]
+    peak = jnp.max(jnp.where(owned[..., None], interval_max_jax(d, intervals)[None], jnp.float32(0)), axis=1)
+    inf_inside = jnp.sum(jnp.where(owned[..., None], interval_sum_jax(infinite.astype(jnp.int32), intervals)[None], 0), axis=1)
+    nan = jnp.any(jnp.isnan(d), axis=0)[None] | (jnp.sum(infinite, axis=0, dtype=jnp.int32)[None] > inf_inside)
+    return jnp.where(nan, jnp.float32(jnp.nan), jnp.maximum(peak, jnp.float32(0)))
+
+
 @register
 class GeneMaskSplicing(Scorer):
     """``[G, T]`` per gene the variant overlaps; ALT indel-aligned; stranded tracks score same-strand genes."""
@@ -43,3 +83,35 @@ class GeneMaskSplicing(Scorer):
         masks = inputs.genes().body_masks(genes, v.chrom, inputs.interval_start, inputs.length)
         score = gene_mask_splicing(inputs.ref.values[out], inputs.aligned(out), masks)
         return ScoreRows(apply_strand_nan(score, genes["gene_strand"], inputs.tracks(out)["strand"]), gene_rows(genes))
+
+    # -- the device reduction ----------------------------------------------------------------------------
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead:
+        return DeviceRead(spec.output, None, aligned=True, variant=True)
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        return 0, length_bins  # the intervals say where; the bounds are unused
+
+    def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
+        annotation = inputs.genes()
+        genes = annotation.overlapping_genes(variant.chrom, int(variant.pos) - 1, len(variant.ref), len(variant.alt))
+        tracks = inputs.model.tracks[spec.output]["strand"]
+        try:
+            intervals, owners = annotation.body_intervals(genes, variant.chrom, inputs.interval_start, inputs.length)
+        except ValueError as err:  # AnnotationError: too many genes
+            empty = {"body_intervals": np.zeros((0, 2), np.int32), "body_owners": np.zeros(0, np.int32),
+                     f"strand_keep|{spec.output}": np.zeros((0, len(tracks)), bool)}  # fmt: skip
+            return VariantArrays(empty, 0, {}, f"{type(err).__name__}: {err}")
+        keep = strand_keep(genes["gene_strand"], tracks)
+        arrays = {"body_intervals": intervals, "body_owners": owners, f"strand_keep|{spec.output}": keep}
+        return VariantArrays(arrays, len(genes), gene_rows(genes))
+
+    def device_score(
+        self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Mapping[str, Any] | None = None
+    ) -> tuple[Any, Any, Any]:
+        import jax.numpy as jnp
+
+        assert window is not None
+        keep = window[f"strand_keep|{spec.output}"]
+        score = gene_mask_splicing_jax(ref, alt, window["body_intervals"], window["body_owners"], keep.shape[0])
+        return jnp.where(keep, score, jnp.float32(jnp.nan)), None, None
