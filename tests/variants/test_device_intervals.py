@@ -99,3 +99,36 @@ def test_gene_mask_splicing_on_intervals_equals_the_host_on_masks(genes, poison,
     want = gene_mask_splicing(ref, alt, masks)
     got = np.asarray(_splicing(len(genes) + 1)(ref, alt, np.asarray(intervals, np.int32), np.asarray(owners, np.int32)))
     np.testing.assert_array_equal(got[: len(genes)], want)  # values exact, NaN where the host has NaN (any sign)
+
+
+@functools.cache
+def _polyadenylation():
+    import jax
+
+    from genotile.variants.scorers.polyadenylation import polyadenylation_score_jax
+
+    return jax.jit(polyadenylation_score_jax)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.integers(-300, S + 300), st.sampled_from("+-")), min_size=0, max_size=5), min_size=1, max_size=3),
+    st.integers(0, 2**31 - 1),
+)  # fmt: skip
+def test_polyadenylation_on_intervals_equals_the_host_on_masks(genes, seed):
+    """PAS windows clipped at the window edges, empty slots, padded genes and slots; sums agree to float32 rounding."""
+    from genotile.variants.scorers.polyadenylation import MAX_PAS, pas_window_intervals, pas_window_masks, polyadenylation_score
+
+    rng = np.random.default_rng(seed)
+    ref, alt = rng.gamma(2.0, size=(2, S, 3)).astype(np.float32)
+    masks = np.zeros((S, len(genes), MAX_PAS), bool)
+    intervals = np.zeros((len(genes) + 1, 8, 2), np.int32)  # one padded gene, padded slots
+    for g, sites in enumerate(genes):
+        strand = sites[0][1] if sites else "+"
+        starts = [p for p, _ in sites]
+        masks[:, g, : len(starts)] = pas_window_masks(starts, strand, 0, S)
+        intervals[g, : len(starts)] = pas_window_intervals(starts, strand, 0, S)
+    want = polyadenylation_score(ref, alt, masks)
+    got = np.asarray(_polyadenylation()(ref, alt, intervals))
+    np.testing.assert_allclose(got[: len(genes)], want, rtol=2e-5, atol=2e-5)
+    assert np.all(got[len(genes)] == 0)

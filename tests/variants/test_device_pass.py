@@ -147,9 +147,10 @@ GENE_ENTRIES = [
     {"scorer": "CenterMask", "output": "RNA_SEQ", "width": None, "aggregation": "DIFF_MEAN"},  # shares the gather
     {"scorer": "GeneMaskSplicing", "output": "RNA_SEQ"},  # per-variant genes; stranded tracks
     {"scorer": "GeneMaskSplicing", "output": "SPLICE_SITE_USAGE"},
+    {"scorer": "Polyadenylation", "output": "RNA_SEQ"},  # per-variant PAS windows
 ]
 #: The gene scorers that reduce on the device (the host fixture turns their device reduction off).
-DEVICE_GENE_KINDS = ("GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing")
+DEVICE_GENE_KINDS = ("GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation")
 #: Windows (demo1) and their variants (0-based start, REF length, ALT: None = substitution, "+XY" = insertion,
 #: "" = deletion to the first base): ALPHA1 (+, exons 3,000-3,400, 6,000-6,300, 9,500-11,000) with variants at both
 #: window edges; BETA2 (-) and GAMMA3 (+) together (both strands); a window where no transcript starts (no genes).
@@ -184,9 +185,10 @@ def _stranded_model(predictor: Predictor, outputs: set[str]) -> VariantModel:
 
 def _score_gene_windows(model: VariantModel, genome: Genome, specs, annotation, batch_size: int):
     """Every GENE_WINDOWS window scored on its own (``window=``), tables and failures concatenated."""
+    annotation, pas = annotation
     options = ScoringOptions("tiled", WINDOW, batch_size=batch_size, include_values=True)
     results = [
-        score_variants(model, genome, _gene_variants(genome, items), specs, options, annotation, window=("demo1", *span))
+        score_variants(model, genome, _gene_variants(genome, items), specs, options, annotation, pas, window=("demo1", *span))
         for span, items in GENE_WINDOWS.items()
     ]
     tables = {name: pd.concat([r.scores[name] for r in results], ignore_index=True) for name in results[0].scores}
@@ -197,11 +199,12 @@ def _score_gene_windows(model: VariantModel, genome: Genome, specs, annotation, 
 def gene_scored(setup, tmp_path_factory):
     """The gene windows scored on the device (batch 2 and 1) and by the host scorers (their device reduction off)."""
     from genotile.sequence.demo import write_demo_annotation
-    from genotile.variants.annotation import read_gtf
+    from genotile.variants.annotation import read_gtf, read_pas_table
 
     genome, _, base = setup
     folder = tmp_path_factory.mktemp("genes")
-    annotation = read_gtf(write_demo_annotation(folder / "demo.gtf", folder / "pas.tsv")[0])
+    gtf, pas = write_demo_annotation(folder / "demo.gtf", folder / "pas.tsv")
+    annotation = (read_gtf(gtf), read_pas_table(pas))
     specs = parse_scorers(GENE_ENTRIES)
     model = _stranded_model(base.predictor, {s.output for s in specs})
     device = _score_gene_windows(model, genome, specs, annotation, 2)
@@ -235,6 +238,8 @@ def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {column}")
     for name in ("GeneMaskSplicing|RNA_SEQ||", "GeneMaskSplicing|SPLICE_SITE_USAGE||"):  # a maximum: bit for bit
         pd.testing.assert_frame_equal(tables[name], host_tables[name], check_exact=True, obj=name)
+    polyadenylation = tables["Polyadenylation|RNA_SEQ||"]
+    assert set(polyadenylation["gene_name"]) >= {"ALPHA1"} and (polyadenylation["score"] > 0).any()
     splicing = tables["GeneMaskSplicing|RNA_SEQ||"]
     # the variants inside a gene body (30,101 too: a body with no TSS in its window, so no LFC rows there)
     assert set(splicing["pos"]) == {3_101, 6_101, 9_601, 10_001, 30_101, 44_501, 44_801, 52_101} and splicing["score"].notna().any()
@@ -293,9 +298,9 @@ def test_a_window_with_too_many_genes_fails_alike_on_the_device_and_the_host(gen
     monkeypatch.setattr(A, "MAX_GENES_PER_WINDOW", 0)
     variants = _gene_variants(genome, GENE_WINDOWS[(0, WINDOW)][1:3])
     options = ScoringOptions("tiled", WINDOW, batch_size=2, include_values=True)
-    device, host = (score_variants(m, genome, variants, specs, options, annotation, window=("demo1", 0, WINDOW)) for m in (model, host_model))
+    device, host = (score_variants(m, genome, variants, specs, options, *annotation, window=("demo1", 0, WINDOW)) for m in (model, host_model))
     pd.testing.assert_frame_equal(device.failures, host.failures)
-    gene_scorers = {scorer_name(s) for s in specs if s.scorer in DEVICE_GENE_KINDS}
+    gene_scorers = {scorer_name(s) for s in specs if s.scorer in DEVICE_GENE_KINDS and s.scorer != "Polyadenylation"}  # own limit
     assert set(device.failures["scorer"]) == gene_scorers and len(device.failures) == 2 * len(gene_scorers)
     assert device.failures["detail"].str.startswith("AnnotationError: 1 genes in demo1").all()
     for name, table in device.scores.items():

@@ -35,10 +35,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from genotile.runtime.tables import contigs_as_text
-from genotile.variants.scorers import MAX_GENES, MAX_PAS, pas_window_masks
+from genotile.variants.scorers import MAX_GENES, MAX_PAS, pas_window_intervals
 
 __all__ = [
-    "AnnotationError", "GeneAnnotation", "PAS_COLUMNS", "PasTable", "pas_masks", "read_gtf", "read_pas_table",
+    "AnnotationError", "GeneAnnotation", "PAS_COLUMNS", "PasTable", "pas_intervals", "pas_masks", "read_gtf", "read_pas_table",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -330,10 +330,23 @@ def pas_masks(
     :func:`genotile.variants.scorers.pas_window_masks`. ``min_pas_var_distance`` compares the
     0-based PAS ``Start`` with the 1-based variant position, as the reference does.
     """
+    intervals, table = pas_intervals(genes, pas, interval_start, length, variant_pos_1based)
+    masks = np.zeros((length, len(table), MAX_PAS), bool)
+    for g, gene in enumerate(intervals):
+        for slot, (lo, hi) in enumerate(gene.tolist()):
+            masks[lo:hi, g, slot] = True
+    return masks, table
+
+
+def pas_intervals(
+    genes: pd.DataFrame, pas: PasTable, interval_start: int, length: int, variant_pos_1based: int
+) -> tuple[list[npt.NDArray[np.int32]], pd.DataFrame]:
+    """:func:`pas_masks` as intervals: per gene scored, its PAS windows ``[P_g, 2]`` (window-relative ``[lo, hi)``,
+    :func:`genotile.variants.scorers.pas_window_intervals`), and the same table (the device reduction takes these)."""
     if len(genes) > MAX_GENES:
         raise AnnotationError(f"{len(genes)} genes overlap the variant; the polyadenylation scorer handles at most {MAX_GENES}")
     end = interval_start + length
-    masks: list[np.ndarray] = []
+    kept: list[np.ndarray] = []
     rows: list[dict] = []
     for gene in genes.itertuples(index=False):
         sites = pas.by_gene.get(_VERSION.sub("", str(gene.gene_id)))
@@ -349,13 +362,9 @@ def pas_masks(
             continue
         if inside.sum() > MAX_PAS:
             raise AnnotationError(f"gene {gene.gene_id} has {inside.sum()} PAS in the window; at most {MAX_PAS} are supported")
-        slot_masks = pas_window_masks(starts[inside], gene.gene_strand, interval_start, length)
-        padded = np.zeros((length, MAX_PAS), bool)
-        padded[:, : slot_masks.shape[1]] = slot_masks
-        masks.append(padded)
+        kept.append(pas_window_intervals(starts[inside], gene.gene_strand, interval_start, length))
         row = gene._asdict()
         row.update(num_pas=int(inside.sum()), min_pas_var_distance=int(np.abs(starts[inside] - variant_pos_1based).min()))
         rows.append(row)
-    stacked = np.stack(masks, axis=1) if masks else np.zeros((length, 0, MAX_PAS), bool)
     table = pd.DataFrame(rows, columns=[*genes.columns, "num_pas", "min_pas_var_distance"])
-    return stacked, table
+    return kept, table

@@ -40,7 +40,7 @@ from genotile.tracks.tiling import Window
 from genotile.variants import scorers as S
 from genotile.variants.annotation import AnnotationError, GeneAnnotation, PasTable
 from genotile.variants.device_align import IDENTITY, alignment_params
-from genotile.variants.device_pass import AltRoute, DevicePasses, WindowRows, alt_route, device_passes
+from genotile.variants.device_pass import DevicePasses, WindowRows, alt_route, device_passes
 from genotile.variants.predict import VariantModel, WindowPrediction
 from genotile.variants.sequences import align_alternate, indel_alignment, ref_alt_sequences, variant_window
 from genotile.variants.tiles import tile_membership

@@ -47,6 +47,7 @@ from genotile.variants.scorers.polyadenylation import (
     MAX_PAS,
     PAS_MASK_WIDTH,
     Polyadenylation,
+    pas_window_intervals,
     pas_window_masks,
     polyadenylation_score,
 )  # fmt: skip
@@ -66,7 +67,7 @@ __all__ = [
     "RECOMMENDED", "REGISTRY", "ScoreRows", "Scorer", "ScorerInputs", "ScorerSpec", "SettingsError", "SpliceJunction", "VariantArrays",
     "WindowArrays", "WindowInputs", "apply_strand_nan", "center_mask", "center_mask_bins", "center_mask_score", "contact_map_score",
     "gene_mask_active", "gene_mask_lfc", "gene_mask_splicing", "gene_means", "junction_max_per_gene",
-    "pas_window_masks", "polyadenylation_score", "recommended_scorers", "register", "resolution_for_output",
+    "pas_window_intervals", "pas_window_masks", "polyadenylation_score", "recommended_scorers", "register", "resolution_for_output",
     "scorer", "splice_junction_delta", "unstack_junctions",
 ]  # fmt: skip
 

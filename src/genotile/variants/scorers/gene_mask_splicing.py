@@ -44,8 +44,9 @@ def gene_mask_splicing(
     d = np.abs(np.asarray(alt, dtype=F32) - np.asarray(ref, dtype=F32))  # [S, T]
     m = np.asarray(body_mask, dtype=bool)
     out = np.empty((m.shape[1], d.shape[1]), dtype=F32)
-    for g in range(m.shape[1]):  # per gene, like the reference's lax.map (memory bound)
-        out[g] = (d * m[:, g, None].astype(F32)).max(axis=0)
+    with np.errstate(invalid="ignore"):  # inf * 0 = NaN, as in the reference
+        for g in range(m.shape[1]):  # per gene, like the reference's lax.map (memory bound)
+            out[g] = (d * m[:, g, None].astype(F32)).max(axis=0)
     return out
 
 

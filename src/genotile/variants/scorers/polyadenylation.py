@@ -1,21 +1,63 @@
 """Polyadenylation: Borzoi's paQTL statistic over each overlapped gene's PAS windows (``PolyadenylationScorer``).
 
 Human only (the reference ships no mouse PAS table). ALT is indel-aligned to REF.
+
+On the device (issue 15): each variant sends its scored genes' PAS windows as intervals (``[G, P, 2]``,
+:func:`genotile.variants.annotation.pas_intervals`); the ALT pass sums REF and ALT over them with blocked interval
+sums (:mod:`genotile.variants.device_intervals`), not per-site masks, and returns ``[G, T]``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import RNA_SEQ
-from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import (
+    F32,
+    DeviceRead,
+    Scorer,
+    ScorerInputs,
+    ScoreRows,
+    ScorerSpec,
+    VariantArrays,
+    WindowInputs,
+    gene_rows,
+    register,
+)  # fmt: skip
 
-__all__ = ["MAX_GENES", "MAX_PAS", "PAS_MASK_WIDTH", "Polyadenylation", "pas_window_masks", "polyadenylation_score"]
+__all__ = ["MAX_GENES", "MAX_PAS", "PAS_MASK_WIDTH", "Polyadenylation", "pas_window_intervals", "pas_window_masks",
+           "polyadenylation_score", "polyadenylation_score_jax"]
 
 PAS_MASK_WIDTH = 400
 MAX_PAS = 136
 MAX_GENES = 22
+
+
+def pas_window_intervals(
+    pas_starts: npt.ArrayLike,
+    pas_strand: str,
+    interval_start: int,
+    length: int,
+    *,
+    reference_order_quirk: bool = True,
+) -> npt.NDArray[np.int32]:
+    """``[P, 2]`` window-relative ``[lo, hi)`` of one gene's PAS coverage windows, in slot order
+    (:func:`pas_window_masks` as intervals, clipped to the window; the device reduction takes these)."""
+    starts = np.asarray(pas_starts, dtype=np.int64)
+    if not reference_order_quirk:
+        starts = np.sort(starts, kind="stable")
+    rel = starts - interval_start
+    if pas_strand == "+":
+        hi = rel + 1
+        lo = hi - PAS_MASK_WIDTH
+    else:
+        lo = rel
+        hi = lo + PAS_MASK_WIDTH
+    return np.stack([np.clip(lo, 0, length), np.clip(hi, 0, length)], axis=-1).astype(np.int32).reshape(-1, 2)
 
 
 def pas_window_masks(
@@ -37,20 +79,9 @@ def pas_window_masks(
     given order; ``False`` sorts by Start first (what the code evidently intended). The
     two agree whenever the table is already sorted.
     """
-    starts = np.asarray(pas_starts, dtype=np.int64)
-    if not reference_order_quirk:
-        starts = np.sort(starts, kind="stable")
-    rel = starts - interval_start
-    mask = np.zeros((length, len(rel)), dtype=bool)
-    for i, p in enumerate(rel):
-        if pas_strand == "+":
-            hi = int(p) + 1
-            lo = hi - PAS_MASK_WIDTH
-        else:
-            lo = int(p)
-            hi = lo + PAS_MASK_WIDTH
-        lo = max(min(lo, length), 0)
-        hi = max(min(hi, length), 0)
+    intervals = pas_window_intervals(pas_starts, pas_strand, interval_start, length, reference_order_quirk=reference_order_quirk)
+    mask = np.zeros((length, len(intervals)), dtype=bool)
+    for i, (lo, hi) in enumerate(intervals.tolist()):
         mask[lo:hi, i] = True
     return mask
 
@@ -96,6 +127,35 @@ def polyadenylation_score(
     return out[0] if single else out
 
 
+def polyadenylation_score_jax(ref: Any, alt: Any, intervals: Any) -> Any:
+    """:func:`polyadenylation_score` in JAX from PAS windows as intervals: ``[G, T]`` for ``ref``/``alt [S, T]``
+    and ``intervals [G, P, 2]`` (window-relative ``[lo, hi)`` per gene and slot; padding slots and genes empty).
+
+    The window sums are blocked interval sums (:func:`genotile.variants.device_intervals.interval_sum_jax`), so
+    they agree with the host's masked einsum to float32 rounding; the rest is the same formula, slot by slot."""
+    import jax.numpy as jnp
+
+    from genotile.variants.device_intervals import interval_sum_jax
+
+    genes, slots, _ = intervals.shape
+    flat = intervals.reshape(-1, 2)
+
+    def sums(x: Any) -> Any:
+        return interval_sum_jax(x, flat, PAS_MASK_WIDTH).reshape(genes, slots, -1)  # [G, P, T]
+
+    def finite(x: Any) -> Any:
+        return jnp.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    ratio = finite(sums(alt) / sums(ref))
+    present = (intervals[..., 1] > intervals[..., 0]).astype(jnp.float32)  # [G, P]
+    k_total = jnp.sum(present, axis=-1, keepdims=True)
+    k_gene = jnp.cumsum(present, axis=-1)
+    k_scaling = ((k_total - k_gene) / k_gene)[..., None]  # [G, P, 1]
+    prox = jnp.cumsum(ratio, axis=1)
+    dist = jnp.sum(ratio, axis=1, keepdims=True) - prox
+    return jnp.max(finite(jnp.abs(jnp.log2(k_scaling * prox / dist))), axis=1, initial=0.0)
+
+
 @register
 class Polyadenylation(Scorer):
     """``[G, T]`` per overlapped gene with PAS near the variant; needs the GTF and the PAS table."""
@@ -116,3 +176,32 @@ class Polyadenylation(Scorer):
         if kept.empty:
             return ScoreRows(np.zeros((0, len(inputs.tracks(out))), np.float32), gene_rows(kept))
         return ScoreRows(polyadenylation_score(inputs.ref.values[out], inputs.aligned(out), masks), gene_rows(kept))
+
+    # -- the device reduction: each variant sends its genes' PAS windows as intervals --------------------------
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead:
+        return DeviceRead(spec.output, None, aligned=True, variant=True)
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        return 0, length_bins  # the intervals say where; the bounds are unused
+
+    def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
+        from genotile.variants.annotation import pas_intervals
+
+        assert inputs.pas is not None, "the engine checks needs_pas before scoring"
+        genes = inputs.genes().overlapping_genes(variant.chrom, int(variant.pos) - 1, len(variant.ref), len(variant.alt))
+        try:
+            per_gene, kept = pas_intervals(genes, inputs.pas, inputs.interval_start, inputs.length, int(variant.pos))
+        except ValueError as err:  # AnnotationError: too many genes or PAS
+            return VariantArrays({"pas_intervals": np.zeros((0, 0, 2), np.int32)}, 0, {}, f"{type(err).__name__}: {err}", {"pas_intervals": 2})
+        slots = max((len(g) for g in per_gene), default=0)
+        intervals = np.zeros((len(per_gene), slots, 2), np.int32)
+        for g, windows in enumerate(per_gene):
+            intervals[g, : len(windows)] = windows
+        return VariantArrays({"pas_intervals": intervals}, len(kept), gene_rows(kept), pad_axes={"pas_intervals": 2})
+
+    def device_score(
+        self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Mapping[str, Any] | None = None
+    ) -> tuple[Any, Any, Any]:
+        assert window is not None
+        return polyadenylation_score_jax(ref, alt, window["pas_intervals"]), None, None
