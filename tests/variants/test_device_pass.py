@@ -148,9 +148,10 @@ GENE_ENTRIES = [
     {"scorer": "GeneMaskSplicing", "output": "RNA_SEQ"},  # per-variant genes; stranded tracks
     {"scorer": "GeneMaskSplicing", "output": "SPLICE_SITE_USAGE"},
     {"scorer": "Polyadenylation", "output": "RNA_SEQ"},  # per-variant PAS windows
+    {"scorer": "SpliceJunction", "output": "SPLICE_JUNCTIONS"},  # junctions of both alleles in the ALT pass
 ]
 #: The gene scorers that reduce on the device (the host fixture turns their device reduction off).
-DEVICE_GENE_KINDS = ("GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation")
+DEVICE_GENE_KINDS = ("GeneMaskLFC", "GeneMaskActive", "GeneMaskSplicing", "Polyadenylation", "SpliceJunction")
 #: Windows (demo1) and their variants (0-based start, REF length, ALT: None = substitution, "+XY" = insertion,
 #: "" = deletion to the first base): ALPHA1 (+, exons 3,000-3,400, 6,000-6,300, 9,500-11,000) with variants at both
 #: window edges; BETA2 (-) and GAMMA3 (+) together (both strands); a window where no transcript starts (no genes).
@@ -234,8 +235,10 @@ def test_gene_mask_device_scores_equal_the_host_scorers(gene_scored):
             got, want = table[column].to_numpy(), expected[column].to_numpy()
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name} {column}: NaN pattern")
             # gene means are float32 sums over ~1,000 exon bases in another order: ~1e-6 relative; an LFC carries that
-            # as an absolute error
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {column}")
+            # as an absolute error. Junction deltas are float16 (as the reference keeps them): a float32 rounding
+            # difference in the junction head flips a few of them by one float16 step (~1e-3 relative)
+            rtol = 2e-3 if name.startswith("SpliceJunction") else 1e-5
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-5, err_msg=f"{name} {column}")
     for name in ("GeneMaskSplicing|RNA_SEQ||", "GeneMaskSplicing|SPLICE_SITE_USAGE||"):  # a maximum: bit for bit
         pd.testing.assert_frame_equal(tables[name], host_tables[name], check_exact=True, obj=name)
     polyadenylation = tables["Polyadenylation|RNA_SEQ||"]

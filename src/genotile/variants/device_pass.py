@@ -39,7 +39,8 @@ import numpy as np
 from genotile.model import local_encoder
 from genotile.model.alphagenome import AlphaGenome, OutputRequest
 from genotile.model.predictor import NonFiniteOutputError
-from genotile.outputs import CONTACT_MAPS, SPLICE_SITE_USAGE, SPLICE_SITES, by_scorer_output
+from genotile.model.splicing import splice_site_positions
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES, by_scorer_output
 from genotile.variants import scorers as S
 from genotile.variants.device_align import IDENTITY, align_alternate_jax
 from genotile.variants.predict import OUTPUT_FIELDS, VariantModel, WindowPrediction
@@ -88,6 +89,12 @@ class Gather:
     def contact(self) -> bool:
         return self.output == CONTACT_MAPS.scorer_output
 
+    @property
+    def junction(self) -> bool:
+        """Splice junctions: REF keeps its 1-bp embeddings and site probabilities; each ALT row predicts the
+        junctions of both alleles on their shared candidate sites (:meth:`DevicePasses._junction_pair`)."""
+        return self.output == SPLICE_JUNCTIONS.scorer_output
+
 
 @dataclasses.dataclass(frozen=True)
 class AltRoute:
@@ -124,6 +131,8 @@ class DevicePasses:
         self.spec_gather = tuple(
             next(i for i, g in enumerate(self.gathers) if g.output == s.output) for s in self.device_specs
         )
+        #: Per junction gather: the device scorer whose per-variant ``body_intervals`` mark its candidate sites.
+        self.junction_spec = {i: self.spec_gather.index(i) for i, g in enumerate(self.gathers) if g.junction}
         #: Per gather: whether ALT is aligned for some scorer, whether a whole-window REF output stays on the device.
         self.aligned = tuple(any(r.aligned for r, i in zip(self.reads, self.spec_gather) if i == k) for k in range(len(self.gathers)))
         self.keep_ref = tuple(
@@ -176,7 +185,7 @@ class DevicePasses:
         gathers = []
         for output, bins in widest.items():
             head, _ = OUTPUT_FIELDS[output]
-            resolution = by_scorer_output(output).scored_resolution
+            resolution = 1 if output == SPLICE_JUNCTIONS.scorer_output else by_scorer_output(output).scored_resolution
             length = self.window_bp // resolution
             keep = None if bins is None or bins >= length else bins
             channels = tuple(self.model.tracks[output]["track_index"].tolist())
@@ -253,6 +262,31 @@ class DevicePasses:
         )
         return out[f"predictions_{g.resolution}bp"][0].astype(jnp.float32)
 
+    def _site_probs(self, variables: Any, emb: jax.Array, org: jax.Array) -> jax.Array:
+        """All five splice-site class probabilities ``[S, 5]`` from 1-bp embeddings (the junction candidates)."""
+        out = self.module.apply(variables, SPLICE_SITES.head, emb[None], org, method=AlphaGenome.splice_head)
+        return out["predictions"][0]
+
+    def _junction_pair(
+        self, variables: Any, g: Gather, ref: tuple[jax.Array, jax.Array], alt: tuple[jax.Array, jax.Array], gene: jax.Array,
+        org: jax.Array,
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """REF and ALT junctions ``[K, K, 2T]`` (kept tissues, + strand then -) on shared sites ``[4, K]``: the
+        top sites of ``max(REF, ALT)`` site probabilities inside the overlapped genes' bodies (``gene [S]``), as
+        :meth:`genotile.variants.predict.VariantModel.junction_pair` on the host (ALT embeddings aligned)."""
+        cfg = self.model.predictor.config
+        weight = gene[:, None].astype(ref[1].dtype)
+        candidates = jnp.maximum(ref[1] * weight, alt[1] * weight)
+        positions = splice_site_positions(candidates[None], cfg.num_splice_sites, cfg.splice_site_threshold)
+        keep = np.asarray(g.channels, np.int32)
+        channels = np.concatenate([keep, keep + cfg.tracks(g.head)])
+
+        def head(emb: jax.Array) -> jax.Array:
+            out = self.module.apply(variables, emb[None], positions, org, method=AlphaGenome.predict_junctions)
+            return out["predictions"][0][..., channels].astype(jnp.float32)
+
+        return head(ref[0]), head(alt[0]), positions[0]
+
     def _forward(self, variables: Any, encoded: Any, org: jax.Array, request: OutputRequest) -> Any:
         trunk, skips = encoded
         return self.module.apply(variables, trunk, skips, org, self.means, request, method=AlphaGenome.from_encoder)
@@ -287,6 +321,8 @@ class DevicePasses:
         for i, g in enumerate(self.gathers):
             if g.contact:
                 outs[i] = raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
+            elif g.junction:
+                outs[i] = self._site_probs(variables, raw_embeddings(raw, 1)[0], org)
             elif g.bins is None:
                 outs[i] = self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
         state.update({f"out{i}": x for i, x in outs.items() if self.keep_ref[i]})
@@ -309,9 +345,19 @@ class DevicePasses:
         decoded = self._decoded_slice(variables, encoded, raw, org, anchor) if self.decoder_bins else None
         outs: dict[int, tuple[jax.Array | None, jax.Array]] = {}
         aligned: dict[int, jax.Array] = {}
+        sites: dict[int, jax.Array] = {}
         for i, g in enumerate(self.gathers):
             if g.contact:
                 outs[i] = ref[f"out{i}"], raw[CONTACT_MAPS.head]["predictions"][0].astype(jnp.float32)
+            elif g.junction:
+                emb = raw_embeddings(raw, 1)[0]
+                probs = self._site_probs(variables, emb, org)
+                if self.aligned[i]:
+                    emb, probs = align_alternate_jax(emb, align), align_alternate_jax(probs, align)
+                gene = intervals_mask(extra[f"{self.junction_spec[i]}|body_intervals"], emb.shape[0])
+                r, a, sites[i] = self._junction_pair(variables, g, (ref["emb1"], ref[f"out{i}"]), (emb, probs), gene, org)
+                outs[i] = r, a
+                aligned[i] = a  # the pair is on aligned ALT already
             elif g.bins is None:
                 outs[i] = ref.get(f"out{i}"), self._head(variables, g, raw_embeddings(raw, g.resolution)[0], org)
                 if self.aligned[i]:
@@ -334,6 +380,8 @@ class DevicePasses:
             if read.variant:
                 prefix = f"{j}|"
                 window = {k[len(prefix) :]: v for k, v in extra.items() if k.startswith(prefix)}
+                if i in sites:
+                    window["splice_site_positions"] = sites[i]
             scores.append(self.kinds[spec].device_score(spec, r, a, bounds[j, 0] - offset, bounds[j, 1] - offset, window))
         host = jax.tree.map(lambda x: x[0], self._host_part(raw))
         return tuple(scores), host
@@ -405,25 +453,29 @@ class DevicePasses:
         rows = {k: jax.device_put(np.asarray(v), target) for k, v in (extra or {}).items()}
         return self._alt_fn(route)(self._variables_on(device), ref[device], *args, rows), dna.shape[0]
 
-    def collect(self, handle: tuple[Any, int]) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
-        """A submitted call's results: per row, each device scorer's ``(score, ref_value, alt_value)`` on the host,
-        and the rows' host outputs."""
+    def collect(self, handle: tuple[Any, int]) -> tuple[list[list[tuple[np.ndarray | None, ...]]], list[WindowPrediction]]:
+        """A submitted call's results: per row, what each device scorer's ``device_score`` returned (by default
+        ``(score, ref_value, alt_value)``), on the host with its dtypes, and the rows' host outputs."""
         outputs, batch = handle
         began = time.perf_counter()
         scores, host = jax.block_until_ready(outputs)
         self.model.device_seconds += time.perf_counter() - began
         scores = jax.device_get(scores)
-        per_row = [
-            [tuple(None if v is None else np.asarray(v[b], np.float32) for v in spec) for spec in scores] for b in range(batch)
-        ]
+        per_row = [[tuple(None if v is None else np.asarray(v[b]) for v in spec) for spec in scores] for b in range(batch)]
         return per_row, self.model.host_predictions(host, batch, self.host_outputs)
 
     def alt(
         self, route: AltRoute, ref: list[RefState], dna: np.ndarray, anchors: np.ndarray, bounds: np.ndarray, starts: np.ndarray,
         aligns: np.ndarray | None = None, extra: Mapping[str, np.ndarray] | None = None,
-    ) -> tuple[list[list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]], list[WindowPrediction]]:
+    ) -> tuple[list[list[tuple[np.ndarray | None, ...]]], list[WindowPrediction]]:
         """:meth:`submit` on the first device, then :meth:`collect`."""
         return self.collect(self.submit(route, ref, dna, anchors, bounds, starts, aligns, extra=extra))
+
+
+def intervals_mask(intervals: jax.Array, length: int) -> jax.Array:
+    """``[length]`` bool: the union of ``intervals [I, 2]`` (``[lo, hi)``; empty ones add nothing)."""
+    pos = jnp.arange(length, dtype=jnp.int32)[:, None]
+    return jnp.any((pos >= intervals[None, :, 0]) & (pos < intervals[None, :, 1]), axis=1)
 
 
 def pad_variant_arrays(built: S.VariantArrays) -> dict[str, np.ndarray]:
@@ -434,7 +486,7 @@ def pad_variant_arrays(built: S.VariantArrays) -> dict[str, np.ndarray]:
         array = np.asarray(array)
         axes = built.pad_axes.get(name, 1)
         widths = [(0, row_bucket(n, MIN_VARIANT_BUCKET) - n) for n in array.shape[:axes]]
-        out[name] = np.pad(array, widths + [(0, 0)] * (array.ndim - axes))
+        out[name] = np.pad(array, widths + [(0, 0)] * (array.ndim - axes)) if array.ndim else array
     return out
 
 

@@ -313,25 +313,22 @@ def _calls(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 @dataclass
 class _DeviceRow:
-    """One ALT row's device scores (per device scorer: score, REF value, ALT value), per scorer None or why
-    it could not be scored, and the rows of the per-row scorers (the window's or the variant's: their labels;
-    padded rows cut off)."""
+    """One ALT row's device results (per device scorer: what its ``device_score`` returned, on the host), per
+    scorer None or why it could not be scored, and the rows of the per-row scorers (the window's or the
+    variant's arrays: their labels; padded rows cut off by each kind's ``device_rows``)."""
 
-    scores: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
+    results: list[tuple[np.ndarray | None, ...]]
     errors: list[str | None]
     windows: WindowRows
 
-    def rows(self) -> Iterator[tuple[S.ScoreRows | None, str | None]]:
+    def rows(self, plan: DevicePasses) -> Iterator[tuple[S.ScoreRows | None, str | None]]:
         """Per device scorer its rows, or None and why it could not be scored."""
-        for (score, rv, av), error, window in zip(self.scores, self.errors, self.windows):
+        for spec, result, error, window in zip(plan.device_specs, self.results, self.errors, self.windows):
             error = error or (window.error if window is not None else None)
             if error is not None:
                 yield None, error
-            elif window is None:
-                yield S.ScoreRows(score[None], {}, None if rv is None else rv[None], None if av is None else av[None]), None
             else:
-                n = window.rows
-                yield S.ScoreRows(score[:n], window.labels, None if rv is None else rv[:n], None if av is None else av[:n]), None
+                yield plan.kinds[spec].device_rows(spec, result, window), None
 
 
 def _device_inputs(plan: DevicePasses, job: _Job, at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
@@ -405,7 +402,7 @@ def score_variants(
             fail(v, "*", "indel_outside_window", str(err))
             return []
         frames: list[tuple[str, S.ScoreRows]] = []
-        for spec, (rows, error) in zip(passes_plan.device_specs, device.rows()):
+        for spec, (rows, error) in zip(passes_plan.device_specs, device.rows(passes_plan)):
             if rows is None:
                 fail(v, scorer_name(spec), "scorer_failed", str(error))
                 continue

@@ -253,6 +253,18 @@ class Scorer:
         raise NotImplementedError
 
 
+    def device_rows(self, spec: ScorerSpec, result: tuple[Any, ...], arrays: WindowArrays | VariantArrays | None) -> ScoreRows:
+        """Host side, per variant: its :class:`ScoreRows` from what :meth:`device_score` returned (copied to the
+        host, dtypes kept) and, for a per-row kind, its window's or variant's arrays. By default ``(score,
+        ref_value, alt_value)``: one row, or the first ``arrays.rows`` rows with their labels; a kind whose rows
+        are chosen on the device (the junction scorer's picks) overrides it."""
+        score, rv, av = (None if x is None else np.asarray(x, np.float32) for x in result)
+        if arrays is None:
+            return ScoreRows(score[None], {}, None if rv is None else rv[None], None if av is None else av[None])
+        n = arrays.rows
+        return ScoreRows(score[:n], arrays.labels, None if rv is None else rv[:n], None if av is None else av[:n])
+
+
 #: Scorer kind name -> its class, in registration order (the order configs and messages list them).
 REGISTRY: Final[dict[str, type[Scorer]]] = {}
 

@@ -6,13 +6,26 @@ from the bodies of all genes the variant overlaps; ALT is indel-aligned inside t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from genotile.outputs import SPLICE_JUNCTIONS
-from genotile.variants.scorers.base import F32, Scorer, ScorerInputs, ScoreRows, ScorerSpec, gene_rows, register
+from genotile.variants.scorers.base import (
+    F32,
+    DeviceRead,
+    Scorer,
+    ScorerInputs,
+    ScoreRows,
+    ScorerSpec,
+    VariantArrays,
+    WindowInputs,
+    gene_rows,
+    register,
+)  # fmt: skip
 from genotile.variants.sequences import indel_alignment
 
 __all__ = ["Junctions", "MAX_SPLICE_SITES", "SpliceJunction", "junction_max_per_gene", "splice_junction_delta",
@@ -128,6 +141,45 @@ def junction_max_per_gene(
     return gi, ji, v[ji] if ji.size else np.zeros((0, v.shape[1]), dtype=F32)
 
 
+def junction_picks_jax(
+    ref: Any, alt: Any, positions: Any, interval_start: Any, gene_bounds: Any, gene_strands: Any, max_sites: int = MAX_SPLICE_SITES
+) -> tuple[Any, Any, Any, Any]:
+    """:func:`splice_junction_delta`, :func:`unstack_junctions` and :func:`junction_max_per_gene` in JAX, for one
+    variant: REF/ALT junctions ``[K, K, 2T]`` on sites ``positions [4, K]`` (-1 = padding) of a window starting at
+    ``interval_start``, and its genes' genomic ``gene_bounds [G, 2]`` and strands ``[G]`` (0 = +, 1 = -, other =
+    padding).
+
+    Returns per gene and tissue the picked junction's ``|Δ|`` over every tissue ``[G, T, T]`` (float16, as the
+    reference keeps them), its index in the host's junction order ``[G, T]``, its genomic ``[start, end)``
+    ``[G, T, 2]``, and whether the gene has any junction ``[G]``; :meth:`SpliceJunction.device_rows` keeps each
+    gene's distinct picks in tissue order. The flat index ``strand, donor slot, acceptor slot`` is the host's
+    order (padding sites are at the end of each row), and ``argmax`` takes the first maximum as ``np.argmax``."""
+    import jax
+    import jax.numpy as jnp
+
+    r, a, pos = ref[:max_sites, :max_sites], alt[:max_sites, :max_sites], positions[:, :max_sites]
+    k, tissues = r.shape[0], r.shape[-1] // 2
+    delta = jnp.abs((jnp.log(a + jnp.float32(1e-7)) - jnp.log(r + jnp.float32(1e-7))).astype(jnp.float16))
+    values = delta.reshape(k, k, 2, tissues).transpose(2, 0, 1, 3).reshape(2 * k * k, tissues)  # [J, T]
+    donor = jnp.stack([pos[0], pos[2]])[:, :, None]  # [2, K, 1]
+    acceptor = jnp.stack([pos[1], pos[3]])[:, None, :]  # [2, 1, K]
+    plus = (jnp.arange(2) == 0)[:, None, None]
+    start = jnp.where(plus, donor, acceptor) + 1 + interval_start  # [2, K, K]
+    end = jnp.where(plus, acceptor, donor) + interval_start
+    strand = jnp.broadcast_to(jnp.arange(2)[:, None, None], start.shape).reshape(-1)
+    start, end = start.reshape(-1), end.reshape(-1)
+    valid = ((donor != -1) & (acceptor != -1)).reshape(-1) & (start < end) & (start > 0)
+
+    def one_gene(gene: tuple[Any, Any]) -> tuple[Any, Any, Any, Any]:
+        bounds, gene_strand = gene
+        inside = valid & (strand == gene_strand) & (start > bounds[0]) & (end < bounds[1])
+        scored = jnp.where(inside[:, None], values, jnp.float16(-jnp.inf))
+        picks = jnp.argmax(scored, axis=0).astype(jnp.int32)  # [T]
+        return values[picks], picks, jnp.stack([start[picks], end[picks]], axis=-1), jnp.any(inside)
+
+    return jax.lax.map(one_gene, (gene_bounds, gene_strands))  # a gene at a time: [J, T] temporaries only
+
+
 @register
 class SpliceJunction(Scorer):
     """Rows per (gene, junction) with ``junction_start``/``junction_end``; scores are ``|Δ|`` (float16 precision)."""
@@ -159,3 +211,61 @@ class SpliceJunction(Scorer):
         labels["junction_start"] = junctions.starts[ji]
         labels["junction_end"] = junctions.ends[ji]
         return ScoreRows(values.astype(np.float32), labels)
+
+    # -- the device reduction: junctions of both alleles predicted in the ALT pass, picks chosen there ----------
+
+    def device_read(self, spec: ScorerSpec) -> DeviceRead:
+        return DeviceRead(spec.output, None, aligned=True, variant=True)
+
+    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
+        return 0, length_bins  # the genes say where; the bounds are unused
+
+    def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
+        annotation, chrom = inputs.genes(), variant.chrom
+        start0, ref_len, alt_len = int(variant.pos) - 1, len(variant.ref), len(variant.alt)
+        genes = annotation.overlapping_genes(chrom, start0, ref_len, alt_len, protein_coding=True)
+        intervals = np.zeros((0, 2), np.int32)
+        error = None
+        if not genes.empty:  # as on the host: candidate sites from the bodies of *all* overlapping genes
+            try:
+                all_genes = annotation.overlapping_genes(chrom, start0, ref_len, alt_len)
+                intervals, _ = annotation.body_intervals(all_genes, chrom, inputs.interval_start, inputs.length)
+            except ValueError as err:  # AnnotationError: too many genes
+                error = f"{type(err).__name__}: {err}"
+        arrays = {
+            "body_intervals": intervals,
+            "gene_bounds": np.stack([genes["gene_start"], genes["gene_end"]], axis=-1).astype(np.int32).reshape(-1, 2),
+            "gene_strands": np.where(genes["gene_strand"].to_numpy(object) == "+", 0, 1).astype(np.int32),
+            "interval_start": np.asarray(inputs.interval_start, np.int32),
+        }
+        return VariantArrays(arrays, len(genes), gene_rows(genes), error, pad_axes={"interval_start": 0})
+
+    def device_score(
+        self, spec: ScorerSpec, ref: Any, alt: Any, lo: Any, hi: Any, window: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...]:
+        assert window is not None
+        # padded genes are [0, 0): no junction lies strictly inside, so they pick nothing
+        return junction_picks_jax(
+            ref, alt, window["splice_site_positions"], window["interval_start"], window["gene_bounds"], window["gene_strands"]
+        )
+
+    def device_rows(self, spec: ScorerSpec, result: tuple[Any, ...], arrays: Any) -> ScoreRows:
+        values, picks, coords, has = (np.asarray(x) for x in result)
+        genes, labels, starts, ends, rows = [], arrays.labels, [], [], []
+        for g in range(arrays.rows):
+            if not has[g]:
+                continue
+            seen: set[int] = set()
+            for t, j in enumerate(picks[g].tolist()):
+                if j not in seen:
+                    seen.add(j)
+                    genes.append(g)
+                    rows.append(values[g, t])
+                    starts.append(coords[g, t, 0])
+                    ends.append(coords[g, t, 1])
+        gi = np.asarray(genes, np.int64)
+        out = {k: np.asarray(col)[gi] for k, col in labels.items()}
+        out["junction_start"] = np.asarray(starts, np.int64)
+        out["junction_end"] = np.asarray(ends, np.int64)
+        scores = np.stack(rows).astype(np.float32) if rows else np.zeros((0, values.shape[-1]), np.float32)
+        return ScoreRows(scores, out)
