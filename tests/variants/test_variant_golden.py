@@ -62,6 +62,10 @@ def ours(golden) -> pd.DataFrame:
     genome = Genome(FASTA)
     predictor = Predictor(synthetic_model("full", 2026), METADATA, precision="float32")
     model = VariantModel(predictor, {s.output for s in specs}, "human")
+    from genotile.variants.device_pass import device_passes
+
+    # every scorer kind reduces on the device (issue 15), so this golden test checks the device reductions
+    assert set(device_passes(model, specs, 16_384).device_specs) == set(specs)
     result = score_variants(model, genome, variants, specs, ScoringOptions("centered", 16_384, batch_size=2),
                             read_gtf(GTF, contigs=["chr1"]), read_pas_table(PAS))
     assert result.failures.empty, result.failures.to_string()
