@@ -14,14 +14,19 @@ Here, for the scorer kinds that have a device reduction (:meth:`~genotile.varian
   equal the whole-window head's), the same for REF from the kept embeddings, and the scorers' reductions;
 * only the scores (``[T]`` per scorer, plus REF/ALT values) come back to the host.
 
-Per-row kinds (the gene-mask scorers, :attr:`~genotile.variants.scorers.base.DeviceRead.window`) also take arrays
-built once per window on the host (:meth:`DevicePasses.window`: exon masks padded to a row bucket); they travel
-with the REF state, the REF pass adds what the kind keeps of REF (gene means), ALT is indel-aligned on the device
-(:mod:`genotile.variants.device_align`, per-row parameters) and ``[R, T]`` scores come back.
+Per-row kinds take arrays built on the host: per window (GeneMaskLFC/Active,
+:attr:`~genotile.variants.scorers.base.DeviceRead.window`; :meth:`DevicePasses.window`: exon masks padded to a
+row bucket), which travel with the REF state, the REF pass adding what the kind keeps of REF (gene means); or per
+variant (GeneMaskSplicing, Polyadenylation, SpliceJunction, :attr:`~genotile.variants.scorers.base.DeviceRead.variant`;
+:meth:`DevicePasses.variant`: the intervals of the genes it overlaps), which travel with its ALT row, rows batching
+only with rows of the same padded shapes. ALT is indel-aligned on the device (:mod:`genotile.variants.device_align`,
+per-row parameters) and ``[R, T]`` scores come back. For the junction scorer the REF state keeps the 1-bp
+embeddings and splice-site probabilities, and each ALT row predicts both alleles' junctions on their shared
+candidate sites (:meth:`DevicePasses._junction_pair`).
 
-Kinds without a device reduction (the splicing, polyadenylation and junction scorers) get their outputs
-from the same passes, copied to the host as before (:class:`genotile.variants.predict.WindowPrediction`), so
-a job runs the trunk once per allele whatever its scorer mix.
+A kind without a device reduction (none of the built-in ones; a user's own) gets its outputs from the same
+passes, copied to the host (:class:`genotile.variants.predict.WindowPrediction`), so a job runs the trunk once
+per allele whatever its scorer mix.
 """
 
 from __future__ import annotations
