@@ -103,6 +103,7 @@ def test_cloud_run_with_s3_url_inputs_equals_local_run(demo_run, tmp_path):
     assert run.objects > 100
     assert len(list(run.jobs.iterdir())) >= 15, report(run.result)  # every rule its own job, in its own folder
     assert not (run.workdir / "results").exists()  # nothing reached the submitting folder except through S3
+    assert "positions_per_second" in (run.bucket_run / "ism" / "demo" / "stats.json").read_text()  # run records too
     logs = "".join(p.read_text() for p in (run.bucket_run / "logs").glob("*.log"))
     assert f"downloading checkpoint {inputs}/weights" in logs, report(run.result)
     assert len(list((tmp_path / "cloud" / "cache" / "checkpoints").glob(f"*/{COMPLETE_MARKER}"))) == 1

@@ -13,6 +13,7 @@ rule ism:
         done=f"{RUN}/ism/{{name}}/done.json",
         strongest=f"{RUN}/ism/{{name}}/strongest.parquet",
         failures=f"{RUN}/ism/{{name}}/failures.parquet",
+        stats=f"{RUN}/ism/{{name}}/stats.json",
         logo=report(
             f"{RUN}/ism/{{name}}/ism_logo.png",
             caption="../report/ism.rst",

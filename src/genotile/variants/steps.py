@@ -264,12 +264,13 @@ def summarize_variants(settings: SummarizeSettings, vcf: str, variants_path: str
 
 def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | None, pas: str | None, out_dir: str,
         batch_size: int | str = 4, done: str | None = None, figure: str | None = None, model_identity: str = "",
-        key: str = "--region", label: str = "ism", strongest: str | None = None, failures: str | None = None):
+        key: str = "--region", label: str = "ism", strongest: str | None = None, failures: str | None = None,
+        stats: str | None = None):
     """In-silico mutagenesis of ``region`` (``contig:start-end``, 1-based inclusive) into ``out_dir``; ``done`` last.
 
     Writes ``ism.zarr`` (per scorer ``[position, alt, track]``), ``strongest.parquet`` (the ``top_n`` strongest
     effects per scorer), ``failures.parquet``, ``stats.json`` (timings, a run record) and the logo figure
-    ``figure`` (default ``out_dir/ism_logo.png``; ``strongest``/``failures`` likewise name their files where the
+    ``figure`` (default ``out_dir/ism_logo.png``; ``strongest``/``failures``/``stats`` likewise name their files where the
     workflow's storage plugin wants them, as ``figure`` does). ``key`` names the region's setting in error messages
     (``ism.regions.<name>`` in the workflow); ``batch_size`` (``ism.batch_size``, a number or ``"auto"``) changes
     speed only. Returns the
@@ -295,7 +296,7 @@ def ism(settings: IsmSettings, predictor, region: str, fasta: str, gtf: str | No
     write_parquet(strongest_effects(result.scoring, settings.top_n), strongest or out / "strongest.parquet", index=False,
                   compression="zstd")
     write_parquet(result.scoring.failures, failures or out / "failures.parquet", index=False, compression="zstd")
-    write_text(out / "stats.json", ism_stats(result))
+    write_text(stats or out / "stats.json", ism_stats(result))
     figure_path = Path(figure) if figure is not None else out / "ism_logo.png"
     plot_ism(result, genome, figure_path)
     if done is not None:
