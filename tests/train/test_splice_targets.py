@@ -153,6 +153,7 @@ def test_augmentation_moves_the_site_slots_with_the_sequence(prepared):
     specs = {"dnase": TargetSpec("dnase"), SPLICE_SITES.head: TargetSpec(SPLICE_SITES.head),
              SPLICE_JUNCTIONS.head: TargetSpec(SPLICE_JUNCTIONS.head)}
     settings = AugmentSettings(max_shift=MARGIN)
+    strands, slots_seen = set(), 0
     for seed in range(3):
         key = jax.random.key(seed)
         out = jax.device_get(jax.jit(lambda b, k: augment(b, k, settings, specs))(batch, key))
@@ -163,12 +164,35 @@ def test_augmentation_moves_the_site_slots_with_the_sequence(prepared):
             for row in range(4):  # every slot is a site of its row's class in the moved frame
                 valid = positions[row][positions[row] >= 0]
                 assert classes[valid, row].all()
+                slots_seen += len(valid)
                 before = batch[SITE_POSITIONS][b, (2, 3, 0, 1)[row] if reverse[b] else row]
                 assert len(valid) == int(((before >= offsets[b]) & (before < offsets[b] + WINDOW)).sum())
             counts = batch["targets"][SPLICE_JUNCTIONS.head][b]
             want = counts[..., [2, 3, 0, 1]] if reverse[b] else counts  # the strand halves swap
             np.testing.assert_array_equal(out["targets"][SPLICE_JUNCTIONS.head][b], want)
-        assert reverse.any() or seed < 2
+        strands |= set(reverse.tolist())
+    assert strands == {True, False} and slots_seen, "the seeds should draw both strands, the windows hold junctions"
+
+
+def test_the_junction_head_runs_on_the_targets_sites():
+    """target_sites_apply: the junction predictions are on the batch's slots, not on the classification's picks."""
+    from genotile.model.alphagenome import AlphaGenome, OutputRequest
+    from genotile.model.config import get_precision
+    from genotile.train.trainer import target_sites_apply
+
+    model = synthetic_model("tiny", 0)
+    module = AlphaGenome(model.config, get_precision("float32"))
+    positions = np.full((1, 4, SLOTS), -1, np.int32)
+    positions[0, :, :2] = [[10, 700], [400, 1500], [900, 2000], [5, 333]]
+    batch = {"dna": np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (1, 2048))],
+             "organism": np.zeros(1, np.int32), SITE_POSITIONS: positions}
+    request = OutputRequest(heads=(SPLICE_SITES.head, SPLICE_JUNCTIONS.head), resolutions=(1,))
+    out, _ = jax.jit(target_sites_apply(module, request, {}, None))(model.variables, batch, None)
+    junctions = out[SPLICE_JUNCTIONS.head]
+    np.testing.assert_array_equal(np.asarray(junctions["splice_site_positions"]), positions)
+    mask = np.asarray(junctions["splice_junction_mask"])
+    assert mask.shape == (1, SLOTS, SLOTS, 734) and mask[0, :2, :2].all() and not mask[0, 2:].any()
+    assert set(out) == {SPLICE_SITES.head, SPLICE_JUNCTIONS.head}  # the embeddings it used are not returned
 
 
 def _settings(**changes):
