@@ -276,3 +276,14 @@ def test_splice_samples_alone_train_and_evaluate(prepared, tmp_path):
     junction = losses[losses["head"] == SPLICE_JUNCTIONS.head].set_index("model")["loss"]
     assert junction["untrained"] > 0  # demo3's validation window holds a whole junction
     assert plot_observed_vs_predicted(pd.read_csv(tmp_path / "e_region.tsv", sep="\t")) is not None
+
+
+def test_junction_counts_without_their_slots_stop_with_the_fix():
+    from genotile.train.augment import AugmentError, check_batch
+
+    batch = {"dna": np.zeros((1, 2048 + 2 * MARGIN, 4), np.float32), "organism": np.zeros(1, np.int32),
+             "targets": {SPLICE_JUNCTIONS.head: np.zeros((1, 8, 8, 2), np.float32)}}
+    specs = {SPLICE_JUNCTIONS.head: TargetSpec(SPLICE_JUNCTIONS.head)}
+    with pytest.raises(AugmentError, match=r"need their site slots batch\['splice_site_positions'\] \[batch, 4, K\]"):
+        check_batch(batch, AugmentSettings(max_shift=MARGIN), specs)
+    check_batch({**batch, SITE_POSITIONS: np.full((1, 4, 8), -1, np.int32)}, AugmentSettings(max_shift=MARGIN), specs)

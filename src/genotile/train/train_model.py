@@ -243,6 +243,7 @@ _SETTING_SOURCES = (
     ("source.rows", "the training windows (train/windows.tsv: train.window_bp, train.stride_bp, "
                     "train.contigs, the held-out contigs and regions)"),
     ("source.tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
+    ("source.splice_samples", "the splice samples (the tracks sheet's splice_junctions rows)"),
     ("model.config.new_tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
     ("model.", "the base model (train.base_checkpoint / model.*)"),
 )
