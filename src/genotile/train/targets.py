@@ -68,8 +68,8 @@ TARGETS_VERSION = 1
 #: Positions per chunk (bp): a multiple of 2,048 (the window grid) and of 128.
 CHUNK_BP = 131_072
 DATA_NAME = "targets"
-#: The group of the splice samples' junctions.
-SPLICE_GROUP = "splice_junctions"
+#: The group of the splice samples' junctions (named as the tracks sheet's output type).
+SPLICE_GROUP = SPLICE_OUTPUT_TYPE
 SPLICE_COLUMNS = ("contig", "start", "end", "strand", "channel", "unique_reads")
 COORDINATES = ("name", "strand", "biosample", "assay", "file_path", "nonzero_mean", "strand_partner")
 QC_COLUMNS = ("output_type", "name", "strand", "channel", "file_path", "contigs", "bases", "nan_fraction",

@@ -144,8 +144,10 @@ def target_sites_apply(module: AlphaGenome, request: OutputRequest, track_means:
                        mode: TrainMode | None) -> BatchApplyFn:
     """The model with its junction head run on the batch's splice-site slots (``batch[SITE_POSITIONS]``, ``[B, 4, K]``).
 
-    Why: the junction targets are counts on the measured sites; the reference trains the junction head on the
-    targets' ``splice_site_positions``, not on the sites the (untrained) classification head would pick. The
+    Why: the junction targets are counts on the measured sites; on the sites the classification head would pick
+    (top K above 0.1) most measured junctions would have no slot, and the slots would move as that head trains.
+    The reference's training data carries such sites beside its junction counts (``splice_site_positions
+    [4, K]``, spec §9). The
     forward is the request without the junction head plus the 1-bp embeddings, then
     :meth:`AlphaGenome.predict_junctions` on them: the inference forward itself is not changed."""
     junctions = SPLICE_JUNCTIONS.head
