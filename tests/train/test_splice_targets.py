@@ -218,6 +218,7 @@ def test_one_step_trains_the_splice_heads_and_nothing_else(prepared, caplog):
                               str(folder / "tracks.tsv"), str(out / "model"), str(out / "curve.tsv"),
                               str(out / "summary.json"), str(out / "checkpoints"))
     assert summary["splice_samples"] == 2 and summary["new_tracks"] == 1
+    assert summary["splice_junction_channels"] == {"liver": 0, "brain": 1}
     step = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("step 1/1"))
     parts = dict(re.findall(r"(\w+) ([-+.\deE]+|nan|inf)[,)]", step))
     for head in ("dnase", SPLICE_SITES.head, SPLICE_JUNCTIONS.head):

@@ -328,6 +328,10 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
         raise TrainingDataError(f"{tracks_path}: no tracks and {targets_path} no splice samples; nothing to train on "
                                 "(check train.tracks_sheet and re-run prepare_targets)")
     splice = bool(len(samples))
+    tissues = model.config.tracks(SPLICE_JUNCTIONS.head)
+    for sample in samples.itertuples():
+        log.info("train_model: splice sample %s trains junction tissue channel %d (channels %d +, %d -)",
+                 sample.name, sample.channel, sample.channel, tissues + sample.channel)
     heads = [h for h, _ in model.config.new_tracks]
     slots = model.config.num_splice_sites if splice else None
     genome = Genome(fasta)
@@ -406,7 +410,8 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     summary = {"mode": settings.mode, "steps": settings.steps, "best_step": best_step,
                "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),
                "new_tracks": 0 if model.new_tracks is None else int(len(model.new_tracks)),
-               "splice_samples": int(len(samples)), "devices": len(jax.local_devices()),
+               "splice_samples": int(len(samples)),
+               "splice_junction_channels": {str(r.name): int(r.channel) for r in samples.itertuples()}, "devices": len(jax.local_devices()),
                "backend": jax.default_backend(), "steps_this_call": trainer.step - first,
                "seconds_this_call": round(seconds, 1), "shuffle_targets": settings.shuffle_targets}
     write_text(summary_path, json.dumps(summary, indent=1) + "\n")
