@@ -155,3 +155,23 @@ def test_an_ism_only_config_is_valid_and_its_explicit_gene_scorer_needs_a_gtf():
     assert problem.startswith("ism.scorers: GeneMaskLFC need gene annotation")
     none = validated({"run": "i", "genome": {"fasta": "g.fa"}, "ism": {"regions": None}})
     assert config_problems(none, SCHEMA, True, True)[0].startswith("nothing to do")
+
+
+def test_a_sheet_with_splice_samples_has_no_problem_and_adds_no_track(tmp_path):
+    """SJ.out.tab rows train the existing splice heads: the track selection sees only the bigWig rows' new tracks."""
+    (tmp_path / "a.bw").write_bytes(b"")
+    (tmp_path / "s.SJ.out.tab").write_text("")
+    sheet = tmp_path / "tracks.tsv"
+    sheet.write_text("name\toutput_type\tstrand\tfile_path\tbiosample\tassay\n"
+                     f"dn\tdnase\t.\t{tmp_path / 'a.bw'}\tx\ty\nliver\tsplice_junctions\t.\t{tmp_path / 's.SJ.out.tab'}\tx\ty\n")
+    for tracks in ([{"output": "dnase", "name_regex": "^dn$"}], [{"output": "splice_junctions", "indices": [0]}]):
+        config = validated({**DEMO, "model": {**DEMO["model"], "checkpoint": "finetuned"}, "tracks": tracks,
+                            "train": {"tracks_sheet": str(sheet), "window_bp": 4096}})
+        assert config_problems(config, SCHEMA, True, True) == []
+    only_splice = tmp_path / "splice.tsv"
+    only_splice.write_text("name\toutput_type\tstrand\tfile_path\tbiosample\tassay\n"
+                           f"liver\tsplice_junctions\t.\t{tmp_path / 's.SJ.out.tab'}\tx\ty\n")
+    config = validated({**DEMO, "model": {**DEMO["model"], "checkpoint": "finetuned"},
+                        "tracks": [{"output": "splice_junctions", "indices": [0]}],
+                        "train": {"tracks_sheet": str(only_splice), "window_bp": 4096}})
+    assert config_problems(config, SCHEMA, True, True) == []

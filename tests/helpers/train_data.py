@@ -41,3 +41,19 @@ def write_sheet(path: Path, rows: Sequence[Sequence[object]], header: Sequence[s
     lines = ["\t".join(header)] + ["\t".join("" if v is None else str(v) for v in row) for row in rows]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+#: STAR SJ.out.tab rows of the demo genes' introns (genotile.sequence.demo.DEMO_GENES): contig, intron first and
+#: last base (1-based), strand (1 +, 2 -), motif, annotated, unique reads, multi-mapping reads, max overhang.
+DEMO_JUNCTIONS = (
+    ("demo1", 3401, 6000, 1, 1, 1, 30, 2, 40), ("demo1", 6301, 9500, 1, 1, 1, 25, 0, 40),
+    ("demo1", 3401, 9500, 1, 1, 1, 8, 0, 30), ("demo1", 30901, 36000, 2, 2, 1, 12, 1, 30),
+    ("demo1", 36201, 44000, 2, 2, 1, 9, 0, 30), ("demo1", 53501, 57000, 1, 1, 1, 14, 0, 25),
+    ("demo3", 1601, 4000, 1, 1, 1, 5, 0, 20), ("demo2", 1001, 2000, 0, 0, 0, 3, 0, 10),
+)
+
+
+def write_sj_out_tab(path: Path, rows: Sequence[Sequence[object]] = DEMO_JUNCTIONS) -> Path:
+    """A STAR SJ.out.tab (nine tab-separated columns, no header)."""
+    path.write_text("".join("\t".join(map(str, row)) + "\n" for row in rows))
+    return path

@@ -81,3 +81,14 @@ def test_schedule_warms_up_then_decays():
     assert all(a > b for a, b in zip(values[4:12], values[5:13])) and values[12] == pytest.approx(0.0, abs=1e-6)
     accumulated = learning_rate_schedule(OptimizerSettings(learning_rate=1.0, warmup_steps=4, decay_steps=12, accumulate=2))
     assert float(accumulated(2)) == pytest.approx(1.0)  # counted in updates: 4 batches of warm-up = 2 updates
+
+
+def test_only_heads_trains_exactly_those_heads(params):
+    """A splice fine-tune names its heads: the others are frozen (weight decay would move them otherwise)."""
+    only = ("splice_sites_classification", "splice_sites_junction")
+    paths = trainable_paths(params, Trainable("heads", only_heads=only))
+    assert paths == {p for p in flat(params) if p.split("/")[:1] == ["head"] and p.split("/")[1] in only}
+    with_block = trainable_paths(params, Trainable("heads", unfreeze_last_blocks=1, only_heads=only))
+    assert paths < with_block and all(p.startswith(("head/", "transformer_tower/")) for p in with_block)
+    with pytest.raises(FreezingError, match=r"only_heads names head\(s\) \['nope'\]"):
+        trainable_paths(params, Trainable("heads", only_heads=("nope",)))

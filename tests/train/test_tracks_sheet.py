@@ -29,7 +29,22 @@ def _sheet(tmp_path, rows, **kw):
 def test_schema_enum_is_the_genome_track_outputs():
     schema = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
     assert tuple(schema["properties"]["output_type"]["enum"]) == SHEET_OUTPUT_TYPES
-    assert SHEET_OUTPUT_TYPES == tuple(o.output_type for o in OUTPUTS if o.genome_track)
+    assert SHEET_OUTPUT_TYPES == (*(o.output_type for o in OUTPUTS if o.genome_track), "splice_junctions")
+
+
+def test_splice_rows_are_sj_out_tabs_after_the_bigwigs(tmp_path, bigwigs):
+    table = tmp_path / "s.SJ.out.tab"
+    table.write_text("")
+    sheet = read_tracks_sheet(_sheet(tmp_path, [["liver", "splice_junctions", ".", str(table), "liver", "RNA-seq", ""],
+                                                ["dn", "dnase", ".", bigwigs["a.bw"], "liver", "DNase-seq", ""]]))
+    assert list(sheet["output_type"]) == ["dnase", "splice_junctions"] and list(sheet["row"]) == [3, 2]
+    assert str(table) in sheet_files(tmp_path / "tracks.tsv")
+    for bad, expected in ((["liver", "splice_junctions", "+", str(table), "x", "y", ""], "give strand . and leave"),
+                          (["liver", "splice_junctions", ".", str(table), "x", "y", "2"], "leave nonzero_mean empty"),
+                          (["liver", "splice_junctions", ".", str(tmp_path / "no.tab"), "x", "y", ""],
+                           "line 2: SJ.out.tab .*no.tab of track 'liver' does not exist")):
+        with pytest.raises(TrainingDataError, match=expected):
+            read_tracks_sheet(_sheet(tmp_path, [bad]))
 
 
 def test_rows_ordered_by_head_then_sheet(tmp_path, bigwigs):

@@ -57,6 +57,12 @@ def plot_learning_curve(curve: pd.DataFrame):
 def plot_observed_vs_predicted(region: pd.DataFrame):
     """Per new track: observed, untrained and fine-tuned values over the first held-out window (N bins blank)."""
     tracks = list(dict.fromkeys(zip(region["head"], region["track"])))[:MAX_PANELS]
+    if not tracks:  # a fine-tune on splice samples alone: no bigWig track to show
+        fig, (ax,) = _figure(1)
+        ax.text(0.5, 0.5, "no bigWig tracks in the sheet (splice targets only: see the loss table)", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
     fig, axes = _figure(len(tracks))
     for ax, (head, track) in zip(axes, tracks):
         rows = region[(region["head"] == head) & (region["track"] == track)].sort_values("start")

@@ -16,6 +16,12 @@ reversed window's frame with the *inference* map, ``genotile.model.predictor.rev
 both axes). That map is its own inverse except that DNase's first base becomes 0 (a target of 0 at
 one position: harmless in the loss), so predictions on the reversed sequence are compared with
 targets in the same frame, and masks get the same channel swap.
+
+Splice junctions: their targets ``[B, K, K, C]`` are counts on site slots, and the slots' positions
+(``batch[SITE_POSITIONS]``, ``[B, 4, K]``, in the batch row's frame) move instead: a shift subtracts
+the crop offset (a site cropped out becomes ``-1``, so the junction head masks its junctions), a reverse
+complement mirrors them and reorders the rows with the inference map (the - strand's sites become the +
+strand's); the counts only swap their strand halves (the target's ``reindexing``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.sequence.encoding import GRID_BP, reverse_complement_one_hot
 
 Batch = dict[str, Any]
+#: The batch key of the junction targets' site slots ``[B, 4, K]`` (the reference's ``splice_site_positions``).
+SITE_POSITIONS = "splice_site_positions"
 
 
 class AugmentError(ValueError):
@@ -61,7 +69,7 @@ class TargetSpec:
     shift, ``contact_maps`` is flipped on both axes, every other head is reversed along positions).
     ``reindexing``: per organism, the strand re-indexing of the target's channels (row o: channel c of
     the reversed window reads channel ``reindexing[o][c]``); None for unstranded targets (the splice-site
-    classes default to the model's class swap).
+    classes default to the model's class swap, junction counts to swapping their + and - strand halves).
     """
 
     output_head: str
@@ -77,6 +85,9 @@ class TargetSpec:
             return np.asarray(self.reindexing, np.int32)
         if self.output_head == SPLICE_SITES.head:
             return np.tile(SPLICE_CLASS_REINDEXING.astype(np.int32), (organisms, 1))
+        if self.output_head == SPLICE_JUNCTIONS.head:  # + strand channels first, - strand after: swap the halves
+            half = channels // 2
+            return np.tile(np.r_[half:channels, 0:half].astype(np.int32), (organisms, 1))
         return None
 
 
@@ -106,10 +117,15 @@ def check_batch(batch: Mapping[str, Any], settings: AugmentSettings, specs: Mapp
                 "sequence; fix: pass targets={name: TargetSpec(output_head=...)} to the trainer"
             )
         if spec.output_head == SPLICE_JUNCTIONS.head:
-            raise AugmentError(
-                f"target {name!r}: splice-junction targets are not augmented yet; fix: max_shift: 0 and "
-                "reverse_complement: false for junction training"
-            )
+            positions = batch.get(SITE_POSITIONS)
+            if positions is None or positions.ndim != 3 or positions.shape[1] != 4 or target.ndim != 4 or not (
+                    int(target.shape[1]) == int(target.shape[2]) == int(positions.shape[2])):
+                raise AugmentError(
+                    f"target {name!r}: junction counts [batch, K, K, channels] need their site slots "
+                    f"batch[{SITE_POSITIONS!r}] [batch, 4, K]; got {list(target.shape)} and "
+                    f"{None if positions is None else list(positions.shape)}; fix: deliver both (store_targets does)"
+                )
+            continue
         if spec.pair_map:
             if settings.max_shift:
                 raise AugmentError(
@@ -156,7 +172,7 @@ def augment(batch: Batch, key: jax.Array, settings: AugmentSettings, specs: Mapp
         new_targets, new_masks = {}, {}
         for name, value in row_targets.items():
             spec = specs[name]
-            if not spec.pair_map:
+            if not spec.pair_map and spec.output_head != SPLICE_JUNCTIONS.head:
                 value = jax.lax.dynamic_slice_in_dim(value, offset, window, axis=0)
             reindex = None if tables[name] is None else tables[name][organism]
             flipped = reverse_complement_output(spec.output_head, spec.field, value[None], reindex, window)[0]
@@ -167,4 +183,19 @@ def augment(batch: Batch, key: jax.Array, settings: AugmentSettings, specs: Mapp
         return seq, new_targets, new_masks
 
     seq, targets, masks = jax.vmap(one_row)(dna, targets, masks, organisms, offsets, reverse)
-    return {**batch, "dna": seq, "targets": targets, "masks": masks}
+    out = {**batch, "dna": seq, "targets": targets, "masks": masks}
+    if SITE_POSITIONS in batch:
+        out[SITE_POSITIONS] = move_site_positions(batch[SITE_POSITIONS], offsets, reverse, window)
+    return out
+
+
+def move_site_positions(positions: jax.Array, offsets: jax.Array, reverse: jax.Array, window: int) -> jax.Array:
+    """Site slots ``[B, 4, K]`` of the batch rows in the cropped (and, where ``reverse``, reversed) window's frame.
+
+    A site outside the crop becomes ``-1`` (the junction head masks it); reversed rows are mirrored and their
+    rows reordered as the inference map does (``reverse_complement_output``, field ``splice_site_positions``)."""
+    positions = jnp.asarray(positions, jnp.int32)
+    moved = positions - offsets[:, None, None]
+    moved = jnp.where((positions >= 0) & (moved >= 0) & (moved < window), moved, -1)
+    flipped = reverse_complement_output(SPLICE_JUNCTIONS.head, SITE_POSITIONS, moved, None, window)
+    return jnp.where(reverse[:, None, None], flipped, moved)

@@ -17,6 +17,11 @@ them rewards a model for knowing where the gaps are. Where held-out windows over
 window), each base is counted once, in the first window that holds it. The loss per head (the training loss, unaugmented)
 for both models, and observed / predicted values at 128 bp over the first held-out window for the
 report's figure, complete the outputs.
+
+With splice samples (tracks-sheet rows of output type ``splice_junctions``), the loss table also has the
+splice heads' losses (classification, junction counts on the samples' channels, the junction head run on
+the targets' sites) for the untrained model (the base's splice heads) and the fine-tuned one; a sheet of
+splice samples alone has only those (no Pearson rows, an empty region table).
 """
 
 from __future__ import annotations
@@ -212,8 +217,9 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
     import time
 
     organism = organism_index(settings.organism)
-    untrained_model = add_new_tracks(base.model, new_tracks_from_targets(read_tsv(tracks_path), organism),
-                                     seed=settings.seed)
+    tracks = read_tsv(tracks_path)
+    untrained_model = (add_new_tracks(base.model, new_tracks_from_targets(tracks, organism), seed=settings.seed)
+                       if len(tracks) else base.model)
     if untrained_model.config.new_tracks != fine_tuned.config.new_tracks:
         raise TrainingDataError(
             f"{tracks_path}: the fine-tuned model's new tracks {dict(fine_tuned.config.new_tracks)} are not this "
@@ -226,6 +232,7 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
     windows = _held_out_windows(windows_path, settings.split)
     store, genome = TargetsStore(targets_path), Genome(fasta)
     scores, loss_fn = _Scores(channels), new_tracks_loss(untrained_model, settings.window_bp)
+    splice = _SpliceLosses(store, untrained_model, fine_tuned, base.precision) if len(store.splice_samples()) else None
     losses: dict[tuple[str, str], list[float]] = {}
     region_rows: list[pd.DataFrame] = []
     started, covered_to = time.perf_counter(), {}
@@ -234,6 +241,11 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
         first_new = _first_new_base(start, end, covered_to.get(contig))
         covered_to[contig] = max(end, covered_to.get(contig, end))
         dna = one_hot(genome.sequence(contig, start, end))
+        if splice is not None:
+            for key, value in splice(dna, organism, contig, start, end).items():
+                losses.setdefault(key, []).append(value)
+        if not channels:
+            continue
         outputs = {UNTRAINED: _predict(untrained, request, dna, organism),
                    FINE_TUNED: _predict(tuned, request, dna, organism)}
         observed_1bp = {c.head: store.read(c.head, 1, contig, start, end) for c in channels}
@@ -262,10 +274,43 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
                                 "windows": len(v)} for (h, m), v in sorted(losses.items())], columns=list(LOSS_COLUMNS))
     write_parquet(table, table_path, TrainingDataError, index=False)
     write_table(loss_table, losses_path, TrainingDataError, sep="\t", index=False, float_format="%.6g")
-    write_table(pd.concat(region_rows, ignore_index=True), region_path, TrainingDataError, sep="\t", index=False,
-                float_format="%.6g")
+    region = pd.concat(region_rows, ignore_index=True) if region_rows else pd.DataFrame(columns=list(REGION_COLUMNS))
+    write_table(region, region_path, TrainingDataError, sep="\t", index=False, float_format="%.6g")
     _log_summary(table)
     return table
+
+
+class _SpliceLosses:
+    """The splice heads' training losses (unweighted) of the untrained and the fine-tuned model on one window."""
+
+    def __init__(self, store: TargetsStore, untrained: LoadedModel, fine_tuned: LoadedModel, precision: Any) -> None:
+        import jax
+
+        from genotile.model.alphagenome import AlphaGenome
+        from genotile.train.train_model import SPLICE_HEADS, splice_loss
+        from genotile.train.trainer import target_sites_apply
+        from genotile.train.windows_source import store_targets
+
+        samples = len(store.splice_samples())
+        self.targets = store_targets(store, [], untrained.config.num_splice_sites)
+        module = AlphaGenome(untrained.config, precision)
+        forward = target_sites_apply(module, OutputRequest(heads=SPLICE_HEADS, resolutions=(1,)), {}, None)
+        loss = splice_loss(untrained.config, samples)
+        as_f32 = lambda tree: jax.tree.map(lambda x: x.astype("float32") if x.dtype.kind == "f" else x, tree)
+        self._loss = jax.jit(lambda variables, batch: loss(as_f32(forward(variables, batch, None)[0]), batch))
+        self.models = {UNTRAINED: untrained.variables, FINE_TUNED: fine_tuned.variables}
+
+    def __call__(self, dna: np.ndarray, organism: int, contig: str, start: int, end: int) -> dict[tuple[str, str], float]:
+        from genotile.train.windows_source import SITE_POSITIONS
+
+        targets = self.targets(contig, start, end)
+        batch = {"dna": dna[None], "organism": np.full(1, organism, np.int32), SITE_POSITIONS: targets.pop(SITE_POSITIONS)[None],
+                 "targets": {h: v[None] for h, v in targets.items()}}
+        out = {}
+        for model, variables in self.models.items():
+            for head, value in self._loss(variables, batch).items():
+                out[(head, model)] = float(value)
+        return out
 
 
 def _region(c: _Channels, contig: str, start: int, dna: np.ndarray, observed_1bp: np.ndarray,

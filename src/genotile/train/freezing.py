@@ -44,12 +44,17 @@ class Trainable:
     on the tower (``genotile.train.lora``; the adapted kernels themselves stay frozen); ``full``: everything.
 
     ``new_heads_only`` (effective when the model has new heads, ``head/<head>_new``): of the heads, only
-    the new ones train, so the original tracks predict exactly what the base model predicts."""
+    the new ones train, so the original tracks predict exactly what the base model predicts.
+
+    ``only_heads`` (modes heads and lora): when given, exactly these head scopes train (``dnase_new``,
+    ``splice_sites_classification``, ...), new or not: a splice fine-tune trains the splice heads and leaves
+    the heads its loss does not read untouched (weight decay would move them otherwise)."""
 
     mode: Mode = "heads"
     unfreeze_last_blocks: int = 0
     extra_prefixes: tuple[str, ...] = ()
     new_heads_only: bool = True
+    only_heads: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -98,10 +103,24 @@ def trainable_paths(params: Tree, trainable: Trainable) -> set[str]:
         )
     open_layers = set(layers[len(layers) - trainable.unfreeze_last_blocks :]) if trainable.unfreeze_last_blocks else set()
     only_new = trainable.new_heads_only and any(is_new_head(p) for p in paths)
+    if trainable.only_heads is not None:
+        scopes = {p.split("/")[1] for p in paths if p.split("/")[0] == HEAD_SCOPE and "/" in p}
+        missing = sorted(set(trainable.only_heads) - scopes)
+        if missing:
+            raise FreezingError(f"only_heads names head(s) {missing} the model does not have (it has {sorted(scopes)})")
+
+    def trained_head(p: str) -> bool:
+        parts = p.split("/")
+        if parts[0] != HEAD_SCOPE:
+            return False
+        if trainable.only_heads is not None:
+            return len(parts) > 1 and parts[1] in trainable.only_heads
+        return is_new_head(p) or not only_new
+
     chosen = set()
     for p in paths:
         layer = tower_layer(p)
-        if (p.split("/")[0] == HEAD_SCOPE and (is_new_head(p) or not only_new)) or layer in open_layers:
+        if trained_head(p) or layer in open_layers:
             chosen.add(p)
         elif any(p == prefix or p.startswith(prefix.rstrip("/") + "/") for prefix in trainable.extra_prefixes):
             chosen.add(p)

@@ -12,8 +12,14 @@ bigWigs are checked) and derives the two targets a splice fine-tune needs:
   sites are the exon bases flanking the intron), with the model's class index (0 donor+,
   1 acceptor+, 2 donor-, 3 acceptor-) and the reads supporting each.
 
-Not here: splice-site *usage* (the fraction of reads over a site that splice there) needs the reads
-that cross the site unspliced, which ``SJ.out.tab`` does not hold.
+The per-window targets the trainer reads (site classes, site slots, junction counts) are built from
+these junctions by :mod:`genotile.train.splice_targets`.
+
+Not here, and not trained: splice-site *usage* (the fraction of the reads over a site that splice
+there, what the usage head predicts) needs the reads that cross the site unspliced, which
+``SJ.out.tab`` does not hold. A junction-only stand-in (a site's share of the reads of the junctions
+sharing its partner) is another quantity: it is 1 for every site of a constitutive exon however
+rarely that exon is spliced, so training the usage head on it would teach it something else.
 """
 
 from __future__ import annotations
@@ -55,12 +61,10 @@ def read_sj_out_tab(path: str | os.PathLike[str], contigs: Mapping[str, int]) ->
         raw = pd.read_csv(path, sep="\t", header=None, dtype={0: str}, comment="#")
     except pd.errors.EmptyDataError:
         raise TrainingDataError(f"{path}: empty; a STAR SJ.out.tab has one line per junction") from None
+    except (pd.errors.ParserError, UnicodeDecodeError):
+        raise _malformed(path) from None
     if raw.shape[1] != len(_STAR_COLUMNS) or not all(pd.api.types.is_integer_dtype(raw[c]) for c in range(1, 9)):
-        bad = next((i for i, row in enumerate(raw.itertuples(index=False), 1) if len(row) != 9
-                    or not all(str(v).lstrip("-").isdigit() for v in row[1:])), 1)
-        raise TrainingDataError(f"{path}, line {bad}: not STAR's SJ.out.tab format (9 tab-separated columns: contig, "
-                                "intron first and last base, strand 0/1/2, motif 0-6, annotated 0/1, unique, multi, "
-                                "overhang); give the SJ.out.tab STAR wrote")
+        raise _malformed(path)
     raw.columns = list(_STAR_COLUMNS)
     raw["contig"] = raw["contig"].astype(str)
     known = raw["contig"].isin(list(contigs))
@@ -78,17 +82,40 @@ def read_sj_out_tab(path: str | os.PathLike[str], contigs: Mapping[str, int]) ->
     bad = np.flatnonzero((raw["first"] < 1) | (raw["last"] < raw["first"]) | (raw["last"] > lengths))
     if len(bad):
         row = raw.iloc[bad[0]]
+        line = int(np.flatnonzero(known)[bad[0]]) + 1
         raise TrainingDataError(
-            f"{path}: junction {row['contig']}:{row['first']}-{row['last']} does not fit contig {row['contig']} of "
-            f"{int(lengths.iloc[bad[0]]):,} bp in the FASTA: the table is of another genome build; align to the FASTA's")
-    if not raw["strand_code"].isin((0, 1, 2)).all() or not raw["motif_code"].between(0, 6).all():
-        raise TrainingDataError(f"{path}: strand must be 0/1/2 and motif 0-6 (STAR's codes); give STAR's SJ.out.tab")
+            f"{path}, line {line}: junction {row['contig']}:{row['first']}-{row['last']} does not fit contig "
+            f"{row['contig']} of {int(lengths.iloc[bad[0]]):,} bp in the FASTA: the table is of another genome build; "
+            "align the reads to the FASTA the model reads (or give that build's FASTA)")
+    codes = ~raw["strand_code"].isin((0, 1, 2)) | ~raw["motif_code"].between(0, 6)
+    if codes.any():
+        line = int(np.flatnonzero(known)[int(np.flatnonzero(codes)[0])]) + 1
+        raise TrainingDataError(f"{path}, line {line}: strand must be 0/1/2 and motif 0-6 (STAR's codes); give the "
+                                "SJ.out.tab STAR wrote")
     return pd.DataFrame({
         "contig": raw["contig"], "start": (raw["first"] - 1).astype(np.int64), "end": raw["last"].astype(np.int64),
         "strand": raw["strand_code"].map({0: ".", 1: "+", 2: "-"}), "motif": raw["motif_code"].map(dict(enumerate(_MOTIFS))),
         "annotated": raw["annotated"].astype(bool), "unique_reads": raw["unique_reads"].astype(np.int64),
         "multi_reads": raw["multi_reads"].astype(np.int64), "max_overhang": raw["max_overhang"].astype(np.int64),
     }, columns=list(JUNCTION_COLUMNS))
+
+
+def _malformed(path: Path) -> TrainingDataError:
+    return TrainingDataError(f"{path}, line {_first_malformed_line(path)}: not STAR's SJ.out.tab format (9 "
+                             "tab-separated columns: contig, intron first and last base, strand 0/1/2, motif 0-6, "
+                             "annotated 0/1, unique, multi, overhang); give the SJ.out.tab STAR wrote")
+
+
+def _first_malformed_line(path: Path) -> int:
+    """The first line (1-based) that is not nine tab-separated fields with integers after the contig."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.startswith("#"):
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != len(_STAR_COLUMNS) or not all(f.strip().lstrip("-").isdigit() for f in fields[1:]):
+                return number
+    return 1
 
 
 def _sites(junctions: pd.DataFrame, position: pd.Series, site: str) -> pd.DataFrame:

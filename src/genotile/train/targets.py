@@ -28,6 +28,12 @@ Layout (genotile_targets_version 1)
                                          (the last bin sums the bases the contig has); NaN = not prepared
                                          (no kept window's context touches that chunk)
 
+      splice_junctions/                  only when the sheet has splice_junctions rows (STAR SJ.out.tab files)
+        attrs: samples [{name, biosample, assay, file_path, channel}] (channel: the sample's junction channel)
+        contig, start, end, strand,      1-D arrays along dim "junction" (str, int64, int64, str, int64, int64):
+        channel, unique_reads            the stranded junctions with unique reads on the kept contigs, intron
+                                         [start, end) 0-based (genotile.train.splice_junctions), per sample
+
 Channels are in the tracks sheet's order within each output type (``train/tracks.tsv`` lists them
 with their ``channel``). :func:`read_targets` reads a window (zero past the contig ends).
 
@@ -51,15 +57,20 @@ import pandas as pd
 from genotile.outputs import by_output_type
 from genotile.runtime.atomic import replace_path
 from genotile.train.data_errors import TrainingDataError
-from genotile.train.tracks_sheet import is_missing
+from genotile.train.splice_junctions import read_sj_out_tab
+from genotile.train.splice_targets import SpliceJunctions
+from genotile.train.tracks_sheet import SPLICE_OUTPUT_TYPE, is_missing
 
-__all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "TARGETS_VERSION", "TargetsResult", "TargetsStore",
+__all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "SPLICE_GROUP", "TARGETS_VERSION", "TargetsResult", "TargetsStore",
            "prepare_targets_store", "read_targets", "targets_info"]
 
 TARGETS_VERSION = 1
 #: Positions per chunk (bp): a multiple of 2,048 (the window grid) and of 128.
 CHUNK_BP = 131_072
 DATA_NAME = "targets"
+#: The group of the splice samples' junctions (named as the tracks sheet's output type).
+SPLICE_GROUP = SPLICE_OUTPUT_TYPE
+SPLICE_COLUMNS = ("contig", "start", "end", "strand", "channel", "unique_reads")
 COORDINATES = ("name", "strand", "biosample", "assay", "file_path", "nonzero_mean", "strand_partner")
 QC_COLUMNS = ("output_type", "name", "strand", "channel", "file_path", "contigs", "bases", "nan_fraction",
               "coverage", "sum", "max", "train_bases", "train_nonzero_bases", "nonzero_mean", "nonzero_mean_source")
@@ -244,7 +255,11 @@ def prepare_targets_store(
     contigs = {c: int(contig_lengths[c]) for c in dict.fromkeys(kept["contig"].astype(str))}
     if not contigs:
         raise TrainingDataError("the windows table keeps no window; nothing to prepare targets for (see split_windows)")
-    tracks = sheet_channels(sheet.reset_index(drop=True))
+    channels = sheet_channels(sheet.reset_index(drop=True))
+    splice_rows = channels[channels["output_type"] == SPLICE_OUTPUT_TYPE].reset_index(drop=True)
+    tracks = channels[channels["output_type"] != SPLICE_OUTPUT_TYPE].reset_index(drop=True)
+    junctions = _read_splice_samples(splice_rows, contig_lengths, contigs)
+    splice_qc = _splice_qc(splice_rows, junctions, kept)
     stats = [_TrackStats() for _ in range(len(tracks))]
     handles = [_open_bigwig(p) for p in tracks["file_path"]]
     try:
@@ -277,6 +292,8 @@ def prepare_targets_store(
                 for res in by_output_type(str(output_type)).resolutions:
                     node = root[f"{by_output_type(str(output_type)).head}/{res}bp/nonzero_mean"]
                     node[...] = group["nonzero_mean"].to_numpy(np.float64)
+            if len(splice_rows):
+                _write_splice(root, splice_rows, junctions)
             root.attrs.update({
                 "genotile_targets_version": TARGETS_VERSION,
                 "genotile_targets": {
@@ -297,7 +314,74 @@ def prepare_targets_store(
     finally:
         for handle in handles:
             handle.close()
-    return TargetsResult(tracks.drop(columns=["row"]), _qc_table(tracks, stats))
+    qc = _qc_table(tracks, stats)
+    if len(splice_qc):
+        qc = pd.concat([qc, splice_qc], ignore_index=True) if len(qc) else splice_qc
+    return TargetsResult(tracks.drop(columns=["row"]), qc)
+
+
+def _read_splice_samples(rows: pd.DataFrame, contig_lengths: Mapping[str, int], kept: Mapping[str, int]) -> pd.DataFrame:
+    """The junctions of every splice row (:data:`SPLICE_COLUMNS`) on the kept contigs, with the row's channel.
+
+    Each SJ.out.tab is checked against the whole FASTA (a contig of another build stops here, with the line);
+    only the kept contigs' stranded junctions with unique reads are stored."""
+    parts = []
+    for row in rows.itertuples():
+        table = read_sj_out_tab(row.file_path, contig_lengths)
+        table = table[table["contig"].isin(list(kept)) & table["strand"].isin(("+", "-")) & (table["unique_reads"] > 0)]
+        parts.append(table.assign(channel=int(row.channel))[list(SPLICE_COLUMNS)])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("contig", "strand") else np.int64) for c in SPLICE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _inside(junctions: pd.DataFrame, windows: pd.DataFrame) -> np.ndarray:
+    """Whether each junction's two sites (the exon bases flanking the intron) lie in one of ``windows``."""
+    inside = np.zeros(len(junctions), bool)
+    for contig, rows in windows.groupby("contig", sort=False):
+        on = np.flatnonzero((junctions["contig"] == contig).to_numpy())
+        if not len(on):
+            continue
+        lo = junctions["start"].to_numpy(np.int64)[on] - 1
+        hi = junctions["end"].to_numpy(np.int64)[on]
+        for s, e in zip(rows["start"].to_numpy(np.int64), rows["end"].to_numpy(np.int64)):
+            inside[on[(lo >= s) & (hi < e)]] = True
+    return inside
+
+
+def _splice_qc(rows: pd.DataFrame, junctions: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """QC rows of the splice samples: ``bases`` = junctions in the kept windows, ``sum`` / ``max`` = their unique
+    reads, ``train_bases`` = junctions in the training windows. Stops on a sample without any."""
+    inside = _inside(junctions, kept)
+    train = _inside(junctions, kept[kept["split"] == "train"])
+    out = []
+    for row in rows.itertuples():
+        mine = (junctions["channel"] == row.channel).to_numpy()
+        reads = junctions["unique_reads"].to_numpy(np.int64)[mine & inside]
+        if not len(reads):
+            raise TrainingDataError(
+                f"tracks sheet line {row.row}, {row.file_path}: no stranded junction with unique reads inside the kept "
+                f"windows (contigs {', '.join(dict.fromkeys(kept['contig'].astype(str)))}); check the SJ.out.tab is of "
+                "this genome and these contigs, or drop its row")
+        out.append({"output_type": row.output_type, "name": row.name, "strand": row.strand, "channel": row.channel,
+                    "file_path": row.file_path,
+                    "contigs": ",".join(dict.fromkeys(junctions.loc[mine & inside, "contig"].astype(str))),
+                    "bases": int(len(reads)), "nan_fraction": 0.0, "coverage": np.nan, "sum": float(reads.sum()),
+                    "max": float(reads.max()), "train_bases": int((mine & train).sum()),
+                    "train_nonzero_bases": int((mine & train).sum()), "nonzero_mean": np.nan,
+                    "nonzero_mean_source": "splice junctions"})
+    return pd.DataFrame(out, columns=list(QC_COLUMNS))
+
+
+def _write_splice(root: Any, rows: pd.DataFrame, junctions: pd.DataFrame) -> None:
+    samples = [{"name": str(r.name), "biosample": str(r.biosample), "assay": str(r.assay),
+                "file_path": str(r.file_path), "channel": int(r.channel)} for r in rows.itertuples()]
+    group = root.create_group(SPLICE_GROUP, attributes={"samples": samples, "columns": " ".join(SPLICE_COLUMNS)})
+    for column in SPLICE_COLUMNS:
+        values = junctions[column].to_numpy()
+        data = (np.array([str(v) for v in values], dtype=np.dtypes.StringDType()) if column in ("contig", "strand")
+                else values.astype(np.int64))
+        group.create_array(column, data=data, chunks=(max(len(data), 1),), dimension_names=("junction",))
 
 
 def _account(stats: _TrackStats, raw: np.ndarray, in_window: np.ndarray, in_train: np.ndarray, contig: str) -> None:
@@ -382,6 +466,22 @@ class TargetsStore:
         #: What the store was made from (the FASTA and its checksum, the tracks sheet, the windows table).
         self.provenance: dict[str, Any] = dict(self._root.attrs.get("genotile_provenance", {}))
         self._arrays: dict[tuple[str, int, str], Any] = {}
+
+    def splice_samples(self) -> pd.DataFrame:
+        """The splice samples (name, biosample, assay, file_path, channel); empty when the sheet had none."""
+        if SPLICE_GROUP not in self._root:
+            return pd.DataFrame(columns=["name", "biosample", "assay", "file_path", "channel"])
+        return pd.DataFrame(list(self._root[SPLICE_GROUP].attrs["samples"]))
+
+    def splice_junctions(self) -> SpliceJunctions:
+        """The splice samples' junctions, per contig (:class:`genotile.train.splice_targets.SpliceJunctions`)."""
+        samples = self.splice_samples()
+        if not len(samples):
+            raise TrainingDataError(f"{self.path}: no splice junctions (the tracks sheet had no splice_junctions row)")
+        group = self._root[SPLICE_GROUP]
+        frame = pd.DataFrame({c: np.asarray(group[c][:]) for c in SPLICE_COLUMNS})
+        frame["contig"], frame["strand"] = frame["contig"].astype(str), frame["strand"].astype(str)
+        return SpliceJunctions.from_frame(frame, len(samples))
 
     def tracks(self, head: str, resolution: int) -> pd.DataFrame:
         """The channels of ``<head>/<resolution>bp``: name, strand, biosample, assay, file_path, nonzero_mean, strand_partner."""

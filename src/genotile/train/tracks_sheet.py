@@ -11,6 +11,10 @@ file_path`` and an optional ``nonzero_mean`` per output type). One row per bigWi
 ``biosample``, ``assay``   what was measured (kept as track metadata)
 ``nonzero_mean``  optional: the track's scale; empty means computed from the data (:mod:`genotile.train.targets`)
 
+A row of output type ``splice_junctions`` is one RNA-seq sample's STAR ``SJ.out.tab`` instead of a bigWig
+(strand ``.``: the table holds both strands; no ``nonzero_mean``): it trains the splice heads
+(:mod:`genotile.train.splice_targets`); its order among the splice rows is its junction channel.
+
 Each row is validated against ``workflow/schemas/tracks_sheet.schema.yaml``; then the rules the
 schema cannot say: unique tracks, complete strand pairs, existing files. Every error names the
 sheet, the row (as a spreadsheet shows it: header = line 1) and the fix.
@@ -28,17 +32,20 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from genotile.outputs import OUTPUTS
+from genotile.outputs import OUTPUTS, SPLICE_JUNCTIONS
 from genotile.train.data_errors import TrainingDataError
 
-__all__ = ["COLUMNS", "SHEET_OUTPUT_TYPES", "SHEET_SCHEMA_PATH", "read_tracks_sheet", "sheet_files"]
+__all__ = ["BIGWIG_OUTPUT_TYPES", "COLUMNS", "SHEET_OUTPUT_TYPES", "SPLICE_OUTPUT_TYPE", "SHEET_SCHEMA_PATH", "read_tracks_sheet", "sheet_files"]
 
 SHEET_SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "tracks_sheet.schema.yaml"
 #: The sheet's columns, in order (``nonzero_mean`` may be left out).
 COLUMNS = ("name", "output_type", "strand", "file_path", "biosample", "assay", "nonzero_mean")
 REQUIRED = COLUMNS[:-1]
 #: Output types a bigWig can train: the genome-track heads (reference order).
-SHEET_OUTPUT_TYPES = tuple(o.output_type for o in OUTPUTS if o.genome_track)
+BIGWIG_OUTPUT_TYPES = tuple(o.output_type for o in OUTPUTS if o.genome_track)
+#: The output type of a STAR ``SJ.out.tab`` row (splice targets).
+SPLICE_OUTPUT_TYPE = SPLICE_JUNCTIONS.output_type
+SHEET_OUTPUT_TYPES = (*BIGWIG_OUTPUT_TYPES, SPLICE_OUTPUT_TYPE)
 
 
 @functools.cache
@@ -85,7 +92,8 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     column = error.path[0] if error.path else None
     if error.validator == "enum" and column == "output_type":
         return (f"output_type {error.instance!r} is not a genome-track output; use one of "
-                f"{', '.join(SHEET_OUTPUT_TYPES)} (splice and contact-map targets do not come from bigWigs)")
+                f"{', '.join(SHEET_OUTPUT_TYPES)} (splice_junctions: a STAR SJ.out.tab; contact maps and splice-site "
+                "usage cannot be trained from the sheet)")
     if error.validator == "enum" and column == "strand":
         return f"strand {error.instance!r} must be +, - (one row per strand of a stranded track) or . (unstranded)"
     if column == "nonzero_mean":
@@ -115,6 +123,10 @@ def read_tracks_sheet(path: str | os.PathLike[str], *, check_files: bool = True,
         error = jsonschema.exceptions.best_match(validator.iter_errors(record))
         if error is not None:
             raise TrainingDataError(f"tracks sheet {path}, line {line} (track {record['name']!r}): {_schema_message(error)}")
+        if record["output_type"] == SPLICE_OUTPUT_TYPE and (record["strand"] != "." or record["nonzero_mean"] is not None):
+            raise TrainingDataError(
+                f"tracks sheet {path}, line {line} (track {record['name']!r}): a splice_junctions row is one sample's "
+                "SJ.out.tab, which holds both strands and has no scale; give strand . and leave nonzero_mean empty")
         records.append({**record, "row": line})
     sheet = pd.DataFrame(records, columns=[*COLUMNS, "row"])
     sheet["nonzero_mean"] = sheet["nonzero_mean"].astype(float)
@@ -158,13 +170,14 @@ def _check_files(sheet: pd.DataFrame, path: Path, made_by_run: str | os.PathLike
         if run is not None and Path(row.file_path).resolve().is_relative_to(run):
             continue
         if not Path(row.file_path).is_file():
+            kind = "SJ.out.tab" if row.output_type == SPLICE_OUTPUT_TYPE else "bigWig"
             raise TrainingDataError(
-                f"tracks sheet {path}, line {row.row}: bigWig {row.file_path} of track {row.name!r} does not exist "
+                f"tracks sheet {path}, line {row.row}: {kind} {row.file_path} of track {row.name!r} does not exist "
                 f"(relative paths are read from the working directory {Path.cwd()}); fix the path")
 
 
 def sheet_files(path: str | os.PathLike[str] | None) -> list[str]:
-    """The bigWig paths a sheet names, for a rule's inputs; [] when the sheet is absent or unreadable.
+    """The bigWig and SJ.out.tab paths a sheet names, for a rule's inputs; [] when the sheet is absent or unreadable.
 
     Tolerant on purpose: the Snakefile calls it while parsing, and a broken sheet must reach
     :func:`read_tracks_sheet` in the job (one clear message), not fail the parse with a traceback.

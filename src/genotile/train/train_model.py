@@ -7,6 +7,15 @@ loss segments of ``min(131,072 bp, window)``. Every ``validate_every`` steps the
 windows (fixed, not augmented) joins the learning curve; the delivered checkpoint (``train/model``) is the
 step with the lowest validation loss (the last step when there are no validation windows).
 
+Splice samples (tracks-sheet rows of output type ``splice_junctions``, STAR ``SJ.out.tab`` files; stored by
+``prepare_targets``) add the splice heads to the loss, with the reference's losses and weights: the
+splice-site classification (cross-entropy on every base, 1.0) and the junction counts (0.2) on the
+samples' junction channels (sample ``c``: channels ``c`` and ``T + c`` of the ``T`` tissues), with the
+junction head run on the targets' site slots (:func:`genotile.train.trainer.target_sites_apply`). In modes
+``heads`` and ``lora`` only the heads the loss reads train (the new genome-track heads and the two splice
+heads). The splice-site usage head is not trained: its targets need the reads that cross a site unspliced,
+which ``SJ.out.tab`` does not hold (:mod:`genotile.train.splice_junctions`).
+
 Resume: the trainer's checkpoints (``checkpoint_dir``) hold the weights, optimizer, RNG and the batch
 stream's position; the learning curve and the best model so far are kept beside them, each written
 atomically, so a killed job rerun by Snakemake continues where it stopped and ends with the same bytes.
@@ -33,11 +42,11 @@ import pandas as pd
 
 from genotile.model.alphagenome import AlphaGenome, OutputRequest
 from genotile.model.checkpoints import LoadedModel, save_checkpoint
-from genotile.model.config import GENOME_TRACK_RESOLUTIONS
+from genotile.model.config import GENOME_TRACK_RESOLUTIONS, new_head_scope
 from genotile.model.layers import TrainMode
 from genotile.model.metadata import organism_index
 from genotile.model.new_tracks import add_new_tracks, new_track_means, new_track_target_reindexing, new_tracks_from_targets
-from genotile.outputs import OUTPUT_TYPE_OF_HEAD
+from genotile.outputs import OUTPUT_TYPE_OF_HEAD, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.runtime.atomic import write_table, write_text
 from genotile.runtime.tables import read_tsv
 from genotile.sequence.fasta import Genome
@@ -47,13 +56,20 @@ from genotile.train.checkpointing import ResumeError
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.freezing import Trainable
 from genotile.train.lora import LoraSettings
-from genotile.train.losses import SEGMENT_BP, head_loss, sum_pool
+from genotile.train.losses import (
+    LOSS_WEIGHTS,
+    SEGMENT_BP,
+    head_loss,
+    splice_junctions_loss,
+    splice_sites_classification_loss,
+    sum_pool,
+)
 from genotile.train.optimizer import OptimizerSettings
 from genotile.train.targets import TargetsStore
-from genotile.train.trainer import Trainer, TrainSettings
-from genotile.train.windows_source import WindowsSource, store_targets
+from genotile.train.trainer import Trainer, TrainSettings, target_sites_apply
+from genotile.train.windows_source import WindowsSource, stack_rows, store_targets
 
-__all__ = ["CURVE_COLUMNS", "resume_refused", "train_model"]
+__all__ = ["CURVE_COLUMNS", "SPLICE_HEADS", "junction_channels", "resume_refused", "splice_loss", "train_model"]
 
 log = logging.getLogger("genotile")
 
@@ -63,13 +79,51 @@ BEST_DIR = "best_model"
 CURVE_FILE = "learning_curve.tsv"
 
 
-def _request(model: LoadedModel) -> OutputRequest:
-    """Only the new tracks' channels, at every resolution their heads predict."""
+#: The heads a fine-tune on splice samples trains (the usage head is not: module doc).
+SPLICE_HEADS = (SPLICE_SITES.head, SPLICE_JUNCTIONS.head)
+
+
+def _request(model: LoadedModel, splice: bool = False) -> OutputRequest:
+    """Only the new tracks' channels, at every resolution their heads predict; the splice heads with splice samples."""
     cfg = model.config
     heads = tuple(h for h, _ in cfg.new_tracks)
     channels = tuple((h, tuple(range(cfg.base_tracks(h), cfg.tracks(h)))) for h in heads)
-    resolutions = tuple(sorted({r for h in heads for r in GENOME_TRACK_RESOLUTIONS[h]}))
-    return OutputRequest(heads=heads, resolutions=resolutions, channels=channels)
+    resolutions = tuple(sorted({r for h in heads for r in GENOME_TRACK_RESOLUTIONS[h]})) or (1,)
+    return OutputRequest(heads=heads + (SPLICE_HEADS if splice else ()), resolutions=resolutions, channels=channels)
+
+
+def _trained_heads(model: LoadedModel, splice: bool) -> tuple[str, ...] | None:
+    """The head scopes that train in modes heads/lora: None (the default rule) without splice samples."""
+    if not splice:
+        return None
+    return tuple(new_head_scope(h) for h, _ in model.config.new_tracks) + SPLICE_HEADS
+
+
+def junction_channels(cfg: Any, samples: int) -> np.ndarray:
+    """The junction head's channels of splice sample ``c`` (``c`` then ``T + c``, T tissues): + strand, - strand."""
+    tissues = cfg.tracks(SPLICE_JUNCTIONS.head)
+    if samples > tissues:
+        raise TrainingDataError(f"{samples} splice samples but the junction head has {tissues} tissue channels; "
+                                f"give at most {tissues} splice_junctions rows")
+    return np.concatenate([np.arange(samples), tissues + np.arange(samples)])
+
+
+def splice_loss(cfg: Any, samples: int):
+    """``(predictions, batch) -> {head: loss}`` of the splice heads: the reference's classification and junction
+    losses (unweighted; :data:`genotile.train.losses.LOSS_WEIGHTS` weighs them), the junctions on the samples'
+    channels only."""
+    channels = jnp.asarray(junction_channels(cfg, samples))
+
+    def loss_fn(predictions, batch):
+        classes = splice_sites_classification_loss(predictions[SPLICE_SITES.head]["logits"],
+                                                   batch["targets"][SPLICE_SITES.head])["loss"]
+        junctions = predictions[SPLICE_JUNCTIONS.head]
+        counts = splice_junctions_loss(junctions["predictions"][..., channels],
+                                       junctions["splice_junction_mask"][..., channels],
+                                       batch["targets"][SPLICE_JUNCTIONS.head])["loss"]
+        return {SPLICE_SITES.head: classes, SPLICE_JUNCTIONS.head: counts}
+
+    return loss_fn
 
 
 def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
@@ -81,14 +135,20 @@ def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
     return means
 
 
-def new_tracks_loss(model: LoadedModel, window_bp: int):
-    """``loss_fn(predictions, batch)`` of the trainer: the reference's genome-track loss per new head, summed."""
+def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0):
+    """``loss_fn(predictions, batch)`` of the trainer: the reference's genome-track loss per new head, summed,
+    plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples``."""
     cfg = model.config
-    added = new_track_means(cfg, model.new_tracks)
+    added = new_track_means(cfg, model.new_tracks) if model.new_tracks is not None else {}
     segment = min(SEGMENT_BP, window_bp)
+    splice = splice_loss(cfg, splice_samples) if splice_samples else None
 
     def loss_fn(predictions, batch):
         total, parts = jnp.zeros((), jnp.float32), {}
+        if splice is not None:
+            for head, value in splice(predictions, batch).items():
+                parts[head] = value
+                total = total + LOSS_WEIGHTS[head] * value
         for head, _ in cfg.new_tracks:
             key = OUTPUT_TYPE_OF_HEAD[head]
             target = batch["targets"][head]
@@ -109,14 +169,16 @@ def _windows(path: str | os.PathLike[str], split: str) -> pd.DataFrame:
     return table[table["split"] == split].reset_index(drop=True)
 
 
-def _settings(settings: TrainModelSettings, checkpoint_every: int) -> TrainSettings:
+def _settings(settings: TrainModelSettings, checkpoint_every: int,
+              only_heads: tuple[str, ...] | None = None) -> TrainSettings:
     updates = -(-settings.steps // settings.accumulate)  # optimizer updates: the schedule counts these
     optimizer = OptimizerSettings(learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps,
                                   decay_steps=max(updates, settings.warmup_steps, 1),
                                   weight_decay=settings.weight_decay, clip_global_norm=settings.clip_norm,
                                   accumulate=settings.accumulate)
     return TrainSettings(
-        steps=settings.steps, trainable=Trainable(mode=settings.mode, unfreeze_last_blocks=settings.unfreeze_last_blocks),
+        steps=settings.steps, trainable=Trainable(mode=settings.mode, unfreeze_last_blocks=settings.unfreeze_last_blocks,
+                                                  only_heads=only_heads),
         optimizer=optimizer, augment=AugmentSettings(max_shift=settings.max_shift),
         lora=LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha, targets=settings.lora_targets),
         seed=settings.seed,
@@ -138,24 +200,25 @@ def _run_config(settings: TrainModelSettings, validation_windows: pd.DataFrame, 
 class _Validation:
     """The loss on the validation windows (centred, no augmentation), with the inference forward."""
 
-    def __init__(self, model: LoadedModel, source: WindowsSource | None, loss_fn, track_means, request) -> None:
+    def __init__(self, model: LoadedModel, source: WindowsSource | None, loss_fn, track_means, request,
+                 target_sites: bool = False) -> None:
         self.source, self.loss_fn = source, loss_fn
         module = AlphaGenome(model.config, _precision())
         means = {k: jnp.asarray(v) for k, v in track_means.items()}
-        self._apply = jax.jit(lambda variables, dna, org: module.apply(variables, dna, org, means, request))
+        forward = target_sites_apply(module, request, means, None) if target_sites else None
+        self._apply = jax.jit(
+            (lambda variables, batch: forward(variables, batch, None)[0]) if forward is not None
+            else (lambda variables, batch: module.apply(variables, batch["dna"], batch["organism"], means, request)))
 
     def __call__(self, variables: Mapping[str, Any]) -> float | None:
         if self.source is None:
             return None
         margin, losses = self.source.margin, []
         for i in range(len(self.source)):
-            row = self.source.row(i)
-            dna = row["dna"][margin : len(row["dna"]) - margin][None]
-            organism = np.full(1, self.source.organism, np.int32)
-            batch = {"organism": organism,
-                     "targets": {h: v[margin : len(v) - margin][None] for h, v in row["targets"].items()},
-                     "masks": {h: np.ones((1, 1, v.shape[-1]), bool) for h, v in row["targets"].items()}}
-            predictions = self._apply(variables, jnp.asarray(dna), jnp.asarray(organism))
+            if margin:
+                raise ValueError("validation windows are read without margins (margin=0)")
+            batch = stack_rows([self.source.row(i)], self.source.organism)
+            predictions = self._apply(variables, batch)
             loss, _ = self.loss_fn(jax.tree.map(lambda x: x.astype(jnp.float32), predictions), batch)
             losses.append(float(loss))
         return float(np.mean(losses))
@@ -180,6 +243,7 @@ _SETTING_SOURCES = (
     ("source.rows", "the training windows (train/windows.tsv: train.window_bp, train.stride_bp, "
                     "train.contigs, the held-out contigs and regions)"),
     ("source.tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
+    ("source.splice_samples", "the splice samples (the tracks sheet's splice_junctions rows)"),
     ("model.config.new_tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
     ("model.", "the base model (train.base_checkpoint / model.*)"),
 )
@@ -254,11 +318,26 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     """Fine-tune ``base`` on ``targets_path``'s tracks; write the delivered model, the curve and a summary."""
     organism = organism_index(settings.organism)
     tracks = read_tsv(tracks_path)
-    model = add_new_tracks(base, new_tracks_from_targets(tracks, organism), seed=settings.seed)
     store = TargetsStore(targets_path)
+    samples = store.splice_samples()
+    if len(tracks):
+        model = add_new_tracks(base, new_tracks_from_targets(tracks, organism), seed=settings.seed)
+    elif len(samples):
+        model = base  # splice samples only: the splice heads train, no head is added
+    else:
+        raise TrainingDataError(f"{tracks_path}: no tracks and {targets_path} no splice samples; nothing to train on "
+                                "(check train.tracks_sheet and re-run prepare_targets)")
+    splice = bool(len(samples))
+    tissues = model.config.tracks(SPLICE_JUNCTIONS.head)
+    for sample in samples.itertuples():
+        log.info("train_model: splice sample %s trains junction tissue channel %d (channels %d +, %d -)",
+                 sample.name, sample.channel, sample.channel, tissues + sample.channel)
     heads = [h for h, _ in model.config.new_tracks]
+    slots = model.config.num_splice_sites if splice else None
     genome = Genome(fasta)
     identity = {"targets": str(targets_path), "tracks": tracks.to_csv(sep="\t", index=False)}
+    if splice:
+        identity["splice_samples"] = samples.to_csv(sep="\t", index=False)
     train_windows = _windows(windows_path, "train")
     if train_windows.empty:
         raise TrainingDataError(f"{windows_path}: no training windows; re-run split_windows with fewer held-out regions")
@@ -267,19 +346,22 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
             f"{windows_path}: {len(train_windows)} training window(s) but train.batch_size = {settings.batch_size}; "
             f"set train.batch_size to at most {len(train_windows)}, or add training windows (more train.contigs, "
             "fewer held-out contigs or regions, a smaller train.stride_bp)")
-    source = WindowsSource(genome, train_windows, store_targets(store, heads), margin=settings.max_shift,
+    source = WindowsSource(genome, train_windows, store_targets(store, heads, slots), margin=settings.max_shift,
                            batch_size=settings.batch_size, seed=settings.seed, organism=organism,
                            shuffle_targets=settings.shuffle_targets, identity=identity)
     validation_windows = _windows(windows_path, "validation")
     validation_source = None if validation_windows.empty else WindowsSource(
-        genome, validation_windows, store_targets(store, heads), margin=0, batch_size=1, seed=0, organism=organism)
-    loss_fn = new_tracks_loss(model, settings.window_bp)
-    request, means = _request(model), _track_means(model)
+        genome, validation_windows, store_targets(store, heads, slots), margin=0, batch_size=1, seed=0,
+        organism=organism)
+    loss_fn = new_tracks_loss(model, settings.window_bp, len(samples))
+    request, means = _request(model, splice), _track_means(model)
     targets = {h: TargetSpec(h, reindexing=new_track_target_reindexing(model.new_tracks, h)) for h in heads}
-    trainer = Trainer(model, loss_fn, _settings(settings, checkpoint_every), targets=targets, request=request,
-                      track_means=means, checkpoint_dir=checkpoint_dir,
-                      run_config=_run_config(settings, validation_windows, store))
-    validate = _Validation(model, validation_source, loss_fn, means, request)
+    if splice:
+        targets.update({h: TargetSpec(h) for h in SPLICE_HEADS})
+    trainer = Trainer(model, loss_fn, _settings(settings, checkpoint_every, _trained_heads(model, splice)),
+                      targets=targets, request=request, track_means=means, checkpoint_dir=checkpoint_dir,
+                      run_config=_run_config(settings, validation_windows, store), junctions_on_target_sites=splice)
+    validate = _Validation(model, validation_source, loss_fn, means, request, target_sites=splice)
     state_dir = Path(checkpoint_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     _recover_best(state_dir / BEST_DIR)
@@ -327,7 +409,9 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     write_table(curve, curve_path, TrainingDataError, sep="\t", index=False)
     summary = {"mode": settings.mode, "steps": settings.steps, "best_step": best_step,
                "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),
-               "new_tracks": int(len(model.new_tracks)), "devices": len(jax.local_devices()),
+               "new_tracks": 0 if model.new_tracks is None else int(len(model.new_tracks)),
+               "splice_samples": int(len(samples)),
+               "splice_junction_channels": {str(r.name): int(r.channel) for r in samples.itertuples()}, "devices": len(jax.local_devices()),
                "backend": jax.default_backend(), "steps_this_call": trainer.step - first,
                "seconds_this_call": round(seconds, 1), "shuffle_targets": settings.shuffle_targets}
     write_text(summary_path, json.dumps(summary, indent=1) + "\n")

@@ -40,8 +40,9 @@ from genotile.model.checkpoints import LoadedModel
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, Precision, get_precision
 from genotile.model.layers import TrainMode
 from genotile.model.predictor import batch_mesh
+from genotile.outputs import SPLICE_JUNCTIONS
 from genotile.runtime.progress import format_duration
-from genotile.train.augment import AugmentSettings, TargetSpec, augment, check_batch
+from genotile.train.augment import SITE_POSITIONS, AugmentSettings, TargetSpec, augment, check_batch
 from genotile.train.batches import Batch, BatchSource
 from genotile.train.checkpointing import TrainCheckpoints
 from genotile.train.freezing import Trainable, merge, partition, trainable_paths
@@ -52,6 +53,9 @@ LOG = logging.getLogger(__name__)
 
 LossFn = Callable[[Any, Batch], tuple[jax.Array, Mapping[str, jax.Array]]]
 ApplyFn = Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[Any, Any]]
+#: ``(variables, batch, key) -> (predictions, new_model_state)``: a forward that reads more of the batch than
+#: the sequence (:func:`target_sites_apply`: the junction head on the targets' splice sites).
+BatchApplyFn = Callable[[Any, Batch, jax.Array], tuple[Any, Any]]
 
 
 class TrainerError(ValueError):
@@ -93,6 +97,8 @@ class TrainSettings:
         values = dataclasses.asdict(self)
         for key in ("steps", "checkpoint_every", "keep_checkpoints", "log_every"):
             values.pop(key)
+        if self.trainable.only_heads is None:  # absent, as before the field existed: older runs still resume
+            values["trainable"].pop("only_heads")
         if self.trainable.mode != "lora":
             values.pop("lora")
         return values
@@ -134,6 +140,36 @@ def train_mode_apply(module: AlphaGenome, request: OutputRequest, track_means: M
     return apply
 
 
+def target_sites_apply(module: AlphaGenome, request: OutputRequest, track_means: Mapping[str, Any],
+                       mode: TrainMode | None) -> BatchApplyFn:
+    """The model with its junction head run on the batch's splice-site slots (``batch[SITE_POSITIONS]``, ``[B, 4, K]``).
+
+    Why: the junction targets are counts on the measured sites; on the sites the classification head would pick
+    (top K above 0.1) most measured junctions would have no slot, and the slots would move as that head trains.
+    The reference's training data carries such sites beside its junction counts (``splice_site_positions
+    [4, K]``, spec §9). The
+    forward is the request without the junction head plus the 1-bp embeddings, then
+    :meth:`AlphaGenome.predict_junctions` on them: the inference forward itself is not changed."""
+    junctions = SPLICE_JUNCTIONS.head
+    inner_request = dataclasses.replace(
+        request, heads=tuple(h for h in request.heads if h != junctions),
+        embedding_resolutions=tuple(sorted({*request.embedding_resolutions, 1})))
+    inner = (inference_apply(module, inner_request, track_means) if mode is None
+             else train_mode_apply(module, inner_request, track_means, mode))
+    keep_embeddings = request.embeddings or 1 in request.embedding_resolutions
+
+    def apply(variables, batch, key):
+        out, state = inner(variables, batch["dna"], batch["organism"], key)
+        out = dict(out)
+        embeddings = out["embeddings_1bp"] if keep_embeddings else out.pop("embeddings_1bp")
+        if junctions in request.heads:
+            out[junctions] = module.apply(variables, embeddings, jnp.asarray(batch[SITE_POSITIONS], jnp.int32),
+                                          batch["organism"], method=AlphaGenome.predict_junctions)
+        return out, state
+
+    return apply
+
+
 def _as_float32(tree: Any) -> Any:
     return jax.tree.map(lambda x: x.astype(jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
@@ -155,9 +191,12 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         devices: Sequence[jax.Device] | None = None,
         run_config: Mapping[str, Any] | None = None,
+        junctions_on_target_sites: bool = False,
     ) -> None:
         """``run_config``: anything else that shapes the result (loss settings, data settings), JSON-able:
-        it joins the resume fingerprint. ``targets``: how each target moves under augmentation."""
+        it joins the resume fingerprint. ``targets``: how each target moves under augmentation.
+        ``junctions_on_target_sites``: run the junction head on the batch's splice-site slots
+        (:func:`target_sites_apply`; with the default ``apply_fn`` only)."""
         self.model = model
         self.loss_fn = loss_fn
         self.settings = settings
@@ -168,11 +207,19 @@ class Trainer:
         self.module = AlphaGenome(model.config, self.precision)
         means = dict(track_means) if track_means is not None else default_track_means(model.config)
         self.track_means = {k: jnp.asarray(v, jnp.float32) for k, v in means.items()}
+        self.junctions_on_target_sites = bool(junctions_on_target_sites)
+        if self.junctions_on_target_sites and apply_fn is not None:
+            raise TrainerError("junctions_on_target_sites builds its own forward; pass no apply_fn with it")
         if apply_fn is None:
             mode = settings.model_mode
             apply_fn = (inference_apply(self.module, request, self.track_means) if mode is None
                         else train_mode_apply(self.module, request, self.track_means, mode))
         self.apply_fn = apply_fn
+        if self.junctions_on_target_sites:
+            self._batch_apply: BatchApplyFn = target_sites_apply(self.module, request, self.track_means,
+                                                                 settings.model_mode)
+        else:
+            self._batch_apply = lambda variables, batch, key: apply_fn(variables, batch["dna"], batch["organism"], key)
         self.optimizer = build_optimizer(settings.optimizer)
         self.run_config = dict(run_config or {})
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -237,12 +284,13 @@ class Trainer:
             "source": dict(source.fingerprint()),
             "loss": getattr(self.loss_fn, "__qualname__", type(self.loss_fn).__name__),
             "run_config": self.run_config,
+            **({"junctions_on_target_sites": True} if self.junctions_on_target_sites else {}),
         }
 
     # -- the step -------------------------------------------------------------------------------------------
 
     def _compile(self):
-        loss_fn, apply_fn, optimizer = self.loss_fn, self.apply_fn, self.optimizer
+        loss_fn, apply_fn, optimizer = self.loss_fn, self._batch_apply, self.optimizer
         augment_settings, targets, full_params = self.settings.augment, self.targets, self._full_params
 
         def train_step(state, frozen, batch):
@@ -252,7 +300,7 @@ class Trainer:
 
             def objective(trainable):
                 variables = {"params": full_params(trainable, frozen), "state": state["model_state"]}
-                predictions, model_state = apply_fn(variables, batch["dna"], batch["organism"], dropout_key)
+                predictions, model_state = apply_fn(variables, batch, dropout_key)
                 total, parts = loss_fn(_as_float32(predictions), batch)
                 return total, (parts, model_state)
 

@@ -22,24 +22,52 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genotile.outputs import SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.sequence.encoding import one_hot
 from genotile.sequence.fasta import Genome
+from genotile.train.augment import SITE_POSITIONS
 from genotile.train.batches import Batch
+from genotile.train.splice_targets import window_splice_targets
 from genotile.train.targets import TargetsStore
 
-__all__ = ["TargetsFn", "WindowsSource", "store_targets"]
+__all__ = ["SITE_POSITIONS", "TargetsFn", "WindowsSource", "store_targets"]
 
 #: ``(contig, start, end) -> {head: [end - start, channels] float32}``: a window's targets at 1 bp.
 TargetsFn = Callable[[str, int, int], Mapping[str, np.ndarray]]
 
 
-def store_targets(store: TargetsStore, heads: Sequence[str]) -> TargetsFn:
-    """Measured targets: the 1-bp arrays of ``targets.zarr`` (``prepare_targets``' output)."""
+def store_targets(store: TargetsStore, heads: Sequence[str], splice_slots: int | None = None) -> TargetsFn:
+    """Measured targets: the 1-bp arrays of ``targets.zarr`` (``prepare_targets``' output).
+
+    ``splice_slots`` (the junction head's K sites per class): also the splice targets of the store's splice
+    samples (:func:`genotile.train.splice_targets.window_splice_targets`): ``splice_sites_classification``
+    ``[L, 5]``, ``splice_sites_junction`` ``[K, K, 2 n]`` and the site slots (:data:`SITE_POSITIONS`, ``[4, K]``,
+    relative to the window's first base), which the batch carries beside the targets."""
+    junctions = store.splice_junctions() if splice_slots else None
 
     def read(contig: str, start: int, end: int) -> dict[str, np.ndarray]:
-        return {head: store.read(head, 1, contig, start, end) for head in heads}
+        out = {head: store.read(head, 1, contig, start, end) for head in heads}
+        if junctions is not None:
+            classes, positions, counts = window_splice_targets(junctions, contig, start, end, int(splice_slots))
+            out.update({SPLICE_SITES.head: classes, SPLICE_JUNCTIONS.head: counts, SITE_POSITIONS: positions})
+        return out
 
     return read
+
+
+def stack_rows(rows: Sequence[Mapping[str, Any]], organism: int) -> Batch:
+    """Rows of :meth:`WindowsSource.row` as one batch; the splice-site slots go beside the targets (no mask)."""
+    heads = [h for h in rows[0]["targets"] if h != SITE_POSITIONS]
+    targets = {h: np.stack([r["targets"][h] for r in rows]) for h in heads}
+    batch = {
+        "dna": np.stack([r["dna"] for r in rows]),
+        "organism": np.full(len(rows), organism, np.int32),
+        "targets": targets,
+        "masks": {h: np.ones((len(rows), 1, targets[h].shape[-1]), bool) for h in heads},
+    }
+    if SITE_POSITIONS in rows[0]["targets"]:
+        batch[SITE_POSITIONS] = np.stack([r["targets"][SITE_POSITIONS] for r in rows]).astype(np.int32)
+    return batch
 
 
 class WindowsSource:
@@ -88,14 +116,7 @@ class WindowsSource:
         epoch, index = divmod(int(position), per_epoch)
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.windows))
         rows = [self.row(int(i)) for i in order[index * self.batch_size : (index + 1) * self.batch_size]]
-        heads = list(rows[0]["targets"])
-        targets = {h: np.stack([r["targets"][h] for r in rows]) for h in heads}
-        return {
-            "dna": np.stack([r["dna"] for r in rows]),
-            "organism": np.full(len(rows), self.organism, np.int32),
-            "targets": targets,
-            "masks": {h: np.ones((len(rows), 1, targets[h].shape[-1]), bool) for h in heads},
-        }
+        return stack_rows(rows, self.organism)
 
     def batches(self, position: int) -> Iterator[Batch]:
         while True:
