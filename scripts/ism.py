@@ -10,5 +10,6 @@ name = snakemake.wildcards.name  # noqa: F821
 with rule_context(snakemake), mirrored(f"{params.folder}/ism.zarr", params.storage, "none", write=True, fresh=True):  # noqa: F821
     ism(IsmSettings.from_config(params.settings), load_predictor(params.settings["model"]), params.region, inputs.fasta,
         inputs.get("gtf"), inputs.get("pas"), params.folder, batch_size=snakemake.config["ism"]["batch_size"],  # noqa: F821
-        done=output.done, figure=output.logo, strongest=output.strongest, failures=output.failures, stats=output.stats, model_identity=params.settings["model"]["weights"],
+        done=output.done, figure=output.logo, strongest=output.strongest, failures=output.failures, stats=output.stats,
+        model_identity=params.settings["model"]["weights"],
         key=f"ism.regions.{name}", label=f"ism {name}")
