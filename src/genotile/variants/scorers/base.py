@@ -220,8 +220,9 @@ class Scorer:
         """Host side, per variant: the half-open bin range ``[lo, hi)`` the reduction covers (window bins).
 
         Raises ValueError for a variant this scorer cannot score (it becomes a failure row, as from :meth:`score`).
+        By default the whole window: per-row kinds, whose window or variant arrays say where, do not read them.
         """
-        raise NotImplementedError
+        return 0, length_bins
 
     def device_window(self, spec: ScorerSpec, inputs: WindowInputs) -> WindowArrays:
         """Host side, once per window, for a read with ``window=True``: the window's arrays and row labels."""

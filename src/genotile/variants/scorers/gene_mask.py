@@ -152,9 +152,6 @@ class _GeneMask(Scorer):
     def device_read(self, spec: ScorerSpec) -> DeviceRead:
         return DeviceRead(spec.output, None, aligned=True, window=True, ref_outputs=False)
 
-    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
-        return 0, length_bins  # the masks say where; the bounds are unused
-
     def device_window(self, spec: ScorerSpec, inputs: WindowInputs) -> WindowArrays:
         error = None
         try:

@@ -90,9 +90,6 @@ class GeneMaskSplicing(Scorer):
     def device_read(self, spec: ScorerSpec) -> DeviceRead:
         return DeviceRead(spec.output, None, aligned=True, variant=True)
 
-    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
-        return 0, length_bins  # the intervals say where; the bounds are unused
-
     def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
         annotation = inputs.genes()
         genes = annotation.overlapping_genes(variant.chrom, int(variant.pos) - 1, len(variant.ref), len(variant.alt))

@@ -182,9 +182,6 @@ class Polyadenylation(Scorer):
     def device_read(self, spec: ScorerSpec) -> DeviceRead:
         return DeviceRead(spec.output, None, aligned=True, variant=True)
 
-    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
-        return 0, length_bins  # the intervals say where; the bounds are unused
-
     def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
         from genotile.variants.annotation import pas_intervals
 

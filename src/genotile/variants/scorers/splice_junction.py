@@ -217,9 +217,6 @@ class SpliceJunction(Scorer):
     def device_read(self, spec: ScorerSpec) -> DeviceRead:
         return DeviceRead(spec.output, None, aligned=True, variant=True)
 
-    def device_bounds(self, spec: ScorerSpec, start0: int, interval_start: int, length_bins: int) -> tuple[int, int]:
-        return 0, length_bins  # the genes say where; the bounds are unused
-
     def device_variant(self, spec: ScorerSpec, inputs: WindowInputs, variant: Any) -> VariantArrays:
         annotation, chrom = inputs.genes(), variant.chrom
         start0, ref_len, alt_len = int(variant.pos) - 1, len(variant.ref), len(variant.alt)
