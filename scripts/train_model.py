@@ -10,4 +10,5 @@ with rule_context(snakemake):  # noqa: F821 (injected by Snakemake)
     train_model(settings, base, snakemake.input.fasta, snakemake.input.windows, snakemake.input.targets,  # noqa: F821
                 snakemake.input.tracks, snakemake.output.model, snakemake.output.curve,  # noqa: F821
                 snakemake.output.summary, snakemake.params.checkpoints,  # noqa: F821
-                checkpoint_every=int(snakemake.config["train"]["checkpoint_every"]))  # noqa: F821
+                checkpoint_every=int(snakemake.config["train"]["checkpoint_every"]),  # noqa: F821
+                gtf=snakemake.input.get("gtf"))  # noqa: F821

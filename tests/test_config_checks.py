@@ -175,3 +175,26 @@ def test_a_sheet_with_splice_samples_has_no_problem_and_adds_no_track(tmp_path):
                         "tracks": [{"output": "splice_junctions", "indices": [0]}],
                         "train": {"tracks_sheet": str(only_splice), "window_bp": 4096}})
     assert config_problems(config, SCHEMA, True, True) == []
+
+
+def test_the_gene_loss_weight_needs_a_gtf_and_rna_seq_tracks(tmp_path):
+    """train.gene_loss_weight > 0: without annotation.gtf, or with a sheet of no rna_seq track, the run stops up front."""
+    for name in ("p.bw", "m.bw", "a.bw"):
+        (tmp_path / name).write_bytes(b"")
+    header = "name\toutput_type\tstrand\tfile_path\tbiosample\tassay\n"
+    rna = tmp_path / "rna.tsv"
+    rna.write_text(header + f"r\trna_seq\t+\t{tmp_path / 'p.bw'}\tx\ty\nr\trna_seq\t-\t{tmp_path / 'm.bw'}\tx\ty\n")
+    dnase = tmp_path / "dnase.tsv"
+    dnase.write_text(header + f"dn\tdnase\t.\t{tmp_path / 'a.bw'}\tx\ty\n")
+    train = lambda sheet, weight: validated({"run": "t", "train": {"tracks_sheet": str(sheet), "window_bp": 4096,
+                                                                  "gene_loss_weight": weight}})
+    assert config_problems(train(rna, 0.5), SCHEMA, True, False) == []
+    assert config_problems(train(dnase, 0), SCHEMA, False, False) == []  # off: nothing is needed
+    assert config_problems(train(rna, 0.5), SCHEMA, False, False) == [
+        "train.gene_loss_weight = 0.5 needs gene annotation for its gene masks: set annotation.gtf (a GENCODE/Ensembl "
+        "GTF), or set train.gene_loss_weight: 0"]
+    assert config_problems(train(dnase, 2), SCHEMA, True, False) == [
+        f"train.gene_loss_weight = 2 applies to rna_seq tracks, but {dnase} has none; fix: add rna_seq rows to "
+        "train.tracks_sheet, or set train.gene_loss_weight: 0"]
+    with pytest.raises(Exception, match="gene_loss_weight"):
+        train(rna, -1)  # the schema's minimum

@@ -11,6 +11,8 @@ a job (after normalisation, sharding or a prediction batch had already run):
   scores what it can and says what it skipped: :func:`genotile.variants.engine.scorers_for_annotation`);
 * a training window size off the 2,048-bp grid or, above 131,072 bp, off the loss's segment, or a bad tracks
   sheet (an unknown output type, a track named twice, a strand without its partner: ``train.*``);
+* ``train.gene_loss_weight`` above 0 without a gene annotation (``annotation.gtf``) or without an ``rna_seq``
+  row in the tracks sheet (the term applies to the new RNA-seq tracks only);
 * an ISM region (``ism.regions.<name>``) that is not ``contig:start-end``, is too long, or (when the FASTA is
   local and indexed) names an unknown contig or one shorter than ``ism.window_bp``; an ISM scorer that needs
   an annotation the run lacks;
@@ -83,8 +85,31 @@ def _tiling_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _train_problems(config: Mapping[str, Any]) -> list[str]:
-    """The training window sizes and the tracks sheet (its rows and files), as the training rules will check them."""
+def _gene_loss_problems(config: Mapping[str, Any], has_gtf: bool) -> list[str]:
+    """``train.gene_loss_weight`` above 0 needs a GTF and new RNA-seq tracks (train_model would stop on either)."""
+    from genotile.train.tracks_sheet import read_tracks_sheet
+
+    weight = float(config["train"].get("gene_loss_weight") or 0)
+    if weight <= 0:
+        return []
+    problems = []
+    if not has_gtf:
+        problems.append(f"train.gene_loss_weight = {weight:g} needs gene annotation for its gene masks: set "
+                        "annotation.gtf (a GENCODE/Ensembl GTF), or set train.gene_loss_weight: 0")
+    try:
+        sheet = read_tracks_sheet(config["train"]["tracks_sheet"], check_files=False)
+    except ValueError:
+        return problems  # the sheet's own problem is reported by _train_problems
+    if not (sheet["output_type"] == "rna_seq").any():
+        problems.append(f"train.gene_loss_weight = {weight:g} applies to rna_seq tracks, but "
+                        f"{config['train']['tracks_sheet']} has none; fix: add rna_seq rows to train.tracks_sheet, "
+                        "or set train.gene_loss_weight: 0")
+    return problems
+
+
+def _train_problems(config: Mapping[str, Any], has_gtf: bool = False) -> list[str]:
+    """The training window sizes and the tracks sheet (its rows and files), as the training rules will check them,
+    and the gene-level loss's inputs (:func:`_gene_loss_problems`)."""
     from genotile.settings import SplitWindowsSettings
     from genotile.train.steps import check_split_sizes
     from genotile.train.tracks_sheet import read_tracks_sheet
@@ -97,7 +122,7 @@ def _train_problems(config: Mapping[str, Any]) -> list[str]:
             check()
         except ValueError as exc:
             problems.append(f"train: {exc}")
-    return problems
+    return problems + _gene_loss_problems(config, has_gtf)
 
 
 def _track_problems(config: Mapping[str, Any]) -> list[str]:
@@ -221,7 +246,7 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path, has_gtf:
         return ["nothing to do: `tracks` is empty, `variants.cohorts` names no cohort and `ism.regions` no region; "
                 "select tracks to predict, a cohort VCF to score, a region to mutate, or several (config/README.md)"]
     problems += _tiling_problems(config)
-    problems += _train_problems(config) if training else []
+    problems += _train_problems(config, has_gtf) if training else []
     problems += _scorer_problems(config, has_gtf, has_pas)
     problems += _ism_problems(config, has_gtf, has_pas)
     problems += _track_problems(config)

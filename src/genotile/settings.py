@@ -398,6 +398,7 @@ class TrainModelSettings(_ReadsBaseModel):
     shuffle_targets: bool
     window_bp: int
     max_shift: int
+    gene_loss_weight: float  # the RNA-seq head's gene-level loss term (0: off); above 0 the rule reads annotation.gtf
     organism: str
     model: tuple  # the base model mapping, frozen
 
@@ -405,8 +406,8 @@ class TrainModelSettings(_ReadsBaseModel):
         "organism", "train.mode", "train.steps", "train.batch_size", "train.learning_rate", "train.warmup_steps",
         "train.weight_decay", "train.clip_norm", "train.unfreeze_last_blocks", "train.lora_rank", "train.lora_alpha",
         "train.lora_targets", "train.dropout_rate", "train.remat", "train.accumulate", "train.validate_every",
-        "train.seed", "train.shuffle_targets", "train.window_bp", "train.max_shift", "train.base_checkpoint",
-        *MODEL_KEYS)
+        "train.seed", "train.shuffle_targets", "train.window_bp", "train.max_shift", "train.gene_loss_weight",
+        "train.base_checkpoint", *MODEL_KEYS)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "TrainModelSettings":
@@ -417,7 +418,7 @@ class TrainModelSettings(_ReadsBaseModel):
                    int(t["lora_rank"]), float(t["lora_alpha"]), tuple(t["lora_targets"]), float(t["dropout_rate"]),
                    bool(t["remat"]), int(t["accumulate"]), int(t["validate_every"]),
                    int(t["seed"]), bool(t["shuffle_targets"]), int(t["window_bp"]), int(t["max_shift"]),
-                   str(config["organism"]), _frozen(dict(config["model"])))
+                   float(t["gene_loss_weight"]), str(config["organism"]), _frozen(dict(config["model"])))
 
 
 @dataclass(frozen=True)

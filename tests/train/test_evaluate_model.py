@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
     settings = TrainModelSettings(mode="heads", steps=4, batch_size=1, learning_rate=1e-2, warmup_steps=0,
                                   weight_decay=0.0, clip_norm=None, unfreeze_last_blocks=0, lora_rank=4,
                                   lora_alpha=8.0, lora_targets=("q_layer", "v_layer"), dropout_rate=0.0, remat=False,
-                                  accumulate=1, validate_every=2, seed=3, shuffle_targets=False,
+                                  accumulate=1, validate_every=2, seed=3, shuffle_targets=False, gene_loss_weight=0.0,
                                   window_bp=WINDOW, max_shift=64, organism="human", model=BASE)
     train_model(settings, synthetic_model("tiny", 0), str(fasta), str(folder / "windows.tsv"),
                 str(folder / "targets.zarr"), str(folder / "tracks.tsv"), str(folder / "model"),

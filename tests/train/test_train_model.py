@@ -53,7 +53,7 @@ def settings(**changes) -> TrainModelSettings:
     base = TrainModelSettings(mode="full", steps=4, batch_size=2, learning_rate=1e-3, warmup_steps=0, weight_decay=0.0,
                               clip_norm=0.5, unfreeze_last_blocks=0, lora_rank=4, lora_alpha=8.0,
                               lora_targets=("q_layer", "v_layer"), dropout_rate=0.0, remat=False, accumulate=1,
-                              validate_every=2, seed=0, shuffle_targets=False, window_bp=WINDOW, max_shift=64,
+                              validate_every=2, seed=0, shuffle_targets=False, gene_loss_weight=0.0, window_bp=WINDOW, max_shift=64,
                               organism="human", model=(("checkpoint", None), ("size", "tiny"), ("seed", 0)))
     return dataclasses.replace(base, **changes)
 

@@ -84,6 +84,13 @@ def annotation_inputs(wildcards):
     return {k: input_file(v) for k, v in (("gtf", gtf_path()), ("pas", pas_path())) if v}
 
 
+def gene_loss_inputs(wildcards):
+    """The GTF of the RNA-seq gene-level loss: an input of train_model only when train.gene_loss_weight > 0."""
+    if float(config.get("train", {}).get("gene_loss_weight") or 0) > 0 and gtf_path():
+        return {"gtf": input_file(gtf_path())}
+    return {}
+
+
 def cohort_source(cohort):
     """The cohort's VCF as given (or the demo VCF); plain text VCFs are compressed by bgzip_vcf."""
     path = VARIANTS["cohorts"][cohort]

@@ -71,6 +71,7 @@ if TRAIN_CONFIG.get("tracks_sheet"):
     # rerun continues from them; the delivered model is the step with the best validation loss.
     rule train_model:
         input:
+            unpack(gene_loss_inputs),
             fasta=FASTA,
             fasta_index=FASTA_INDEX,
             windows=f"{TRAIN}/windows.tsv",

@@ -22,6 +22,11 @@ Splice junctions: their targets ``[B, K, K, C]`` are counts on site slots, and t
 the crop offset (a site cropped out becomes ``-1``, so the junction head masks its junctions), a reverse
 complement mirrors them and reorders the rows with the inference map (the - strand's sites become the +
 strand's); the counts only swap their strand halves (the target's ``reindexing``).
+
+Gene masks (``batch["gene_mask"]``, ``[B, S + 2 max_shift, 2, G]``, the RNA-seq loss's gene-level term): a
+shift crops them as the 1-bp targets; a reverse complement reverses them along the sequence and swaps the
+two strand rows (a + strand gene of the window is a - strand gene of the reversed one, and reads the
+reversed window's - strand tracks, which the targets' strand swap filled with its + strand data).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import numpy as np
 from genotile.model.predictor import SPLICE_CLASS_REINDEXING, reverse_complement_output
 from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.sequence.encoding import GRID_BP, reverse_complement_one_hot
+from genotile.train.losses import GENE_MASK_KEY
 
 Batch = dict[str, Any]
 #: The batch key of the junction targets' site slots ``[B, 4, K]`` (the reference's ``splice_site_positions``).
@@ -109,6 +115,12 @@ def check_batch(batch: Mapping[str, Any], settings: AugmentSettings, specs: Mapp
         )
     if not settings.active:
         return
+    genes = batch.get(GENE_MASK_KEY)
+    if genes is not None and (genes.ndim != 4 or int(genes.shape[1]) != length or int(genes.shape[2]) != 2):
+        raise AugmentError(
+            f"batch[{GENE_MASK_KEY!r}] has shape {list(genes.shape)}; augmentation needs gene masks [batch, {length:,}, "
+            "2 strands, genes] with the sequence's margins; fix: build them over each window's context (gene_masks_fn)"
+        )
     for name, target in batch.get("targets", {}).items():
         spec = specs.get(name)
         if spec is None:
@@ -186,7 +198,20 @@ def augment(batch: Batch, key: jax.Array, settings: AugmentSettings, specs: Mapp
     out = {**batch, "dna": seq, "targets": targets, "masks": masks}
     if SITE_POSITIONS in batch:
         out[SITE_POSITIONS] = move_site_positions(batch[SITE_POSITIONS], offsets, reverse, window)
+    if GENE_MASK_KEY in batch:
+        out[GENE_MASK_KEY] = move_gene_masks(batch[GENE_MASK_KEY], offsets, reverse, window)
     return out
+
+
+def move_gene_masks(masks: jax.Array, offsets: jax.Array, reverse: jax.Array, window: int) -> jax.Array:
+    """Gene masks ``[B, L, 2, G]`` cropped to ``[offset, offset + window)`` per row; reversed rows flipped along
+    the sequence with their + and - strand rows swapped."""
+
+    def one_row(mask, offset, rc):
+        mask = jax.lax.dynamic_slice_in_dim(mask, offset, window, axis=0)
+        return jnp.where(rc, mask[::-1, ::-1, :], mask)
+
+    return jax.vmap(one_row)(jnp.asarray(masks), offsets, reverse)
 
 
 def move_site_positions(positions: jax.Array, offsets: jax.Array, reverse: jax.Array, window: int) -> jax.Array:

@@ -16,6 +16,12 @@ junction head run on the targets' site slots (:func:`genotile.train.trainer.targ
 heads). The splice-site usage head is not trained: its targets need the reads that cross a site unspliced,
 which ``SJ.out.tab`` does not hold (:mod:`genotile.train.splice_junctions`).
 
+The gene-level term (``train.gene_loss_weight`` above 0, the reference's optional ``gene_loss_weight`` of the
+RNA-seq head, :func:`genotile.train.losses.gene_cross_track_loss`): the new ``rna_seq`` head's 1-bp loss gains
+``weight x`` the cross-track gene loss, on per-window exon masks from ``annotation.gtf``
+(:mod:`genotile.train.gene_masks`, padded to the run's largest gene count), in training and validation alike.
+``evaluate_model``'s loss per head stays the plain genome-track loss (comparable with the untrained model's).
+
 Resume: the trainer's checkpoints (``checkpoint_dir``) hold the weights, optimizer, RNG and the batch
 stream's position; the learning curve and the best model so far are kept beside them, each written
 atomically, so a killed job rerun by Snakemake continues where it stopped and ends with the same bytes.
@@ -45,7 +51,13 @@ from genotile.model.checkpoints import LoadedModel, save_checkpoint
 from genotile.model.config import GENOME_TRACK_RESOLUTIONS, new_head_scope
 from genotile.model.layers import TrainMode
 from genotile.model.metadata import organism_index
-from genotile.model.new_tracks import add_new_tracks, new_track_means, new_track_target_reindexing, new_tracks_from_targets
+from genotile.model.new_tracks import (
+    add_new_tracks,
+    head_rows,
+    new_track_means,
+    new_track_target_reindexing,
+    new_tracks_from_targets,
+)
 from genotile.outputs import OUTPUT_TYPE_OF_HEAD, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.runtime.atomic import write_table, write_text
 from genotile.runtime.tables import read_tsv
@@ -55,8 +67,10 @@ from genotile.train.augment import AugmentSettings, TargetSpec
 from genotile.train.checkpointing import ResumeError
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.freezing import Trainable
+from genotile.train.gene_masks import gene_masks_fn, max_genes
 from genotile.train.lora import LoraSettings
 from genotile.train.losses import (
+    GENE_MASK_KEY,
     LOSS_WEIGHTS,
     SEGMENT_BP,
     head_loss,
@@ -135,13 +149,35 @@ def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
     return means
 
 
-def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0):
+#: The head the gene-level term (``train.gene_loss_weight``) applies to.
+GENE_LOSS_HEAD = "rna_seq"
+
+
+def new_track_strands(model: LoadedModel, head: str) -> np.ndarray:
+    """``[num_organisms, C]`` strand strings of a head's new tracks (what the gene-level loss reads per gene strand)."""
+    strands = head_rows(model.new_tracks, head)["strand"].astype(str).to_numpy()
+    return np.tile(strands, (model.config.num_organisms, 1))
+
+
+def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0, gene_loss_weight: float = 0.0):
     """``loss_fn(predictions, batch)`` of the trainer: the reference's genome-track loss per new head, summed,
-    plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples``."""
+    plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples``.
+
+    ``gene_loss_weight`` above 0: the new ``rna_seq`` head's loss gains the gene-level term, reading the batch's
+    ``gene_mask`` (``[B, S, 2, G]``); a model without new RNA-seq tracks is refused (the weight would do nothing)."""
     cfg = model.config
     added = new_track_means(cfg, model.new_tracks) if model.new_tracks is not None else {}
     segment = min(SEGMENT_BP, window_bp)
     splice = splice_loss(cfg, splice_samples) if splice_samples else None
+    gene_weight = float(gene_loss_weight)
+    gene_kwargs: dict[str, Any] = {}
+    if gene_weight > 0:
+        if GENE_LOSS_HEAD not in dict(cfg.new_tracks):
+            raise TrainingDataError(
+                f"train.gene_loss_weight = {gene_weight} but there are no new {GENE_LOSS_HEAD} tracks (the term applies "
+                f"to the RNA-seq head only); fix: add rna_seq rows to train.tracks_sheet, or set train.gene_loss_weight: 0")
+        gene_kwargs = {"gene_loss_weights": {GENE_LOSS_HEAD: gene_weight},
+                       "track_strands": {GENE_LOSS_HEAD: new_track_strands(model, GENE_LOSS_HEAD)}}
 
     def loss_fn(predictions, batch):
         total, parts = jnp.zeros((), jnp.float32), {}
@@ -154,14 +190,33 @@ def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0)
             target = batch["targets"][head]
             if min(GENOME_TRACK_RESOLUTIONS[head]) > 1:  # ChIP heads predict at 128 bp only
                 target = sum_pool(target, min(GENOME_TRACK_RESOLUTIONS[head]))
-            terms = head_loss(head, predictions[head], {"organism_index": batch["organism"], key: target,
-                                                        f"{key}_mask": batch["masks"][head]},
-                              track_means={head: added[head]}, segment_bp=segment)
+            head_batch = {"organism_index": batch["organism"], key: target, f"{key}_mask": batch["masks"][head]}
+            extra = gene_kwargs if head == GENE_LOSS_HEAD else {}
+            if extra and GENE_MASK_KEY in batch:  # absent: head_loss says so, naming the key
+                head_batch[GENE_MASK_KEY] = batch[GENE_MASK_KEY]
+            terms = head_loss(head, predictions[head], head_batch, track_means={head: added[head]}, segment_bp=segment,
+                              **extra)
             parts[head] = terms["loss"]
             total = total + terms["loss"]
         return total, parts
 
     return loss_fn
+
+
+def _gene_masks(gtf: str | None, train_windows: pd.DataFrame, validation_windows: pd.DataFrame,
+                margin: int):
+    """The gene-mask reader of a run with the gene-level loss, and what identifies it (the GTF's bytes, G)."""
+    from genotile.variants.annotation import read_gtf
+
+    if not gtf:
+        raise TrainingDataError("train.gene_loss_weight is above 0 but the run has no gene annotation; fix: set "
+                                "annotation.gtf (a GENCODE/Ensembl GTF), or set train.gene_loss_weight: 0")
+    contigs = sorted(set(train_windows["contig"].astype(str)) | set(validation_windows["contig"].astype(str)))
+    annotation = read_gtf(gtf, contigs=contigs)  # only the windows' contigs: a whole-genome GTF stays small
+    genes = max_genes(annotation, (train_windows, validation_windows), (margin, 0))
+    log.info("train_model: gene-level loss on %s, gene masks padded to %d genes per window", gtf, genes)
+    digest = hashlib.sha256(Path(gtf).read_bytes()).hexdigest()
+    return gene_masks_fn(annotation, genes), {"gtf_sha256": digest, "genes_per_window": genes}
 
 
 def _windows(path: str | os.PathLike[str], split: str) -> pd.DataFrame:
@@ -192,7 +247,10 @@ def _run_config(settings: TrainModelSettings, validation_windows: pd.DataFrame, 
     and tracks): every train setting, the validation windows (the best-so-far model and the curve beside the
     checkpoints are judged on them) and the FASTA the targets were prepared on (the windows' sequence)."""
     validation = validation_windows[["contig", "start", "end"]].to_csv(sep="\t", index=False)
-    return {"train_model": {k: v for k, v in vars(settings).items() if k != "model"},
+    train = {k: v for k, v in vars(settings).items() if k != "model"}
+    if not train["gene_loss_weight"]:  # absent when off, as before the key existed: older runs still resume
+        train.pop("gene_loss_weight")
+    return {"train_model": train,
             "validation_windows": hashlib.sha256(validation.encode()).hexdigest(),
             "targets": {"fasta_checksum": store.provenance.get("fasta_checksum")}}
 
@@ -244,6 +302,7 @@ _SETTING_SOURCES = (
                     "train.contigs, the held-out contigs and regions)"),
     ("source.tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
     ("source.splice_samples", "the splice samples (the tracks sheet's splice_junctions rows)"),
+    ("source.gene_annotation", "the gene annotation of the gene-level loss (annotation.gtf)"),
     ("model.config.new_tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
     ("model.", "the base model (train.base_checkpoint / model.*)"),
 )
@@ -314,8 +373,10 @@ def _save_model(path: Path, variables: Mapping[str, Any], model: LoadedModel, no
 
 def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, windows_path: str, targets_path: str,
                 tracks_path: str, model_dir: str, curve_path: str, summary_path: str, checkpoint_dir: str, *,
-                checkpoint_every: int = 100) -> dict[str, Any]:
-    """Fine-tune ``base`` on ``targets_path``'s tracks; write the delivered model, the curve and a summary."""
+                checkpoint_every: int = 100, gtf: str | None = None) -> dict[str, Any]:
+    """Fine-tune ``base`` on ``targets_path``'s tracks; write the delivered model, the curve and a summary.
+
+    ``gtf``: the gene annotation of the gene-level loss, needed when ``settings.gene_loss_weight`` is above 0."""
     organism = organism_index(settings.organism)
     tracks = read_tsv(tracks_path)
     store = TargetsStore(targets_path)
@@ -346,14 +407,18 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
             f"{windows_path}: {len(train_windows)} training window(s) but train.batch_size = {settings.batch_size}; "
             f"set train.batch_size to at most {len(train_windows)}, or add training windows (more train.contigs, "
             "fewer held-out contigs or regions, a smaller train.stride_bp)")
+    validation_windows = _windows(windows_path, "validation")
+    loss_fn = new_tracks_loss(model, settings.window_bp, len(samples), settings.gene_loss_weight)
+    gene_masks = None
+    if settings.gene_loss_weight > 0:
+        gene_masks, identity["gene_annotation"] = _gene_masks(gtf, train_windows, validation_windows,
+                                                              settings.max_shift)
     source = WindowsSource(genome, train_windows, store_targets(store, heads, slots), margin=settings.max_shift,
                            batch_size=settings.batch_size, seed=settings.seed, organism=organism,
-                           shuffle_targets=settings.shuffle_targets, identity=identity)
-    validation_windows = _windows(windows_path, "validation")
+                           shuffle_targets=settings.shuffle_targets, identity=identity, gene_masks=gene_masks)
     validation_source = None if validation_windows.empty else WindowsSource(
         genome, validation_windows, store_targets(store, heads, slots), margin=0, batch_size=1, seed=0,
-        organism=organism)
-    loss_fn = new_tracks_loss(model, settings.window_bp, len(samples))
+        organism=organism, gene_masks=gene_masks)
     request, means = _request(model, splice), _track_means(model)
     targets = {h: TargetSpec(h, reindexing=new_track_target_reindexing(model.new_tracks, h)) for h in heads}
     if splice:
@@ -413,7 +478,8 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
                "splice_samples": int(len(samples)),
                "splice_junction_channels": {str(r.name): int(r.channel) for r in samples.itertuples()}, "devices": len(jax.local_devices()),
                "backend": jax.default_backend(), "steps_this_call": trainer.step - first,
-               "seconds_this_call": round(seconds, 1), "shuffle_targets": settings.shuffle_targets}
+               "seconds_this_call": round(seconds, 1), "shuffle_targets": settings.shuffle_targets,
+               "gene_loss_weight": settings.gene_loss_weight}
     write_text(summary_path, json.dumps(summary, indent=1) + "\n")
     log.info("train_model: best validation step %s of %s; model in %s", f"{best_step:,}", f"{settings.steps:,}", out)
     return summary

@@ -9,6 +9,10 @@ Why targets come through a callable (:data:`TargetsFn`): measured tracks (``targ
 :func:`store_targets`) and, for distillation, a teacher's predictions over the same window are the same
 to the trainer; only this function changes.
 
+With gene masks (``gene_masks``, :mod:`genotile.train.gene_masks`; the RNA-seq loss's gene-level term), a
+row also holds the ``[L, 2, G]`` gene masks of its *sequence's* window (with ``shuffle_targets`` too: the
+genes are where the DNA is), which the batch carries as ``gene_mask`` beside the targets.
+
 The stream is a deterministic function of (seed, position), reshuffled every epoch from (seed, epoch),
 so a resumed run re-creates it from the position a checkpoint holds (``genotile.train.batches``).
 """
@@ -27,6 +31,8 @@ from genotile.sequence.encoding import one_hot
 from genotile.sequence.fasta import Genome
 from genotile.train.augment import SITE_POSITIONS
 from genotile.train.batches import Batch
+from genotile.train.gene_masks import GeneMaskFn
+from genotile.train.losses import GENE_MASK_KEY
 from genotile.train.splice_targets import window_splice_targets
 from genotile.train.targets import TargetsStore
 
@@ -67,6 +73,8 @@ def stack_rows(rows: Sequence[Mapping[str, Any]], organism: int) -> Batch:
     }
     if SITE_POSITIONS in rows[0]["targets"]:
         batch[SITE_POSITIONS] = np.stack([r["targets"][SITE_POSITIONS] for r in rows]).astype(np.int32)
+    if GENE_MASK_KEY in rows[0]:
+        batch[GENE_MASK_KEY] = np.stack([r[GENE_MASK_KEY] for r in rows]).astype(bool)
     return batch
 
 
@@ -75,10 +83,12 @@ class WindowsSource:
 
     def __init__(self, genome: Genome, windows: pd.DataFrame, targets: TargetsFn, *, margin: int,
                  batch_size: int, seed: int, organism: int, shuffle_targets: bool = False,
-                 identity: Mapping[str, Any] | None = None) -> None:
+                 identity: Mapping[str, Any] | None = None, gene_masks: GeneMaskFn | None = None) -> None:
         """``shuffle_targets``: the control of a fine-tune. Each window reads the targets of another window
         of the same table (a permutation fixed by ``seed``), so no target belongs to its sequence.
-        ``identity``: what else names the data (the targets store, its tracks) for the resume fingerprint."""
+        ``identity``: what else names the data (the targets store, its tracks) for the resume fingerprint.
+        ``gene_masks``: each row also gets its window's gene masks (``gene_mask``, ``[L, 2, G]``); the
+        annotation that makes them belongs in ``identity``."""
         if len(windows) == 0:
             raise ValueError("no windows to train on")
         self.genome, self.targets, self.margin = genome, targets, int(margin)
@@ -94,12 +104,13 @@ class WindowsSource:
             order = np.random.default_rng([self.seed, 7]).permutation(count)
             self._target_of[order] = np.roll(order, -1)
         self.identity = dict(identity or {})
+        self.gene_masks = gene_masks
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def row(self, index: int) -> dict[str, Any]:
-        """Window ``index`` with its margins: DNA ``[L, 4]`` and targets ``{head: [L, C]}``."""
+        """Window ``index`` with its margins: DNA ``[L, 4]``, targets ``{head: [L, C]}`` (and ``gene_mask`` ``[L, 2, G]``)."""
         contig, start, end = self.windows.loc[index, ["contig", "start", "end"]]
         lo, hi = int(start) - self.margin, int(end) + self.margin
         dna = one_hot(self.genome.sequence(str(contig), max(lo, 0), hi))
@@ -109,7 +120,10 @@ class WindowsSource:
         if (int(t_end) - int(t_start)) != (int(end) - int(start)):
             raise ValueError("train_model: shuffled targets need windows of one length")
         targets = self.targets(str(t_contig), int(t_start) - self.margin, int(t_end) + self.margin)
-        return {"dna": dna, "targets": dict(targets)}
+        row = {"dna": dna, "targets": dict(targets)}
+        if self.gene_masks is not None:
+            row[GENE_MASK_KEY] = self.gene_masks(str(contig), lo, hi)
+        return row
 
     def batch(self, position: int) -> Batch:
         per_epoch = len(self.windows) // self.batch_size

@@ -131,6 +131,17 @@ class GeneAnnotation:
         stacked = np.stack([masks[g] for g in order], axis=1) if order else np.zeros((length, 0), bool)
         return stacked, self._gene_table(order)
 
+    def tss_gene_count(self, chrom: str, start: int, length: int) -> int:
+        """How many genes :meth:`exon_masks` would return for ``[start, start+length)``, without building masks.
+
+        Why: a fine-tune pads every window's gene masks to one gene count (fixed shapes per run,
+        :mod:`genotile.train.gene_masks`); counting over thousands of 1-Mb windows must not allocate their masks.
+        """
+        if chrom not in self._tss:
+            return 0
+        rows, tss = self._tss[chrom]
+        return int(rows.loc[(tss >= start) & (tss < start + length), "gene_id"].nunique())
+
     def overlapping_genes(
         self, chrom: str, variant_start0: int, ref_len: int, alt_len: int, *, protein_coding: bool = False
     ) -> pd.DataFrame:
