@@ -69,5 +69,6 @@ def run_training_steps(config: Mapping[str, Any], steps: Sequence[str], force: b
             base = load_predictor(train.base_model()).model
             train_model(train, base, fasta, paths["windows"], paths["targets"], paths["tracks"], paths["model"],
                         paths["curve"], paths["summary"], paths["checkpoints"],
-                        checkpoint_every=int(config["train"]["checkpoint_every"]))
+                        checkpoint_every=int(config["train"]["checkpoint_every"]),
+                        gtf=(config.get("annotation") or {}).get("gtf") if train.gene_loss_weight > 0 else None)
         yield step, True
