@@ -229,3 +229,22 @@ def test_train_model_with_the_gene_weight_reads_the_gtf_and_validates_with_the_t
     assert json.loads((folder / "on" / "summary.json").read_text())["gene_loss_weight"] == 0.5
     assert np.isfinite(on).all() and on.index.tolist() == [0, 2]
     assert on[0] != off[0]  # the same untrained weights: the validation loss differs by the gene term (DELTA4)
+
+
+def test_the_resume_fingerprint_has_the_weight_only_when_it_is_on():
+    """Weight 0 fingerprints as before the key existed (older runs still resume); a weight above 0 is named."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from genotile.settings import TrainModelSettings
+    from genotile.train.train_model import _run_config
+
+    settings = TrainModelSettings(
+        mode="heads", steps=1, batch_size=1, learning_rate=1e-3, warmup_steps=0, weight_decay=0.0, clip_norm=None,
+        unfreeze_last_blocks=0, lora_rank=4, lora_alpha=8.0, lora_targets=("q_layer",), dropout_rate=0.0, remat=False,
+        accumulate=1, validate_every=1, seed=0, shuffle_targets=False, window_bp=WINDOW, max_shift=MARGIN,
+        gene_loss_weight=0.0, organism="human", model=())
+    store = SimpleNamespace(provenance={})
+    assert "gene_loss_weight" not in _run_config(settings, WINDOWS, store)["train_model"]
+    on = _run_config(dataclasses.replace(settings, gene_loss_weight=0.5), WINDOWS, store)["train_model"]
+    assert on["gene_loss_weight"] == 0.5
