@@ -31,6 +31,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from genotile.outputs import RNA_SEQ
 from genotile.runtime.finetuned import is_finetuned
 
 
@@ -100,7 +101,7 @@ def _gene_loss_problems(config: Mapping[str, Any], has_gtf: bool) -> list[str]:
         sheet = read_tracks_sheet(config["train"]["tracks_sheet"], check_files=False)
     except ValueError:
         return problems  # the sheet's own problem is reported by _train_problems
-    if not (sheet["output_type"] == "rna_seq").any():
+    if not (sheet["output_type"] == RNA_SEQ.output_type).any():
         problems.append(f"train.gene_loss_weight = {weight:g} applies to rna_seq tracks, but "
                         f"{config['train']['tracks_sheet']} has none; fix: add rna_seq rows to train.tracks_sheet, "
                         "or set train.gene_loss_weight: 0")

@@ -58,7 +58,7 @@ from genotile.model.new_tracks import (
     new_track_target_reindexing,
     new_tracks_from_targets,
 )
-from genotile.outputs import OUTPUT_TYPE_OF_HEAD, SPLICE_JUNCTIONS, SPLICE_SITES
+from genotile.outputs import OUTPUT_TYPE_OF_HEAD, RNA_SEQ, SPLICE_JUNCTIONS, SPLICE_SITES
 from genotile.runtime.atomic import write_table, write_text
 from genotile.runtime.tables import read_tsv
 from genotile.sequence.fasta import Genome
@@ -150,7 +150,7 @@ def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
 
 
 #: The head the gene-level term (``train.gene_loss_weight``) applies to.
-GENE_LOSS_HEAD = "rna_seq"
+GENE_LOSS_HEAD = RNA_SEQ.head
 
 
 def new_track_strands(model: LoadedModel, head: str) -> np.ndarray:
