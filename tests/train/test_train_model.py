@@ -88,10 +88,17 @@ def test_the_source_is_a_function_of_seed_and_position(prepared):
     assert not np.array_equal(shuffled["targets"]["dnase"], a["targets"]["dnase"])
 
 
-@pytest.mark.slow
-def test_train_model_delivers_the_best_validation_step_with_the_new_track(prepared):
+@pytest.fixture(scope="module")
+def straight_run(prepared):
+    """The default run (full mode, 4 steps, validation every 2, checkpoints every 2), uninterrupted."""
     folder, fasta = prepared
-    out, summary = run(folder, fasta, "run")
+    return run(folder, fasta, "run")
+
+
+@pytest.mark.slow
+def test_train_model_delivers_the_best_validation_step_with_the_new_track(prepared, straight_run):
+    folder, fasta = prepared
+    out, summary = straight_run
     curve = pd.read_csv(out / "curve.tsv", sep="\t")
     validation = curve[curve["split"] == "validation"]
     assert validation["step"].tolist() == [0, 2, 4]
@@ -106,6 +113,45 @@ def test_train_model_delivers_the_best_validation_step_with_the_new_track(prepar
     reloaded = load_checkpoint(again / "model")
     flat = lambda m: np.concatenate([np.ravel(x) for x in __import__("jax").tree.leaves(m.variables["params"]["head"])])
     np.testing.assert_array_equal(flat(model), flat(reloaded))
+
+
+class _Killed(Exception):
+    """What the test raises in place of a SIGKILL."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_write", [False, True], ids=["before-the-curve-write", "after-it"])
+def test_a_killed_run_rerun_ends_with_the_straight_runs_bytes(prepared, straight_run, monkeypatch, kill_after_write):
+    """A job killed once its step-2 checkpoint is written (before or after the learning curve's write), then rerun,
+    delivers the same weights and the same learning curve, byte for byte, as the run that never stopped."""
+    import genotile.train.train_model as module
+
+    folder, fasta = prepared
+    straight, _ = straight_run
+    name = f"killed_{kill_after_write}"
+    original_fit, original_write = module.Trainer.fit, module.write_table
+
+    def fit_then_die(self, source, stop_after=None):
+        result = original_fit(self, source, stop_after)
+        if stop_after and not kill_after_write:
+            raise _Killed
+        return result
+
+    def write_then_die(frame, path, *args, **kwargs):
+        original_write(frame, path, *args, **kwargs)
+        if kill_after_write and (frame["split"] == "train").any():
+            raise _Killed
+
+    monkeypatch.setattr(module.Trainer, "fit", fit_then_die)
+    monkeypatch.setattr(module, "write_table", write_then_die)
+    with pytest.raises(_Killed):
+        run(folder, fasta, name)
+    monkeypatch.undo()
+    rerun, summary = run(folder, fasta, name)
+    assert summary["steps_this_call"] == 2
+    assert (rerun / "curve.tsv").read_bytes() == (straight / "curve.tsv").read_bytes()
+    leaves = lambda path: [np.asarray(x) for x in jax.tree.leaves(load_checkpoint(path).variables)]
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(rerun / "model"), leaves(straight / "model"), strict=True))
 
 
 #: The quick runs below: heads only, two steps.

@@ -347,6 +347,18 @@ def _read_curve(path: Path, up_to: int) -> pd.DataFrame:
     return curve[curve["step"] <= up_to].reset_index(drop=True)
 
 
+def _with_resumed_train_row(curve: pd.DataFrame, trainer: Trainer, settings: TrainModelSettings) -> pd.DataFrame:
+    """The curve with the train row of the step a run resumes at, when that step ends a chunk and a kill came
+    between its checkpoint and the curve's write (the checkpoint holds that step's loss): the resumed curve is
+    then the uninterrupted one, byte for byte."""
+    step = trainer.step
+    ends_chunk = step > 0 and (step % settings.validate_every == 0 or step == settings.steps)
+    if not ends_chunk or ((curve["split"] == "train") & (curve["step"] == step)).any():
+        return curve
+    row = pd.DataFrame([{"step": step, "split": "train", "loss": trainer.last_step_loss}])
+    return pd.concat([curve, row], ignore_index=True) if len(curve) else row
+
+
 def _recover_best(path: Path) -> None:
     """Put back the best model a job killed inside :func:`_save_model`'s swap left as ``<path>.old``.
 
@@ -435,6 +447,7 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     except ResumeError as exc:
         raise resume_refused(exc, checkpoint_dir) from None
     curve = _read_curve(state_dir / CURVE_FILE, trainer.step)
+    curve = _with_resumed_train_row(curve, trainer, settings)
     started, first = time.perf_counter(), trainer.step
     if validation_source is None:
         log.warning("train_model: no validation windows; the delivered model is the last step's")
@@ -460,6 +473,7 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
         if result.last_loss is not None:
             curve = pd.concat([curve, pd.DataFrame([{"step": result.step, "split": "train", "loss": result.last_loss}])],
                               ignore_index=True)
+            write_table(curve, state_dir / CURVE_FILE, TrainingDataError, sep="\t", index=False)  # a kill keeps it
     if validation_source is None:
         _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {trainer.step}")
     seconds = time.perf_counter() - started

@@ -240,6 +240,7 @@ class Trainer:
             "rng": jax.random.key_data(jax.random.key(settings.seed)),
             "step": jnp.zeros((), jnp.int32),
             "position": jnp.zeros((), jnp.int32),
+            "loss": jnp.zeros((), jnp.float32),  # the last step's total: a resumed run's learning curve reads it
         }
         state["opt_state"] = jax.device_put(self.optimizer.init(state["trainable"]), self._replicated)
         self._state = jax.device_put(state, self._replicated)
@@ -251,6 +252,11 @@ class Trainer:
     @property
     def step(self) -> int:
         return int(self._state["step"])
+
+    @property
+    def last_step_loss(self) -> float:
+        """The total loss of the last step taken (0 before the first), restored with a checkpoint."""
+        return float(self._state["loss"])
 
     @property
     def opt_state(self) -> Any:
@@ -313,6 +319,7 @@ class Trainer:
                 "rng": state["rng"],
                 "step": state["step"] + 1,
                 "position": state["position"] + 1,
+                "loss": jnp.asarray(total, jnp.float32),
             }
             return new_state, total, dict(parts)
 
