@@ -198,3 +198,19 @@ def test_the_gene_loss_weight_needs_a_gtf_and_rna_seq_tracks(tmp_path):
         "train.tracks_sheet, or set train.gene_loss_weight: 0"]
     with pytest.raises(Exception, match="gene_loss_weight"):
         train(rna, -1)  # the schema's minimum
+
+
+def test_dropout_outside_mode_full_stops_the_run(tmp_path):
+    """Only the train-mode tower (mode full) has dropout: a rate in mode heads or lora would be silently unused."""
+    (tmp_path / "a.bw").write_bytes(b"")
+    sheet = tmp_path / "dnase.tsv"
+    sheet.write_text("name\toutput_type\tstrand\tfile_path\tbiosample\tassay\n" f"dn\tdnase\t.\t{tmp_path / 'a.bw'}\tx\ty\n")
+    train = lambda mode, rate: validated({"run": "t", "train": {"tracks_sheet": str(sheet), "window_bp": 4096,
+                                                               "mode": mode, "dropout_rate": rate}})
+    assert config_problems(train("full", 0.1), SCHEMA, False, False) == []
+    assert config_problems(train("heads", 0), SCHEMA, False, False) == []
+    assert config_problems(train("lora", 0.1), SCHEMA, False, False) == [
+        "train.dropout_rate = 0.1 acts in mode full only (the train-mode tower), but train.mode is lora; fix: set "
+        "train.dropout_rate: 0, or train.mode: full"]
+    with pytest.raises(Exception, match="dropout_rate"):
+        train("full", 1)  # the schema's bound: every activation dropped

@@ -11,6 +11,7 @@ a job (after normalisation, sharding or a prediction batch had already run):
   scores what it can and says what it skipped: :func:`genotile.variants.engine.scorers_for_annotation`);
 * a training window size off the 2,048-bp grid or, above 131,072 bp, off the loss's segment, or a bad tracks
   sheet (an unknown output type, a track named twice, a strand without its partner: ``train.*``);
+* ``train.dropout_rate`` above 0 in a mode other than ``full`` (only the train-mode tower has dropout);
 * ``train.gene_loss_weight`` above 0 without a gene annotation (``annotation.gtf``) or without an ``rna_seq``
   row in the tracks sheet (the term applies to the new RNA-seq tracks only);
 * an ISM region (``ism.regions.<name>``) that is not ``contig:start-end``, is too long, or (when the FASTA is
@@ -123,6 +124,11 @@ def _train_problems(config: Mapping[str, Any], has_gtf: bool = False) -> list[st
             check()
         except ValueError as exc:
             problems.append(f"train: {exc}")
+    rate = float(config["train"].get("dropout_rate") or 0)
+    mode = config["train"].get("mode", "heads")
+    if rate > 0 and mode != "full":
+        problems.append(f"train.dropout_rate = {rate:g} acts in mode full only (the train-mode tower), but train.mode "
+                        f"is {mode}; fix: set train.dropout_rate: 0, or train.mode: full")
     return problems + _gene_loss_problems(config, has_gtf)
 
 

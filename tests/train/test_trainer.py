@@ -110,3 +110,61 @@ def test_pooling_layers_have_gradients():
     grad_avg = jax.jit(jax.grad(lambda v: avg_pool(v, 16).sum()))(x)
     assert float(grad_max.sum()) == 2 * 16 * 3  # one winner per window of 2
     np.testing.assert_allclose(np.asarray(grad_avg), 1 / 16)
+
+
+class _InOrder:
+    """The rows in their own order, ``batch_size`` at a time: k batches of 1 row are one batch of k rows."""
+
+    def __init__(self, rows, batch_size):
+        self.rows, self.batch_size = rows, batch_size
+
+    def batches(self, position):
+        count = self.rows["dna"].shape[0]
+        while True:
+            take = (np.arange(self.batch_size) + position * self.batch_size) % count
+            yield jax.tree.map(lambda x: x[take], self.rows)
+            position += 1
+
+    def fingerprint(self):
+        return {"kind": "in order", "batch_size": self.batch_size}
+
+
+def test_accumulated_batches_update_as_one_batch_of_their_rows():
+    """accumulate = 2 over batches of one row takes the update one batch of those two rows takes (gradients are
+    averaged before clipping and AdamW), and the schedule counts updates."""
+    from helpers.tiny_training import tiny_rows
+
+    rows = tiny_rows(4, 2048, 0)
+
+    def run(batch_size, accumulate):
+        steps = 2 * accumulate  # two updates either way
+        settings = TrainSettings(steps=steps, trainable=Trainable("heads"), augment=AugmentSettings(0, False),
+                                 optimizer=OptimizerSettings(learning_rate=5e-2, decay_steps=steps, accumulate=accumulate))
+        trainer = Trainer(toy_model(), poisson_loss, settings, targets=TARGETS, apply_fn=toy_apply)
+        trainer.fit(_InOrder(rows, batch_size))
+        return flat(trainer.variables())
+
+    big, accumulated, single = run(2, 1), run(1, 2), run(1, 1)
+    for path in big:
+        np.testing.assert_allclose(accumulated[path], big[path], rtol=1e-5, atol=1e-7, err_msg=path)
+    assert any(not np.allclose(single[p], big[p], rtol=1e-5, atol=1e-7) for p in big)  # not a vacuous comparison
+
+
+@pytest.mark.slow
+def test_a_bfloat16_step_keeps_float32_master_weights():
+    """bf16 compute (what ``precision: auto`` picks on accelerators), run on the CPU: the real tiny model trains one
+    full-mode step, its loss is finite, and the weights it updates stay float32."""
+    from helpers.tiny_training import REQUEST
+
+    from genotile.model.checkpoints import synthetic_model
+
+    model = synthetic_model("tiny", 0)
+    settings = TrainSettings(steps=1, trainable=Trainable("full"), precision="bfloat16",
+                             optimizer=OptimizerSettings(learning_rate=1e-3, decay_steps=1), augment=AugmentSettings(64))
+    trainer = Trainer(model, poisson_loss, settings, targets=TARGETS, request=REQUEST)
+    result = trainer.fit(tiny_source(rows=2, window=4096, margin=64, batch_size=2))
+    assert np.isfinite(result.last_loss)
+    trained = jax.tree.leaves(trainer.trainable_params())
+    assert trained and all(leaf.dtype == np.float32 for leaf in trained)
+    before, after = flat(model.variables["params"]), flat(trainer.variables()["params"])
+    assert any(not np.array_equal(before[p], after[p]) for p in before)

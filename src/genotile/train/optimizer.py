@@ -19,8 +19,9 @@ import optax
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerSettings:
-    """AdamW hyper-parameters; defaults follow the reference's fine-tuning notebook where it sets one
-    (peak learning rate 5e-4, clipping at global norm 0.5)."""
+    """AdamW hyper-parameters. The class defaults take the reference notebook's learning rate (5e-4) and clip
+    (global norm 0.5); the notebook's update is plain Adam at a constant rate, so ``weight_decay=0`` and a long
+    ``decay_steps`` come closest. The workflow's defaults (``train.*``, ``config.schema.yaml``) are its own."""
 
     learning_rate: float = 5e-4  # peak, reached at the end of warm-up
     warmup_steps: int = 0  # batches of linear warm-up from 0

@@ -16,7 +16,8 @@ AdamW (accumulating when asked), every ``checkpoint_every`` steps an Orbax check
 operation is deterministic, so kill-and-resume ends with bit-identical weights.
 
 Precision: parameters (master weights) and optimizer moments are float32; ``precision: auto`` computes
-in bfloat16 on accelerators (the reference's jmp policy, ``genotile.model.config.Precision``) and in
+in bfloat16 on accelerators (the policy of the reference's *inference*, ``genotile.model.config.Precision``,
+for the memory a 1 Mb window needs; the reference's fine-tuning notebook computes in float32) and in
 float32 on CPU; losses are computed in float32.
 """
 
