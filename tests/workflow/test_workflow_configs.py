@@ -19,6 +19,7 @@ if not WORKFLOW_INSTALLED:  # pragma: no cover
 
 CHR20 = ROOT.parent / "shared" / "realdata" / "grch37_chr20_1Mb"
 HG38 = ROOT.parent / "shared" / "realdata" / "hg38_chr1_1Mb"
+CHR22 = ROOT.parent / "shared" / "realdata" / "grch37_chr22_20-21Mb"
 DEMO_RULES = {"demo_genome", "demo_cohort", "demo_annotation"}
 
 
@@ -103,6 +104,20 @@ def test_the_finetune_demo_trains_before_it_predicts_and_scores(workdir):
     # predict_batch and score_shard follow the checkpoints plan_windows and shard_variants (not in a dry run)
     assert {"demo_targets", "split_windows", "prepare_targets", "train_model", "plan_windows",
             "shard_variants"} <= set(jobs), jobs
+
+
+@pytest.mark.skipif(not CHR22.is_dir(), reason="needs ../shared/realdata/grch37_chr22_20-21Mb")
+def test_the_chr22_encode_config_plans_its_training_from_the_shared_data(workdir):
+    """config/chr22_encode.yaml as shipped (its paths relative to the checkout, ../shared beside it) plans the
+    training rules and nothing of the demo."""
+    shared = workdir.parent / "shared"
+    if not shared.exists():
+        shared.symlink_to(ROOT.parent / "shared")
+    dry = snakemake(workdir, "-n", "--configfile", "config/chr22_encode.yaml", demo=False)
+    assert dry.returncode == 0, report(dry)
+    jobs = planned_jobs(dry)
+    assert {"split_windows", "prepare_targets", "train_model", "evaluate_model"} <= set(jobs), jobs
+    assert not DEMO_RULES & set(jobs) and "demo_targets" not in jobs
 
 
 def test_bad_training_inputs_stop_the_dry_run_with_the_keys_named(workdir, tmp_path):
