@@ -67,6 +67,13 @@ if TRAIN_CONFIG.get("tracks_sheet"):
         script:
             "../../scripts/prepare_targets.py"
 
+    # train.delta_checkpoint: the best model also as a delta against the base (genotile.train.delta_output).
+    TRAIN_DELTA_OUTPUT = (
+        {"model_delta": directory(f"{TRAIN}/model_delta")}
+        if TRAIN_CONFIG.get("delta_checkpoint")
+        else {}
+    )
+
     # The GPU rule of fine-tuning. Its resume checkpoints (train/checkpoints) are not an output: a killed job
     # rerun continues from them; the delivered model is the step with the best validation loss.
     rule train_model:
@@ -81,6 +88,7 @@ if TRAIN_CONFIG.get("tracks_sheet"):
             model=directory(f"{TRAIN}/model"),
             curve=f"{TRAIN}/learning_curve.tsv",
             summary=f"{TRAIN}/train_summary.json",
+            **TRAIN_DELTA_OUTPUT,
         log:
             f"{RUN}/logs/train_model.log",
         conda:

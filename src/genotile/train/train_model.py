@@ -27,6 +27,12 @@ stream's position; the learning curve and the best model so far are kept beside 
 atomically, so a killed job rerun by Snakemake continues where it stopped and ends with the same bytes.
 A rerun whose settings differ (Snakemake reruns the rule when its params change; the checkpoints are not an
 output, so they stay) stops with the changed settings named as config keys and the fix (:func:`resume_refused`).
+
+Delta checkpoint (``train.delta_checkpoint``, ``delta_dir``): the best model also as a
+:func:`genotile.model.checkpoints.save_delta_checkpoint` against the base (the new heads, the leaves training
+changed, in mode ``lora`` the adapters un-merged), recording the base weights' identity. It changes what is
+written, not what is trained, so it is not in the resume fingerprint: turning it on after a run finished resumes
+at the last step and writes it (:mod:`genotile.train.delta_output`).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from genotile.settings import TrainModelSettings
 from genotile.train.augment import AugmentSettings, TargetSpec
 from genotile.train.checkpointing import ResumeError
 from genotile.train.data_errors import TrainingDataError
+from genotile.train.delta_output import clear_best_delta, deliver_delta, save_best_delta
 from genotile.train.freezing import Trainable
 from genotile.train.gene_masks import gene_masks_fn, max_genes
 from genotile.train.lora import LoraSettings
@@ -373,10 +380,12 @@ def _save_model(path: Path, variables: Mapping[str, Any], model: LoadedModel, no
 
 def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, windows_path: str, targets_path: str,
                 tracks_path: str, model_dir: str, curve_path: str, summary_path: str, checkpoint_dir: str, *,
-                checkpoint_every: int = 100, gtf: str | None = None) -> dict[str, Any]:
+                checkpoint_every: int = 100, gtf: str | None = None, delta_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune ``base`` on ``targets_path``'s tracks; write the delivered model, the curve and a summary.
 
-    ``gtf``: the gene annotation of the gene-level loss, needed when ``settings.gene_loss_weight`` is above 0."""
+    ``gtf``: the gene annotation of the gene-level loss, needed when ``settings.gene_loss_weight`` is above 0.
+    ``delta_dir``: where to write the best model as a delta checkpoint against ``base`` (``train.delta_checkpoint``);
+    None: none, and a stale ``<model_dir>_delta`` of an earlier run is removed."""
     organism = organism_index(settings.organism)
     tracks = read_tsv(tracks_path)
     store = TargetsStore(targets_path)
@@ -449,7 +458,9 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
                 log.info("train_model: step %s validation loss %.5g%s", f"{step:,}", loss,
                          " (best so far)" if loss < best else "")
                 if loss < best or not (state_dir / BEST_DIR).exists():
+                    clear_best_delta(state_dir)
                     _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {step}")
+                    save_best_delta(state_dir, trainer, model, base, f"train_model step {step}", delta_dir)
                 curve = pd.concat([curve, pd.DataFrame([{"step": step, "split": "validation", "loss": loss}])],
                                   ignore_index=True)
                 write_table(curve, state_dir / CURVE_FILE, TrainingDataError, sep="\t", index=False)
@@ -461,7 +472,9 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
             curve = pd.concat([curve, pd.DataFrame([{"step": result.step, "split": "train", "loss": result.last_loss}])],
                               ignore_index=True)
     if validation_source is None:
+        clear_best_delta(state_dir)
         _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {trainer.step}")
+        save_best_delta(state_dir, trainer, model, base, f"train_model step {trainer.step}", delta_dir)
     seconds = time.perf_counter() - started
     validation = curve[curve["split"] == "validation"]
     best_step = int(validation.loc[validation["loss"].idxmin(), "step"]) if len(validation) else trainer.step
@@ -471,6 +484,7 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     shutil.rmtree(partial, ignore_errors=True)  # left by a killed copy
     shutil.copytree(state_dir / BEST_DIR, partial)
     partial.rename(out)
+    deliver_delta(state_dir, base, out, delta_dir)
     write_table(curve, curve_path, TrainingDataError, sep="\t", index=False)
     summary = {"mode": settings.mode, "steps": settings.steps, "best_step": best_step,
                "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),
