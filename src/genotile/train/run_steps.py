@@ -64,7 +64,8 @@ def run_training_steps(config: Mapping[str, Any], steps: Sequence[str], force: b
             evaluation = EvaluateModelSettings.from_config(settings)
             evaluate_model(evaluation, load_predictor(evaluation.base_model()), load_checkpoint(paths["model"]), fasta,
                            paths["windows"], paths["targets"], paths["tracks"], paths["evaluation"], paths["losses"],
-                           paths["region"])
+                           paths["region"],
+                           gtf=(config.get("annotation") or {}).get("gtf") if evaluation.gene_loss_weight > 0 else None)
         else:
             train = TrainModelSettings.from_config(settings)
             base = load_predictor(train.base_model()).model

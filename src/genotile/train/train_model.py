@@ -20,7 +20,8 @@ The gene-level term (``train.gene_loss_weight`` above 0, the reference's optiona
 RNA-seq head, :func:`genotile.train.losses.gene_cross_track_loss`): the new ``rna_seq`` head's 1-bp loss gains
 ``weight x`` the cross-track gene loss, on per-window exon masks from ``annotation.gtf``
 (:mod:`genotile.train.gene_masks`, padded to the run's largest gene count), in training and validation alike.
-``evaluate_model``'s loss per head stays the plain genome-track loss (comparable with the untrained model's).
+``evaluate_model``'s loss per head stays the plain genome-track loss (comparable with the untrained model's); the
+gene term, unweighted, is its own row (head ``rna_seq_gene``, :data:`GENE_LOSS_PART`), for both models.
 
 Resume: the trainer's checkpoints (``checkpoint_dir``) hold the weights, optimizer, RNG and the batch
 stream's position; the learning curve and the best model so far are kept beside them, each written
@@ -77,6 +78,7 @@ from genotile.train.freezing import Trainable
 from genotile.train.gene_masks import gene_masks_fn, max_genes
 from genotile.train.lora import LoraSettings
 from genotile.train.losses import (
+    GENE_CROSS_TRACK_WEIGHT,
     GENE_MASK_KEY,
     LOSS_WEIGHTS,
     SEGMENT_BP,
@@ -158,6 +160,8 @@ def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
 
 #: The head the gene-level term (``train.gene_loss_weight``) applies to.
 GENE_LOSS_HEAD = RNA_SEQ.head
+#: The loss part of the unweighted gene-level term on its own (the step log; ``evaluate_model``'s row of that name).
+GENE_LOSS_PART = f"{GENE_LOSS_HEAD}_gene"
 
 
 def new_track_strands(model: LoadedModel, head: str) -> np.ndarray:
@@ -171,7 +175,8 @@ def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0,
     plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples``.
 
     ``gene_loss_weight`` above 0: the new ``rna_seq`` head's loss gains the gene-level term, reading the batch's
-    ``gene_mask`` (``[B, S, 2, G]``); a model without new RNA-seq tracks is refused (the weight would do nothing)."""
+    ``gene_mask`` (``[B, S, 2, G]``), and the parts gain the term alone, unweighted (:data:`GENE_LOSS_PART`, not in
+    the total twice); a model without new RNA-seq tracks is refused (the weight would do nothing)."""
     cfg = model.config
     added = new_track_means(cfg, model.new_tracks) if model.new_tracks is not None else {}
     segment = min(SEGMENT_BP, window_bp)
@@ -204,6 +209,9 @@ def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0,
             terms = head_loss(head, predictions[head], head_batch, track_means={head: added[head]}, segment_bp=segment,
                               **extra)
             parts[head] = terms["loss"]
+            if extra:  # the gene term alone, unweighted (it is inside parts[head], weighted): logged and evaluated
+                parts[GENE_LOSS_PART] = (terms["gene_loss_total_count_1bp"]
+                                         + GENE_CROSS_TRACK_WEIGHT * terms["gene_loss_positional_1bp"])
             total = total + terms["loss"]
         return total, parts
 
