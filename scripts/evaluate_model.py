@@ -9,4 +9,5 @@ with rule_context(snakemake):  # noqa: F821 (injected by Snakemake)
     settings = EvaluateModelSettings.from_config(snakemake.params.settings)  # noqa: F821
     inputs, outputs = snakemake.input, snakemake.output  # noqa: F821
     evaluate_model(settings, load_predictor(settings.base_model()), load_checkpoint(inputs.model), inputs.fasta,
-                   inputs.windows, inputs.targets, inputs.tracks, outputs.evaluation, outputs.losses, outputs.region)
+                   inputs.windows, inputs.targets, inputs.tracks, outputs.evaluation, outputs.losses, outputs.region,
+                   gtf=inputs.get("gtf"))

@@ -11,4 +11,4 @@ with rule_context(snakemake):  # noqa: F821 (injected by Snakemake)
                 snakemake.input.tracks, snakemake.output.model, snakemake.output.curve,  # noqa: F821
                 snakemake.output.summary, snakemake.params.checkpoints,  # noqa: F821
                 checkpoint_every=int(snakemake.config["train"]["checkpoint_every"]),  # noqa: F821
-                gtf=snakemake.input.get("gtf"))  # noqa: F821
+                gtf=snakemake.input.get("gtf"), delta_dir=snakemake.output.get("model_delta"))  # noqa: F821

@@ -436,16 +436,17 @@ class EvaluateModelSettings(_ReadsBaseModel):
     window_bp: int
     organism: str
     model: tuple  # the base model mapping, frozen
+    gene_loss_weight: float = 0.0  # above 0: the loss table gains the gene-level term's row (the rule reads annotation.gtf)
 
     CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
         "organism", "train.evaluate_split", "train.evaluate_original_tracks", "train.seed", "train.window_bp",
-        "train.base_checkpoint", *MODEL_KEYS)
+        "train.gene_loss_weight", "train.base_checkpoint", *MODEL_KEYS)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "EvaluateModelSettings":
         t = config["train"]
         return cls(str(t["evaluate_split"]), int(t["evaluate_original_tracks"]), int(t["seed"]), int(t["window_bp"]),
-                   str(config["organism"]), _frozen(dict(config["model"])))
+                   str(config["organism"]), _frozen(dict(config["model"])), float(t["gene_loss_weight"]))
 
 
 for _settings in (SplitWindowsSettings, PrepareTargetsSettings):

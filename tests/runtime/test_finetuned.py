@@ -37,6 +37,9 @@ def test_the_identity_changes_with_the_training_recipe_and_the_base_only():
     other_seed["model"]["seed"] = 4
     assert len({identity, finetuned_identity(more_steps, weights_identity),
                 finetuned_identity(other_seed, weights_identity)}) == 3
+    delta = copy.deepcopy(CONFIG)
+    delta["train"]["delta_checkpoint"] = True  # changes what training writes, not the weights
+    assert finetuned_identity(delta, weights_identity) == identity
 
 
 def test_prediction_rules_get_the_resolved_path_and_the_recipe_identity():

@@ -85,7 +85,7 @@ def annotation_inputs(wildcards):
 
 
 def gene_loss_inputs(wildcards):
-    """The GTF of the RNA-seq gene-level loss: an input of train_model only when train.gene_loss_weight > 0."""
+    """The GTF of the RNA-seq gene-level loss: an input of train_model and evaluate_model only when train.gene_loss_weight > 0."""
     if float(config.get("train", {}).get("gene_loss_weight") or 0) > 0 and gtf_path():
         return {"gtf": input_file(gtf_path())}
     return {}

@@ -67,6 +67,11 @@ if TRAIN_CONFIG.get("tracks_sheet"):
         script:
             "../../scripts/prepare_targets.py"
 
+    # train.delta_checkpoint: the best model also as a delta against the base (genotile.train.delta_output).
+    TRAIN_DELTA_OUTPUT = (
+        {"model_delta": directory(f"{TRAIN}/model_delta")} if TRAIN_CONFIG.get("delta_checkpoint") else {}
+    )
+
     # The GPU rule of fine-tuning. Its resume checkpoints (train/checkpoints) are not an output: a killed job
     # rerun continues from them; the delivered model is the step with the best validation loss.
     rule train_model:
@@ -78,6 +83,7 @@ if TRAIN_CONFIG.get("tracks_sheet"):
             targets=f"{TRAIN}/targets.zarr",
             tracks=f"{TRAIN}/tracks.tsv",
         output:
+            **TRAIN_DELTA_OUTPUT,
             model=directory(f"{TRAIN}/model"),
             curve=f"{TRAIN}/learning_curve.tsv",
             summary=f"{TRAIN}/train_summary.json",
@@ -98,6 +104,7 @@ if TRAIN_CONFIG.get("tracks_sheet"):
     # The held-out split in the untrained and the fine-tuned model: Pearson per track, loss per head, a region.
     rule evaluate_model:
         input:
+            unpack(gene_loss_inputs),
             fasta=FASTA,
             fasta_index=FASTA_INDEX,
             windows=f"{TRAIN}/windows.tsv",

@@ -28,6 +28,8 @@ __all__ = ["FINETUNED", "base_model_config", "finetuned_checkpoint_path", "finet
 FINETUNED = "finetuned"
 #: Where ``train_model`` delivers its checkpoint, under the run folder.
 MODEL_FOLDER = "train/model"
+#: ``train:`` keys that change what training writes, not the weights it delivers (not in the identity).
+WRITE_ONLY_TRAIN_KEYS = ("delta_checkpoint",)
 
 
 def is_finetuned(model: Mapping[str, Any] | None) -> bool:
@@ -65,7 +67,8 @@ def finetuned_identity(config: Mapping[str, Any], base_identity: Callable[[Mappi
 
     ``base_identity``: the weights identity of a ``model:`` mapping (``provenance.weights_identity``).
     """
-    recipe = {"train": config.get("train") or {}, "base": base_identity(base_model_config(config)),
+    train = {k: v for k, v in (config.get("train") or {}).items() if k not in WRITE_ONLY_TRAIN_KEYS}
+    recipe = {"train": train, "base": base_identity(base_model_config(config)),
               "model": {k: v for k, v in config["model"].items() if k != "checkpoint"}}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
     return f"finetuned:{digest[:16]}"

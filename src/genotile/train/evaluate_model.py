@@ -22,6 +22,12 @@ With splice samples (tracks-sheet rows of output type ``splice_junctions``), the
 splice heads' losses (classification, junction counts on the samples' channels, the junction head run on
 the targets' sites) for the untrained model (the base's splice heads) and the fine-tuned one; a sheet of
 splice samples alone has only those (no Pearson rows, an empty region table).
+
+With the gene-level term (``train.gene_loss_weight`` above 0; ``gtf``: ``annotation.gtf``), the rows of head
+``rna_seq`` stay the plain genome-track loss (comparable with a run without the term) and the term itself,
+unweighted, is a row of its own, head ``rna_seq_gene`` (:data:`genotile.train.train_model.GENE_LOSS_PART`), for
+both models: on each window's gene masks as training's validation reads them (:mod:`genotile.train.gene_masks`;
+padded to the split's largest gene count, which changes no value: padding genes are empty and not counted).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from genotile.settings import EvaluateModelSettings
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.evaluation import PearsonAccumulator, sample_channels
 from genotile.train.targets import TargetsStore
-from genotile.train.train_model import new_tracks_loss
+from genotile.train.train_model import GENE_LOSS_PART, new_tracks_loss
 
 __all__ = ["EVALUATION_COLUMNS", "LOSS_COLUMNS", "REGION_COLUMNS", "evaluate_model"]
 
@@ -212,8 +218,10 @@ def _held_out_windows(path: str | os.PathLike[str], split: str) -> pd.DataFrame:
 
 def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned: LoadedModel, fasta: str,
                    windows_path: str, targets_path: str, tracks_path: str, table_path: str, losses_path: str,
-                   region_path: str) -> pd.DataFrame:
-    """Score the untrained and the fine-tuned model on the held-out split; write the three tables."""
+                   region_path: str, gtf: str | None = None) -> pd.DataFrame:
+    """Score the untrained and the fine-tuned model on the held-out split; write the three tables.
+
+    ``gtf``: the gene annotation of the gene-level term's row, needed when ``settings.gene_loss_weight`` is above 0."""
     import time
 
     organism = organism_index(settings.organism)
@@ -233,6 +241,7 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
     store, genome = TargetsStore(targets_path), Genome(fasta)
     scores, loss_fn = _Scores(channels), new_tracks_loss(untrained_model, settings.window_bp)
     splice = _SpliceLosses(store, untrained_model, fine_tuned, base.precision) if len(store.splice_samples()) else None
+    gene = _GeneLoss(untrained_model, settings, gtf, windows) if settings.gene_loss_weight > 0 and channels else None
     losses: dict[tuple[str, str], list[float]] = {}
     region_rows: list[pd.DataFrame] = []
     started, covered_to = time.perf_counter(), {}
@@ -262,6 +271,8 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
             _, parts = loss_fn(_loss_inputs(out, channels), batch)
             for head, value in parts.items():
                 losses.setdefault((head, model), []).append(float(value))
+            if gene is not None:
+                losses.setdefault((GENE_LOSS_PART, model), []).append(gene(out, channels, batch, contig, start, end))
         if i == 0:
             region_rows = [_region(c, contig, start, dna, observed_1bp[c.head], outputs) for c in channels]
         elapsed = time.perf_counter() - started
@@ -278,6 +289,28 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
     write_table(region, region_path, TrainingDataError, sep="\t", index=False, float_format="%.6g")
     _log_summary(table)
     return table
+
+
+class _GeneLoss:
+    """The gene-level term alone (unweighted) of one model's predictions on one window, on its gene masks."""
+
+    def __init__(self, model: LoadedModel, settings: EvaluateModelSettings, gtf: str | None, windows: pd.DataFrame) -> None:
+        from genotile.train.gene_masks import gene_masks_fn, max_genes
+        from genotile.variants.annotation import read_gtf
+
+        if not gtf:
+            raise TrainingDataError("train.gene_loss_weight is above 0 but evaluate_model has no gene annotation; fix: "
+                                    "set annotation.gtf (a GENCODE/Ensembl GTF), or set train.gene_loss_weight: 0")
+        annotation = read_gtf(gtf, contigs=sorted(set(windows["contig"].astype(str))))
+        self.masks = gene_masks_fn(annotation, max_genes(annotation, [windows], [0]))
+        self.loss_fn = new_tracks_loss(model, settings.window_bp, gene_loss_weight=settings.gene_loss_weight)
+
+    def __call__(self, outputs: Mapping[str, np.ndarray], channels: Sequence[_Channels], batch: Mapping[str, Any],
+                 contig: str, start: int, end: int) -> float:
+        from genotile.train.losses import GENE_MASK_KEY
+
+        _, parts = self.loss_fn(_loss_inputs(outputs, channels), {**batch, GENE_MASK_KEY: self.masks(contig, start, end)[None]})
+        return float(parts[GENE_LOSS_PART])
 
 
 class _SpliceLosses:

@@ -22,8 +22,8 @@ def training_paths(config: Mapping[str, Any]) -> dict[str, str]:
     """The files of the training rules (as ``workflow/rules/train.smk`` names them)."""
     train = f"{config['results']}/{config['run']}/train"
     return {"windows": f"{train}/windows.tsv", "targets": f"{train}/targets.zarr", "qc": f"{train}/targets_qc.tsv",
-            "tracks": f"{train}/tracks.tsv", "model": f"{train}/model", "curve": f"{train}/learning_curve.tsv",
-            "summary": f"{train}/train_summary.json", "checkpoints": f"{train}/checkpoints",
+            "tracks": f"{train}/tracks.tsv", "model": f"{train}/model", "model_delta": f"{train}/model_delta",
+            "curve": f"{train}/learning_curve.tsv", "summary": f"{train}/train_summary.json", "checkpoints": f"{train}/checkpoints",
             "evaluation": f"{train}/evaluation.parquet", "losses": f"{train}/evaluation_losses.tsv",
             "region": f"{train}/evaluation_region.tsv"}
 
@@ -46,7 +46,8 @@ def run_training_steps(config: Mapping[str, Any], steps: Sequence[str], force: b
     for step in TRAINING_STEPS:
         if step not in steps:
             continue
-        outputs = [Path(paths[k]) for k in _OUTPUTS[step]]
+        delta = step == "train_model" and bool(config["train"].get("delta_checkpoint"))  # train.delta_checkpoint
+        outputs = [Path(paths[k]) for k in _OUTPUTS[step] + (("model_delta",) if delta else ())]
         if not force and all(p.exists() for p in outputs):
             yield step, False
             continue
@@ -63,12 +64,14 @@ def run_training_steps(config: Mapping[str, Any], steps: Sequence[str], force: b
             evaluation = EvaluateModelSettings.from_config(settings)
             evaluate_model(evaluation, load_predictor(evaluation.base_model()), load_checkpoint(paths["model"]), fasta,
                            paths["windows"], paths["targets"], paths["tracks"], paths["evaluation"], paths["losses"],
-                           paths["region"])
+                           paths["region"],
+                           gtf=(config.get("annotation") or {}).get("gtf") if evaluation.gene_loss_weight > 0 else None)
         else:
             train = TrainModelSettings.from_config(settings)
             base = load_predictor(train.base_model()).model
             train_model(train, base, fasta, paths["windows"], paths["targets"], paths["tracks"], paths["model"],
                         paths["curve"], paths["summary"], paths["checkpoints"],
                         checkpoint_every=int(config["train"]["checkpoint_every"]),
-                        gtf=(config.get("annotation") or {}).get("gtf") if train.gene_loss_weight > 0 else None)
+                        gtf=(config.get("annotation") or {}).get("gtf") if train.gene_loss_weight > 0 else None,
+                        delta_dir=paths["model_delta"] if delta else None)
         yield step, True

@@ -20,13 +20,20 @@ The gene-level term (``train.gene_loss_weight`` above 0, the reference's optiona
 RNA-seq head, :func:`genotile.train.losses.gene_cross_track_loss`): the new ``rna_seq`` head's 1-bp loss gains
 ``weight x`` the cross-track gene loss, on per-window exon masks from ``annotation.gtf``
 (:mod:`genotile.train.gene_masks`, padded to the run's largest gene count), in training and validation alike.
-``evaluate_model``'s loss per head stays the plain genome-track loss (comparable with the untrained model's).
+``evaluate_model``'s loss per head stays the plain genome-track loss (comparable with the untrained model's); the
+gene term, unweighted, is its own row (head ``rna_seq_gene``, :data:`GENE_LOSS_PART`), for both models.
 
 Resume: the trainer's checkpoints (``checkpoint_dir``) hold the weights, optimizer, RNG and the batch
 stream's position; the learning curve and the best model so far are kept beside them, each written
 atomically, so a killed job rerun by Snakemake continues where it stopped and ends with the same bytes.
 A rerun whose settings differ (Snakemake reruns the rule when its params change; the checkpoints are not an
 output, so they stay) stops with the changed settings named as config keys and the fix (:func:`resume_refused`).
+
+Delta checkpoint (``train.delta_checkpoint``, ``delta_dir``): the best model also as a
+:func:`genotile.model.checkpoints.save_delta_checkpoint` against the base (the new heads, the leaves training
+changed, in mode ``lora`` the adapters un-merged), recording the base weights' identity. It changes what is
+written, not what is trained, so it is not in the resume fingerprint: turning it on after a run finished resumes
+at the last step and writes it (:mod:`genotile.train.delta_output`).
 """
 
 from __future__ import annotations
@@ -66,10 +73,12 @@ from genotile.settings import TrainModelSettings
 from genotile.train.augment import AugmentSettings, TargetSpec
 from genotile.train.checkpointing import ResumeError
 from genotile.train.data_errors import TrainingDataError
+from genotile.train.delta_output import clear_best_delta, deliver_delta, save_best_delta
 from genotile.train.freezing import Trainable
 from genotile.train.gene_masks import gene_masks_fn, max_genes
 from genotile.train.lora import LoraSettings
 from genotile.train.losses import (
+    GENE_CROSS_TRACK_WEIGHT,
     GENE_MASK_KEY,
     LOSS_WEIGHTS,
     SEGMENT_BP,
@@ -151,6 +160,8 @@ def _track_means(model: LoadedModel) -> dict[str, np.ndarray]:
 
 #: The head the gene-level term (``train.gene_loss_weight``) applies to.
 GENE_LOSS_HEAD = RNA_SEQ.head
+#: The loss part of the unweighted gene-level term on its own (the step log; ``evaluate_model``'s row of that name).
+GENE_LOSS_PART = f"{GENE_LOSS_HEAD}_gene"
 
 
 def new_track_strands(model: LoadedModel, head: str) -> np.ndarray:
@@ -164,7 +175,8 @@ def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0,
     plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples``.
 
     ``gene_loss_weight`` above 0: the new ``rna_seq`` head's loss gains the gene-level term, reading the batch's
-    ``gene_mask`` (``[B, S, 2, G]``); a model without new RNA-seq tracks is refused (the weight would do nothing)."""
+    ``gene_mask`` (``[B, S, 2, G]``), and the parts gain the term alone, unweighted (:data:`GENE_LOSS_PART`, not in
+    the total twice); a model without new RNA-seq tracks is refused (the weight would do nothing)."""
     cfg = model.config
     added = new_track_means(cfg, model.new_tracks) if model.new_tracks is not None else {}
     segment = min(SEGMENT_BP, window_bp)
@@ -197,6 +209,9 @@ def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0,
             terms = head_loss(head, predictions[head], head_batch, track_means={head: added[head]}, segment_bp=segment,
                               **extra)
             parts[head] = terms["loss"]
+            if extra:  # the gene term alone, unweighted (it is inside parts[head], weighted): logged and evaluated
+                parts[GENE_LOSS_PART] = (terms["gene_loss_total_count_1bp"]
+                                         + GENE_CROSS_TRACK_WEIGHT * terms["gene_loss_positional_1bp"])
             total = total + terms["loss"]
         return total, parts
 
@@ -385,10 +400,12 @@ def _save_model(path: Path, variables: Mapping[str, Any], model: LoadedModel, no
 
 def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, windows_path: str, targets_path: str,
                 tracks_path: str, model_dir: str, curve_path: str, summary_path: str, checkpoint_dir: str, *,
-                checkpoint_every: int = 100, gtf: str | None = None) -> dict[str, Any]:
+                checkpoint_every: int = 100, gtf: str | None = None, delta_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune ``base`` on ``targets_path``'s tracks; write the delivered model, the curve and a summary.
 
-    ``gtf``: the gene annotation of the gene-level loss, needed when ``settings.gene_loss_weight`` is above 0."""
+    ``gtf``: the gene annotation of the gene-level loss, needed when ``settings.gene_loss_weight`` is above 0.
+    ``delta_dir``: where to write the best model as a delta checkpoint against ``base`` (``train.delta_checkpoint``);
+    None: none, and a stale ``<model_dir>_delta`` of an earlier run is removed."""
     organism = organism_index(settings.organism)
     tracks = read_tsv(tracks_path)
     store = TargetsStore(targets_path)
@@ -462,7 +479,9 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
                 log.info("train_model: step %s validation loss %.5g%s", f"{step:,}", loss,
                          " (best so far)" if loss < best else "")
                 if loss < best or not (state_dir / BEST_DIR).exists():
+                    clear_best_delta(state_dir)
                     _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {step}")
+                    save_best_delta(state_dir, trainer, model, base, f"train_model step {step}", delta_dir)
                 curve = pd.concat([curve, pd.DataFrame([{"step": step, "split": "validation", "loss": loss}])],
                                   ignore_index=True)
                 write_table(curve, state_dir / CURVE_FILE, TrainingDataError, sep="\t", index=False)
@@ -475,7 +494,9 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
                               ignore_index=True)
             write_table(curve, state_dir / CURVE_FILE, TrainingDataError, sep="\t", index=False)  # a kill keeps it
     if validation_source is None:
+        clear_best_delta(state_dir)
         _save_model(state_dir / BEST_DIR, trainer.variables(), model, f"train_model step {trainer.step}")
+        save_best_delta(state_dir, trainer, model, base, f"train_model step {trainer.step}", delta_dir)
     seconds = time.perf_counter() - started
     validation = curve[curve["split"] == "validation"]
     best_step = int(validation.loc[validation["loss"].idxmin(), "step"]) if len(validation) else trainer.step
@@ -485,6 +506,7 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     shutil.rmtree(partial, ignore_errors=True)  # left by a killed copy
     shutil.copytree(state_dir / BEST_DIR, partial)
     partial.rename(out)
+    deliver_delta(state_dir, base, out, delta_dir)
     write_table(curve, curve_path, TrainingDataError, sep="\t", index=False)
     summary = {"mode": settings.mode, "steps": settings.steps, "best_step": best_step,
                "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),
