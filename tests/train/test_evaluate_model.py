@@ -84,7 +84,10 @@ def test_every_new_track_scored_for_both_models_at_both_resolutions(evaluated):
 def test_original_tracks_unmoved_by_a_heads_fine_tune(evaluated):
     table, _, _ = evaluated
     original = table[table["kind"] == "original"]
-    assert original["channel"].nunique() == 3 and set(original["model"]) == {"fine-tuned"}
+    from genotile.model.config import GENOME_TRACK_RESOLUTIONS
+
+    assert set(original["head"]) == set(GENOME_TRACK_RESOLUTIONS)  # every head, not only the one with new tracks
+    assert original.query("head == 'dnase'")["channel"].nunique() == 3 and set(original["model"]) == {"fine-tuned"}
     assert set(original["compared_with"]) == {"base model"}
     np.testing.assert_array_equal(original["pearson"], 1.0)  # heads mode: the original heads are frozen
 

@@ -270,7 +270,8 @@ def test_splice_samples_alone_train_and_evaluate(prepared, tmp_path):
                            str(fasta), str(tmp_path / "windows.tsv"), str(tmp_path / "targets.zarr"),
                            str(tmp_path / "tracks.tsv"), str(tmp_path / "e.parquet"), str(tmp_path / "e_losses.tsv"),
                            str(tmp_path / "e_region.tsv"))
-    assert table.empty
+    assert set(table["kind"]) == {"original"}  # no new track; the original genome tracks are checked for drift
+    np.testing.assert_array_equal(table["pearson"], 1.0)  # heads mode: only the splice heads trained
     losses = pd.read_csv(tmp_path / "e_losses.tsv", sep="\t")
     assert set(losses["head"]) == {SPLICE_SITES.head, SPLICE_JUNCTIONS.head}
     assert set(losses["model"]) == {"untrained", "fine-tuned"} and np.isfinite(losses["loss"]).all()

@@ -9,9 +9,9 @@ Three models see the windows of one held-out split (``train.evaluate_split``):
   and touch nothing else), so one forward pass per model and window serves both comparisons.
 
 For every new track: Pearson's r (linear and ``log1p``) of observed against predicted, at 1 bp and at
-128 bp (128-bp sums), for the untrained and the fine-tuned model. For a seeded sample of each trained
-head's original tracks: r of the fine-tuned against the base model's predictions (1 in ``heads`` mode;
-below 1 shows how far training moved them). Positions whose base is not A/C/G/T (and 128-bp bins holding
+128 bp (128-bp sums), for the untrained and the fine-tuned model. For a seeded sample of the original tracks
+of *every* genome-track head (``lora`` and ``full`` move heads that got no new track too): r of the fine-tuned
+against the base model's predictions (1 in ``heads`` mode; below 1 shows how far training moved them). Positions whose base is not A/C/G/T (and 128-bp bins holding
 any) are left out: there the model sees no sequence and the targets are usually zero, and counting
 them rewards a model for knowing where the gaps are. Where held-out windows overlap (a stride below the
 window), each base is counted once, in the first window that holds it. The loss per head (the training loss, unaugmented)
@@ -21,7 +21,7 @@ report's figure, complete the outputs.
 With splice samples (tracks-sheet rows of output type ``splice_junctions``), the loss table also has the
 splice heads' losses (classification, junction counts on the samples' channels, the junction head run on
 the targets' sites) for the untrained model (the base's splice heads) and the fine-tuned one; a sheet of
-splice samples alone has only those (no Pearson rows, an empty region table).
+splice samples alone has only those, Pearson rows of original tracks only, and an empty region table.
 
 With the gene-level term (``train.gene_loss_weight`` above 0; ``gtf``: ``annotation.gtf``), the rows of head
 ``rna_seq`` stay the plain genome-track loss (comparable with a run without the term) and the term itself,
@@ -107,14 +107,19 @@ def _is_real_track(metadata: TrackMetadata | None, organism: int, head: str):
 
 
 def _channels(model: LoadedModel, metadata: TrackMetadata | None, organism: int, count: int, seed: int) -> list[_Channels]:
+    """Every genome-track head's sampled original tracks (modes ``lora`` and ``full`` move heads that got no new
+    track too: a regression there must show), followed by the head's new tracks, if any."""
     cfg, table = model.config, model.new_tracks
     out = []
-    for head, _ in cfg.new_tracks:
+    for head in GENOME_TRACK_RESOLUTIONS:
         base = cfg.base_tracks(head)
         original = sample_channels(np.arange(base), count, seed, _is_real_track(metadata, organism, head))
         new = np.arange(base, cfg.tracks(head))
+        if not len(original) and not len(new):
+            continue
         names = _original_names(metadata, organism, head, original)
-        names += [str(n) for n in table.loc[table["head"] == head, "name"]]
+        if len(new):
+            names += [str(n) for n in table.loc[table["head"] == head, "name"]]
         out.append(_Channels(head, original.astype(np.int64), new, tuple(names)))
     return out
 
@@ -127,7 +132,9 @@ def _request(channels: Sequence[_Channels]) -> OutputRequest:
 
 
 def _bins(values: np.ndarray, resolution: int) -> np.ndarray:
-    return values.reshape(-1, resolution, values.shape[-1]).sum(axis=1) if resolution > 1 else values
+    if resolution == 1:
+        return values
+    return values.reshape(values.shape[0] // resolution, resolution, values.shape[-1]).sum(axis=1)
 
 
 def _known_bases(dna: np.ndarray, resolution: int) -> np.ndarray:
@@ -241,7 +248,8 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
     store, genome = TargetsStore(targets_path), Genome(fasta)
     scores, loss_fn = _Scores(channels), new_tracks_loss(untrained_model, settings.window_bp)
     splice = _SpliceLosses(store, untrained_model, fine_tuned, base.precision) if len(store.splice_samples()) else None
-    gene = _GeneLoss(untrained_model, settings, gtf, windows) if settings.gene_loss_weight > 0 and channels else None
+    trained = [c for c in channels if len(c.new)]  # the heads with new tracks: observed targets, loss, figure
+    gene = _GeneLoss(untrained_model, settings, gtf, windows) if settings.gene_loss_weight > 0 and trained else None
     losses: dict[tuple[str, str], list[float]] = {}
     region_rows: list[pd.DataFrame] = []
     started, covered_to = time.perf_counter(), {}
@@ -257,7 +265,8 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
             continue
         outputs = {UNTRAINED: _predict(untrained, request, dna, organism),
                    FINE_TUNED: _predict(tuned, request, dna, organism)}
-        observed_1bp = {c.head: store.read(c.head, 1, contig, start, end) for c in channels}
+        observed_1bp = {c.head: store.read(c.head, 1, contig, start, end) if len(c.new)
+                        else np.zeros((end - start, 0), np.float32) for c in channels}
         for c in channels:
             for res in GENOME_TRACK_RESOLUTIONS[c.head]:
                 observed = _bins(observed_1bp[c.head], res)
@@ -265,16 +274,16 @@ def evaluate_model(settings: EvaluateModelSettings, base: Predictor, fine_tuned:
                 scores.update(c.head, res, _counted(dna, res, first_new), observed, predicted[UNTRAINED],
                               predicted[FINE_TUNED])
         batch = {"organism": np.full(1, organism, np.int32),
-                 "targets": {c.head: observed_1bp[c.head][None] for c in channels},
-                 "masks": {c.head: np.ones((1, 1, len(c.new)), bool) for c in channels}}
-        for model, out in outputs.items():
-            _, parts = loss_fn(_loss_inputs(out, channels), batch)
+                 "targets": {c.head: observed_1bp[c.head][None] for c in trained},
+                 "masks": {c.head: np.ones((1, 1, len(c.new)), bool) for c in trained}}
+        for model, out in outputs.items() if trained else ():
+            _, parts = loss_fn(_loss_inputs(out, trained), batch)
             for head, value in parts.items():
                 losses.setdefault((head, model), []).append(float(value))
             if gene is not None:
-                losses.setdefault((GENE_LOSS_PART, model), []).append(gene(out, channels, batch, contig, start, end))
+                losses.setdefault((GENE_LOSS_PART, model), []).append(gene(out, trained, batch, contig, start, end))
         if i == 0:
-            region_rows = [_region(c, contig, start, dna, observed_1bp[c.head], outputs) for c in channels]
+            region_rows = [_region(c, contig, start, dna, observed_1bp[c.head], outputs) for c in trained]
         elapsed = time.perf_counter() - started
         log.info("evaluate_model: window %d of %d (%s:%d-%d) done, %s elapsed", i + 1, len(windows), contig, start,
                  end, format_duration(elapsed))
