@@ -11,8 +11,8 @@ Three models see the windows of one held-out split (``train.evaluate_split``):
 For every new track: Pearson's r (linear and ``log1p``) of observed against predicted, at 1 bp and at
 128 bp (128-bp sums), for the untrained and the fine-tuned model. For a seeded sample of the original tracks
 of *every* genome-track head (``lora`` and ``full`` move heads that got no new track too): r of the fine-tuned
-against the base model's predictions (1 in ``heads`` mode; below 1 shows how far training moved them). Positions whose base is not A/C/G/T (and 128-bp bins holding
-any) are left out: there the model sees no sequence and the targets are usually zero, and counting
+against the base model's predictions (1 in ``heads`` mode; below 1 shows how far training moved them).
+Positions whose base is not A/C/G/T (and 128-bp bins holding any) are left out: there the model sees no sequence and the targets are usually zero, and counting
 them rewards a model for knowing where the gaps are. Where held-out windows overlap (a stride below the
 window), each base is counted once, in the first window that holds it. The loss per head (the training loss, unaugmented)
 for both models, and observed / predicted values at 128 bp over the first held-out window for the
