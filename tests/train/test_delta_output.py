@@ -168,3 +168,29 @@ def test_genotile_train_writes_the_delta_when_the_key_is_on(tmp_path):
     train = tmp_path / "results" / "cli" / "train"
     assert json.loads((train / "model_delta" / "genotile.json").read_text())["format"] == "genotile-delta"
     assert load_predictor(_model_cfg(train / "model_delta")).config == load_checkpoint(train / "model").config
+
+
+@pytest.mark.slow
+def test_genotile_score_scores_the_new_track_with_the_full_and_the_delta_checkpoint(heads_run, tmp_path):
+    """The fine-tuned checkpoint feeds variant scoring unchanged: its new track is scored beside the original
+    ones, and the delta gives the same scores."""
+    import pandas as pd
+
+    from genotile.cli.main import main
+
+    _, fasta, out, _ = heads_run
+    sequence = Genome(fasta).sequence("c2", 0, WINDOW)
+    alt = {"A": "G", "C": "T", "G": "A", "T": "C"}
+    records = "".join(f"c2\t{p}\t.\t{sequence[p - 1]}\t{alt[sequence[p - 1]]}\t.\tPASS\t.\n" for p in (1500, 2048, 3000))
+    vcf = tmp_path / "few.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=c2>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + records)
+    scores = {}
+    for name in ("model", "model_delta"):
+        assert main(["score", "--vcf", str(vcf), "--fasta", str(fasta), "--out", str(tmp_path / name), "--checkpoint",
+                     str(out / name), "--size", "tiny", "--window-bp", str(2 * WINDOW), "--precision", "float32",
+                     "--scorer", "CenterMask:DNASE:501:DIFF_MEAN"]) == 0
+        scores[name] = pd.read_parquet(tmp_path / name / "scores" / "CenterMask.DNASE.501.DIFF_MEAN.parquet")
+    full = scores["model"]
+    tracks = load_checkpoint(out / "model").config.tracks("dnase")
+    assert len(full) == 3 * tracks and "motif" in set(full["track_name"])
+    pd.testing.assert_frame_equal(scores["model_delta"], full)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from genotile.model.alphagenome import OutputRequest
 from genotile.model.metadata import organism_index
+from genotile.model.new_tracks import extend_frame
 from genotile.model.predictor import Predictor, _to_host
 from genotile.model.splicing import splice_site_positions
 from genotile.outputs import OUTPUTS, SLICEABLE_HEADS, SPLICE_JUNCTIONS, SPLICE_SITES
@@ -108,7 +109,6 @@ class VariantModel:
 
     def _track_table(self, output: str) -> pd.DataFrame:
         head, _ = OUTPUT_FIELDS[output]
-        n = self.predictor.config.tracks(head)
         metadata = self.predictor.metadata
         if metadata is not None:
             frame = metadata.frame(self.organism, head)
@@ -116,8 +116,14 @@ class VariantModel:
             table = table.rename(columns={"index": "track_index"})
         elif head == SPLICE_SITES.head:
             table = pd.DataFrame({"track_index": range(4), "name": _SPLICE_CLASSES[:4], "strand": _SPLICE_STRANDS[:4]})
-        else:
-            table = pd.DataFrame({"track_index": range(n), "name": [f"track_{i}" for i in range(n)], "strand": "."})
+        else:  # the original channels as track_i, a fine-tuned model's new ones under their sheet names
+            cfg = self.predictor.config
+            base = cfg.base_tracks(head)
+            frame = pd.DataFrame({"index": np.arange(base), "name": [f"track_{i}" for i in range(base)], "strand": ".",
+                                  "padding": False})
+            frame = extend_frame(frame, cfg, self.predictor.new_tracks, head, self.organism)
+            table = frame.loc[~frame["padding"].astype(bool), ["index", "name", "strand"]]
+            table = table.rename(columns={"index": "track_index"})
         table = table.astype({"track_index": np.int64}).sort_values("track_index").reset_index(drop=True)
         table["strand"] = table["strand"].fillna(".").astype(str)
         return table
