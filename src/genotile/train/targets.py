@@ -50,6 +50,7 @@ training windows (held-out windows do not enter it), and for a strand pair the m
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -70,6 +71,8 @@ from genotile.train.tracks_sheet import SPLICE_OUTPUT_TYPE, SPLICE_ROW_TYPES, US
 
 __all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "SPLICE_GROUP", "TARGETS_VERSION", "TargetsResult", "TargetsStore",
            "prepare_targets_store", "read_targets", "targets_info"]
+
+log = logging.getLogger("genotile")
 
 TARGETS_VERSION = 1
 #: Positions per chunk (bp): a multiple of 2,048 (the window grid) and of 128.
@@ -441,8 +444,6 @@ def _usage_samples(splice_rows: pd.DataFrame, usage_rows: pd.DataFrame, junction
 
     Stops on a bigWig of another build or with other contig names, with negative values, or without
     coverage at any site's intronic neighbour (the wrong file, or another sample's)."""
-    import logging
-
     samples, tables, qc = [], [], []
     for sample in splice_rows[splice_rows["name"].isin(set(usage_rows["name"]))].itertuples():
         rows = {r.strand: r for r in usage_rows[usage_rows["name"] == sample.name].itertuples()}
@@ -476,7 +477,7 @@ def _usage_samples(splice_rows: pd.DataFrame, usage_rows: pd.DataFrame, junction
         found = np.concatenate(values) if values else np.empty(0)
         finite = found[np.isfinite(found)]
         if len(finite) and not np.allclose(finite, np.round(finite)):
-            logging.getLogger("genotile").warning(
+            log.warning(
                 "prepare_targets: %s: fractional coverage values; usage compares coverage with junction read counts, "
                 "so it needs raw read counts (not RPM/CPM-normalised coverage)", label)
         k = len(samples)
