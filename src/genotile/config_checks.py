@@ -145,13 +145,13 @@ def _track_problems(config: Mapping[str, Any]) -> list[str]:
         from genotile.model.metadata import organism_index
         from genotile.model.new_tracks import new_tracks_from_targets
         from genotile.train.targets import sheet_channels
-        from genotile.train.tracks_sheet import SPLICE_OUTPUT_TYPE, read_tracks_sheet
+        from genotile.train.tracks_sheet import SPLICE_ROW_TYPES, read_tracks_sheet
 
         try:
             sheet = sheet_channels(read_tracks_sheet(config["train"]["tracks_sheet"], check_files=False))
         except ValueError:
             return []  # the sheet's own problem is reported by _train_problems
-        sheet = sheet[sheet["output_type"] != SPLICE_OUTPUT_TYPE]  # SJ.out.tab rows train existing heads: no new tracks
+        sheet = sheet[~sheet["output_type"].isin(SPLICE_ROW_TYPES)]  # splice rows train existing heads: no new tracks
         new_tracks = new_tracks_from_targets(sheet, organism_index(config["organism"])) if len(sheet) else None
     try:
         resolve_track_selection(SelectionSettings.from_config(config), new_tracks)

@@ -29,7 +29,8 @@ def _sheet(tmp_path, rows, **kw):
 def test_schema_enum_is_the_genome_track_outputs():
     schema = yaml.safe_load(SHEET_SCHEMA_PATH.read_text())
     assert tuple(schema["properties"]["output_type"]["enum"]) == SHEET_OUTPUT_TYPES
-    assert SHEET_OUTPUT_TYPES == (*(o.output_type for o in OUTPUTS if o.genome_track), "splice_junctions")
+    assert SHEET_OUTPUT_TYPES == (*(o.output_type for o in OUTPUTS if o.genome_track), "splice_junctions",
+                                  "splice_site_usage")
 
 
 def test_splice_rows_are_sj_out_tabs_after_the_bigwigs(tmp_path, bigwigs):

@@ -23,6 +23,10 @@ the crop offset (a site cropped out becomes ``-1``, so the junction head masks i
 complement mirrors them and reorders the rows with the inference map (the - strand's sites become the +
 strand's); the counts only swap their strand halves (the target's ``reindexing``).
 
+Splice-site usage (``[B, S + 2 max_shift, 2 m]``, + strand channels then - strand ones) moves as the 1-bp
+targets: cropped, and on a reverse complement flipped with its strand halves swapped (a + strand site at
+``p`` is a - strand site at ``S - 1 - p`` of the reversed window), as the classes swap their strands.
+
 Gene masks (``batch["gene_mask"]``, ``[B, S + 2 max_shift, 2, G]``, the RNA-seq loss's gene-level term): a
 shift crops them as the 1-bp targets; a reverse complement reverses them along the sequence and swaps the
 two strand rows (a + strand gene of the window is a - strand gene of the reversed one, and reads the
@@ -40,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genotile.model.predictor import SPLICE_CLASS_REINDEXING, reverse_complement_output
-from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITES
+from genotile.outputs import CONTACT_MAPS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 from genotile.sequence.encoding import GRID_BP, reverse_complement_one_hot
 from genotile.train.losses import GENE_MASK_KEY
 
@@ -75,7 +79,8 @@ class TargetSpec:
     shift, ``contact_maps`` is flipped on both axes, every other head is reversed along positions).
     ``reindexing``: per organism, the strand re-indexing of the target's channels (row o: channel c of
     the reversed window reads channel ``reindexing[o][c]``); None for unstranded targets (the splice-site
-    classes default to the model's class swap, junction counts to swapping their + and - strand halves).
+    classes default to the model's class swap, junction counts and site usage to swapping their + and - strand
+    halves).
     """
 
     output_head: str
@@ -91,7 +96,7 @@ class TargetSpec:
             return np.asarray(self.reindexing, np.int32)
         if self.output_head == SPLICE_SITES.head:
             return np.tile(SPLICE_CLASS_REINDEXING.astype(np.int32), (organisms, 1))
-        if self.output_head == SPLICE_JUNCTIONS.head:  # + strand channels first, - strand after: swap the halves
+        if self.output_head in (SPLICE_JUNCTIONS.head, SPLICE_SITE_USAGE.head):  # + strand channels, then - strand
             half = channels // 2
             return np.tile(np.r_[half:channels, 0:half].astype(np.int32), (organisms, 1))
         return None

@@ -20,7 +20,8 @@ report's figure, complete the outputs.
 
 With splice samples (tracks-sheet rows of output type ``splice_junctions``), the loss table also has the
 splice heads' losses (classification, junction counts on the samples' channels, the junction head run on
-the targets' sites) for the untrained model (the base's splice heads) and the fine-tuned one; a sheet of
+the targets' sites; splice-site usage on the usage samples' channels when the sheet has splice_site_usage
+rows) for the untrained model (the base's splice heads) and the fine-tuned one; a sheet of
 splice samples alone has only those, Pearson rows of original tracks only, and an empty region table.
 
 With the gene-level term (``train.gene_loss_weight`` above 0; ``gtf``: ``annotation.gtf``), the rows of head
@@ -329,15 +330,16 @@ class _SpliceLosses:
         import jax
 
         from genotile.model.alphagenome import AlphaGenome
-        from genotile.train.train_model import SPLICE_HEADS, splice_loss
+        from genotile.train.train_model import splice_loss, splice_request, usage_channels
         from genotile.train.trainer import target_sites_apply
         from genotile.train.windows_source import store_targets
 
-        samples = len(store.splice_samples())
+        samples, with_usage = len(store.splice_samples()), store.usage_samples()
+        usage = usage_channels(untrained.config, with_usage["channel"]) if len(with_usage) else None
         self.targets = store_targets(store, [], untrained.config.num_splice_sites)
         module = AlphaGenome(untrained.config, precision)
-        forward = target_sites_apply(module, OutputRequest(heads=SPLICE_HEADS, resolutions=(1,)), {}, None)
-        loss = splice_loss(untrained.config, samples)
+        forward = target_sites_apply(module, splice_request(usage), {}, None)
+        loss = splice_loss(untrained.config, samples, usage)
         as_f32 = lambda tree: jax.tree.map(lambda x: x.astype("float32") if x.dtype.kind == "f" else x, tree)
         self._loss = jax.jit(lambda variables, batch: loss(as_f32(forward(variables, batch, None)[0]), batch))
         self.models = {UNTRAINED: untrained.variables, FINE_TUNED: fine_tuned.variables}

@@ -15,11 +15,13 @@ bigWigs are checked) and derives the two targets a splice fine-tune needs:
 The per-window targets the trainer reads (site classes, site slots, junction counts) are built from
 these junctions by :mod:`genotile.train.splice_targets`.
 
-Not here, and not trained: splice-site *usage* (the fraction of the reads over a site that splice
+Not from the table alone: splice-site *usage* (the fraction of the reads over a site that splice
 there, what the usage head predicts) needs the reads that cross the site unspliced, which
 ``SJ.out.tab`` does not hold. A junction-only stand-in (a site's share of the reads of the junctions
 sharing its partner) is another quantity: it is 1 for every site of a constitutive exon however
-rarely that exon is spliced, so training the usage head on it would teach it something else.
+rarely that exon is spliced, so training the usage head on it would teach it something else. With
+the sample's raw coverage bigWig beside it (a ``splice_site_usage`` row of the tracks sheet), usage is
+estimated per site by :mod:`genotile.train.splice_usage`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,12 @@ relative to ``start``), in the model's conventions (:mod:`genotile.train.splice_
   the ``K`` with the most reads;
 * ``counts`` ``[K, K, 2 n]`` float32: unique reads of the junction between donor slot ``d`` and acceptor
   slot ``a`` of sample ``c``, channel ``c`` for + strand junctions and ``n + c`` for - strand ones (the
-  junction head's tissue x strand layout, restricted to the ``n`` samples).
+  junction head's tissue x strand layout, restricted to the ``n`` samples);
+* ``usage`` ``[L, 2 m]`` float32 (:func:`window_usage_targets`, only for the ``m`` samples with a coverage
+  bigWig): each site's usage (:mod:`genotile.train.splice_usage`) at its base, channel ``k`` for + strand
+  sites of usage sample ``k`` and ``m + k`` for - strand ones (the usage head's tissue x strand layout,
+  restricted to those samples), 0 at every other base. A base that is a site of two kinds on one strand of
+  a sample (a 1-bp exon) gets the larger usage.
 
 Multi-mapping reads (STAR's column 8) are not counted: STAR assigns them to every locus they map to.
 """
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["NONE_CLASS", "SpliceJunctions", "window_splice_targets"]
+__all__ = ["NONE_CLASS", "SiteUsage", "SpliceJunctions", "window_splice_targets", "window_usage_targets"]
 
 NONE_CLASS = 4
 #: Rows of the site slots and class index of each: donor+, acceptor+, donor-, acceptor-.
@@ -105,3 +110,36 @@ def window_splice_targets(junctions: SpliceJunctions, contig: str, start: int, e
     counted = (d_slot >= 0) & (a_slot >= 0)
     np.add.at(counts, (d_slot[counted], a_slot[counted], channel[counted]), reads[counted].astype(np.float32))
     return classes, positions, counts
+
+
+@dataclass(frozen=True)
+class SiteUsage:
+    """The usage of the usage samples' splice sites, per contig: position (0-based), channel (``k`` + strand,
+    ``m + k`` - strand of usage sample ``k``) and usage; ``channels``: ``2 m``."""
+
+    contigs: Mapping[str, Mapping[str, np.ndarray]]
+    channels: int
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, samples: int) -> "SiteUsage":
+        """From a table with ``contig, position, class_index`` (0-3, :data:`genotile.train.splice_junctions.SITE_CLASSES`),
+        ``sample`` (the usage sample ``k``) and ``usage``."""
+        contigs = {}
+        for contig, rows in frame.groupby("contig", sort=False):
+            minus = (rows["class_index"].to_numpy(np.int64) >= 2).astype(np.int64)
+            contigs[str(contig)] = {"position": rows["position"].to_numpy(np.int64),
+                                    "channel": rows["sample"].to_numpy(np.int64) + samples * minus,
+                                    "usage": rows["usage"].to_numpy(np.float32)}
+        return cls(contigs, 2 * int(samples))
+
+
+def window_usage_targets(usage: SiteUsage, contig: str, start: int, end: int) -> np.ndarray:
+    """``[L, 2 m]`` float32 usage targets of bases ``[start, end)`` (module doc; ``L = end - start``)."""
+    out = np.zeros((int(end - start), usage.channels), np.float32)
+    table = usage.contigs.get(contig)
+    if table is None:
+        return out
+    position = table["position"] - start
+    inside = (position >= 0) & (position < len(out))
+    np.maximum.at(out, (position[inside], table["channel"][inside]), table["usage"][inside])
+    return out

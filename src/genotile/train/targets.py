@@ -33,6 +33,12 @@ Layout (genotile_targets_version 1)
         contig, start, end, strand,      1-D arrays along dim "junction" (str, int64, int64, str, int64, int64):
         channel, unique_reads            the stranded junctions with unique reads on the kept contigs, intron
                                          [start, end) 0-based (genotile.train.splice_junctions), per sample
+        splice_site_usage/               only when the sheet has splice_site_usage rows (raw coverage bigWigs)
+          attrs: samples [{name, channel, usage_channel, strand, file_path}] (channel: the sample's junction
+                 channel; usage_channel k: its + strand usage target channel, m + k the - strand one)
+          contig, position, class_index, 1-D arrays along dim "site" (str, int64, int64, int64, float64 x 4,
+          sample, alpha, beta1, beta2,   bool): per usage sample k, its splice sites inside the kept windows'
+          usage, no_coverage             contexts and their usage (genotile.train.splice_usage)
 
 Channels are in the tracks sheet's order within each output type (``train/tracks.tsv`` lists them
 with their ``channel``). :func:`read_targets` reads a window (zero past the contig ends).
@@ -44,6 +50,7 @@ training windows (held-out windows do not enter it), and for a strand pair the m
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -58,11 +65,14 @@ from genotile.outputs import by_output_type
 from genotile.runtime.atomic import replace_path
 from genotile.train.data_errors import TrainingDataError
 from genotile.train.splice_junctions import read_sj_out_tab
-from genotile.train.splice_targets import SpliceJunctions
-from genotile.train.tracks_sheet import SPLICE_OUTPUT_TYPE, is_missing
+from genotile.train.splice_targets import SiteUsage, SpliceJunctions
+from genotile.train.splice_usage import USAGE_COLUMNS, site_usage
+from genotile.train.tracks_sheet import SPLICE_OUTPUT_TYPE, SPLICE_ROW_TYPES, USAGE_OUTPUT_TYPE, is_missing
 
 __all__ = ["CHUNK_BP", "DATA_NAME", "QC_COLUMNS", "SPLICE_GROUP", "TARGETS_VERSION", "TargetsResult", "TargetsStore",
            "prepare_targets_store", "read_targets", "targets_info"]
+
+log = logging.getLogger("genotile")
 
 TARGETS_VERSION = 1
 #: Positions per chunk (bp): a multiple of 2,048 (the window grid) and of 128.
@@ -70,6 +80,8 @@ CHUNK_BP = 131_072
 DATA_NAME = "targets"
 #: The group of the splice samples' junctions (named as the tracks sheet's output type).
 SPLICE_GROUP = SPLICE_OUTPUT_TYPE
+#: The subgroup (of :data:`SPLICE_GROUP`) of the usage samples' per-site usage.
+USAGE_GROUP = USAGE_OUTPUT_TYPE
 SPLICE_COLUMNS = ("contig", "start", "end", "strand", "channel", "unique_reads")
 COORDINATES = ("name", "strand", "biosample", "assay", "file_path", "nonzero_mean", "strand_partner")
 QC_COLUMNS = ("output_type", "name", "strand", "channel", "file_path", "contigs", "bases", "nan_fraction",
@@ -257,9 +269,13 @@ def prepare_targets_store(
         raise TrainingDataError("the windows table keeps no window; nothing to prepare targets for (see split_windows)")
     channels = sheet_channels(sheet.reset_index(drop=True))
     splice_rows = channels[channels["output_type"] == SPLICE_OUTPUT_TYPE].reset_index(drop=True)
-    tracks = channels[channels["output_type"] != SPLICE_OUTPUT_TYPE].reset_index(drop=True)
+    usage_rows = channels[channels["output_type"] == USAGE_OUTPUT_TYPE].reset_index(drop=True)
+    tracks = channels[~channels["output_type"].isin(SPLICE_ROW_TYPES)].reset_index(drop=True)
     junctions = _read_splice_samples(splice_rows, contig_lengths, contigs)
     splice_qc = _splice_qc(splice_rows, junctions, kept)
+    usage = _usage_samples(splice_rows, usage_rows, junctions, kept, contigs, fasta) if len(usage_rows) else None
+    if usage is not None:
+        splice_qc = pd.concat([splice_qc, usage.qc], ignore_index=True)
     stats = [_TrackStats() for _ in range(len(tracks))]
     handles = [_open_bigwig(p) for p in tracks["file_path"]]
     try:
@@ -294,6 +310,8 @@ def prepare_targets_store(
                     node[...] = group["nonzero_mean"].to_numpy(np.float64)
             if len(splice_rows):
                 _write_splice(root, splice_rows, junctions)
+            if usage is not None:
+                _write_usage(root, usage)
             root.attrs.update({
                 "genotile_targets_version": TARGETS_VERSION,
                 "genotile_targets": {
@@ -371,6 +389,132 @@ def _splice_qc(rows: pd.DataFrame, junctions: pd.DataFrame, kept: pd.DataFrame) 
                     "train_nonzero_bases": int((mine & train).sum()), "nonzero_mean": np.nan,
                     "nonzero_mean_source": "splice junctions"})
     return pd.DataFrame(out, columns=list(QC_COLUMNS))
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """The usage samples (attrs of the store's usage group), their sites' usage and their QC rows."""
+
+    samples: list[dict[str, Any]]
+    sites: pd.DataFrame
+    qc: pd.DataFrame
+
+
+def _values_at(handle: Any, contig: str, positions: np.ndarray) -> np.ndarray:
+    """pyBigWig's value at each 0-based position (NaN = no data)."""
+    out = np.full(len(positions), np.nan)
+    for i, position in enumerate(positions.tolist()):
+        try:
+            out[i] = handle.values(contig, int(position), int(position) + 1)[0]
+        except RuntimeError:  # a file without data blocks
+            pass
+    return out
+
+
+def _usage_label(row: Any) -> str:
+    return (f"tracks sheet line {row.row}, {row.file_path} (splice_site_usage track {row.name!r}, strand "
+            f"{row.strand})")
+
+
+def _check_coverage(row: Any, handle: Any, values: np.ndarray | None = None) -> None:
+    """Raw coverage counts reads: a negative value (a log ratio, a difference track) is not coverage."""
+    low = float(handle.header().get("minVal", 0.0)) if values is None else float(np.nanmin(values, initial=0.0))
+    if low < 0:
+        raise TrainingDataError(
+            f"{_usage_label(row)}: has negative values (down to {low:g}), so it is not read coverage; give the "
+            "sample's raw RNA-seq coverage (read counts per base, e.g. STAR --outWigType bedGraph --outWigNorm None "
+            "then bedGraphToBigWig, or bamCoverage --normalizeUsing None --binSize 1)")
+
+
+def _in_spans(sites: pd.DataFrame, windows: pd.DataFrame, column: str) -> np.ndarray:
+    """Whether each site's position lies in one of ``windows``' ``[<column>start, <column>end)``."""
+    inside = np.zeros(len(sites), bool)
+    for contig, rows in windows.groupby("contig", sort=False):
+        on = np.flatnonzero((sites["contig"] == contig).to_numpy())
+        position = sites["position"].to_numpy(np.int64)[on]
+        for s, e in zip(rows[f"{column}start"].to_numpy(np.int64), rows[f"{column}end"].to_numpy(np.int64)):
+            inside[on[(position >= s) & (position < e)]] = True
+    return inside
+
+
+def _usage_samples(splice_rows: pd.DataFrame, usage_rows: pd.DataFrame, junctions: pd.DataFrame,
+                   kept: pd.DataFrame, contigs: Mapping[str, int], fasta: str) -> _Usage:
+    """Each usage sample's site usage (:func:`genotile.train.splice_usage.site_usage`) from its junctions and its
+    coverage bigWig(s), in junction-channel order (usage sample k = the k-th splice sample with coverage).
+
+    Stops on a bigWig of another build or with other contig names, with negative values, or without
+    coverage at any site's intronic neighbour (the wrong file, or another sample's)."""
+    samples, tables, qc = [], [], []
+    for sample in splice_rows[splice_rows["name"].isin(set(usage_rows["name"]))].itertuples():
+        rows = {r.strand: r for r in usage_rows[usage_rows["name"] == sample.name].itertuples()}
+        handles = {strand: _open_bigwig(r.file_path) for strand, r in rows.items()}
+        try:
+            for strand, row in rows.items():
+                check_contigs(str(row.file_path), handles[strand].chroms(), contigs, fasta)
+                _check_coverage(row, handles[strand])
+            values: list[np.ndarray] = []
+
+            def coverage(contig: str, strand: str, positions: np.ndarray) -> np.ndarray:
+                key = strand if strand in handles else "."
+                found = _values_at(handles[key], contig, positions)
+                _check_coverage(rows[key], handles[key], found)
+                values.append(found)
+                return found
+
+            table = site_usage(junctions[junctions["channel"] == sample.channel], coverage)
+        finally:
+            for handle in handles.values():
+                handle.close()
+        table = table[_in_spans(table, kept, "context_")].reset_index(drop=True)
+        first = next(iter(rows.values()))
+        label = f"tracks sheet line(s) {', '.join(str(r.row) for r in rows.values())}, " + ", ".join(
+            str(r.file_path) for r in rows.values())
+        if not (table["beta1"] > 0).any():
+            raise TrainingDataError(
+                f"{label} (splice_site_usage track {sample.name!r}): no coverage at the intronic neighbour of any of "
+                f"the sample's {len(table):,} splice sites in the kept windows; give the coverage bigWig of this "
+                "sample and build (its unspliced reads), or drop the rows")
+        found = np.concatenate(values) if values else np.empty(0)
+        finite = found[np.isfinite(found)]
+        if len(finite) and not np.allclose(finite, np.round(finite)):
+            log.warning(
+                "prepare_targets: %s: fractional coverage values; usage compares coverage with junction read counts, "
+                "so it needs raw read counts (not RPM/CPM-normalised coverage)", label)
+        k = len(samples)
+        samples.append({"name": str(sample.name), "channel": int(sample.channel), "usage_channel": k,
+                        "strand": ",".join(rows), "file_path": ",".join(str(r.file_path) for r in rows.values())})
+        tables.append(table.assign(sample=k))
+        windows = _in_spans(table, kept, "")
+        train = _in_spans(table, kept[kept["split"] == "train"], "")
+        used = table[windows]
+        qc.append({"output_type": first.output_type, "name": str(sample.name), "strand": ",".join(rows),
+                   "channel": int(sample.channel), "file_path": samples[-1]["file_path"],
+                   "contigs": ",".join(dict.fromkeys(used["contig"].astype(str))), "bases": int(len(used)),
+                   "nan_fraction": float(used["no_coverage"].mean()) if len(used) else 0.0,
+                   "coverage": float((used["beta1"] > 0).mean()) if len(used) else 0.0,
+                   "sum": float(used["usage"].sum()), "max": float(used["usage"].to_numpy().max(initial=0.0)),
+                   "train_bases": int(train.sum()), "train_nonzero_bases": int(train.sum()),
+                   "nonzero_mean": float(used["usage"].mean()) if len(used) else np.nan,
+                   "nonzero_mean_source": "splice site usage (mean over sites)"})
+    sites = pd.concat(tables, ignore_index=True)
+    return _Usage(samples, sites, pd.DataFrame(qc, columns=list(QC_COLUMNS)))
+
+
+def _write_usage(root: Any, usage: _Usage) -> None:
+    columns = (*USAGE_COLUMNS, "sample")
+    group = root[SPLICE_GROUP].create_group(USAGE_GROUP, attributes={"samples": usage.samples,
+                                                                     "columns": " ".join(columns)})
+    for column in columns:
+        values = usage.sites[column].to_numpy()
+        if column == "contig":
+            data = np.array([str(v) for v in values], dtype=np.dtypes.StringDType())
+        elif column == "no_coverage":
+            data = values.astype(bool)
+        elif column in ("position", "class_index", "sample"):
+            data = values.astype(np.int64)
+        else:
+            data = values.astype(np.float64)
+        group.create_array(column, data=data, chunks=(max(len(data), 1),), dimension_names=("site",))
 
 
 def _write_splice(root: Any, rows: pd.DataFrame, junctions: pd.DataFrame) -> None:
@@ -472,6 +616,23 @@ class TargetsStore:
         if SPLICE_GROUP not in self._root:
             return pd.DataFrame(columns=["name", "biosample", "assay", "file_path", "channel"])
         return pd.DataFrame(list(self._root[SPLICE_GROUP].attrs["samples"]))
+
+    def usage_samples(self) -> pd.DataFrame:
+        """The usage samples (name, channel: the junction channel, usage_channel, strand, file_path); empty when none."""
+        columns = ["name", "channel", "usage_channel", "strand", "file_path"]
+        if SPLICE_GROUP not in self._root or USAGE_GROUP not in self._root[SPLICE_GROUP]:
+            return pd.DataFrame(columns=columns)
+        return pd.DataFrame(list(self._root[SPLICE_GROUP][USAGE_GROUP].attrs["samples"]), columns=columns)
+
+    def site_usage(self) -> SiteUsage:
+        """The usage samples' site usage, per contig (:class:`genotile.train.splice_targets.SiteUsage`)."""
+        samples = self.usage_samples()
+        if not len(samples):
+            raise TrainingDataError(f"{self.path}: no splice-site usage (the tracks sheet had no splice_site_usage row)")
+        group = self._root[SPLICE_GROUP][USAGE_GROUP]
+        frame = pd.DataFrame({c: np.asarray(group[c][:]) for c in ("contig", "position", "class_index", "sample", "usage")})
+        frame["contig"] = frame["contig"].astype(str)
+        return SiteUsage.from_frame(frame, len(samples))
 
     def splice_junctions(self) -> SpliceJunctions:
         """The splice samples' junctions, per contig (:class:`genotile.train.splice_targets.SpliceJunctions`)."""

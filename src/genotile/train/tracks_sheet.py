@@ -14,6 +14,10 @@ file_path`` and an optional ``nonzero_mean`` per output type). One row per bigWi
 A row of output type ``splice_junctions`` is one RNA-seq sample's STAR ``SJ.out.tab`` instead of a bigWig
 (strand ``.``: the table holds both strands; no ``nonzero_mean``): it trains the splice heads
 (:mod:`genotile.train.splice_targets`); its order among the splice rows is its junction channel.
+A row of output type ``splice_site_usage`` is the *raw* (read-count) RNA-seq coverage bigWig of such a
+sample (``name``: the ``splice_junctions`` row's; strand ``+`` and ``-``, one row each, or ``.`` for an
+unstranded coverage serving both strands; no ``nonzero_mean``): with the sample's junctions it gives the
+usage head's targets (:mod:`genotile.train.splice_usage`).
 
 Each row is validated against ``workflow/schemas/tracks_sheet.schema.yaml``; then the rules the
 schema cannot say: unique tracks, complete strand pairs, existing files. Every error names the
@@ -32,10 +36,11 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from genotile.outputs import OUTPUTS, SPLICE_JUNCTIONS
+from genotile.outputs import OUTPUTS, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE
 from genotile.train.data_errors import TrainingDataError
 
-__all__ = ["BIGWIG_OUTPUT_TYPES", "COLUMNS", "SHEET_OUTPUT_TYPES", "SPLICE_OUTPUT_TYPE", "SHEET_SCHEMA_PATH", "read_tracks_sheet", "sheet_files"]
+__all__ = ["BIGWIG_OUTPUT_TYPES", "COLUMNS", "SHEET_OUTPUT_TYPES", "SPLICE_OUTPUT_TYPE", "SPLICE_ROW_TYPES", "SHEET_SCHEMA_PATH",
+           "USAGE_OUTPUT_TYPE", "read_tracks_sheet", "sheet_files"]
 
 SHEET_SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "tracks_sheet.schema.yaml"
 #: The sheet's columns, in order (``nonzero_mean`` may be left out).
@@ -45,7 +50,11 @@ REQUIRED = COLUMNS[:-1]
 BIGWIG_OUTPUT_TYPES = tuple(o.output_type for o in OUTPUTS if o.genome_track)
 #: The output type of a STAR ``SJ.out.tab`` row (splice targets).
 SPLICE_OUTPUT_TYPE = SPLICE_JUNCTIONS.output_type
-SHEET_OUTPUT_TYPES = (*BIGWIG_OUTPUT_TYPES, SPLICE_OUTPUT_TYPE)
+#: The output type of a splice sample's raw coverage bigWig row (splice-site usage targets).
+USAGE_OUTPUT_TYPE = SPLICE_SITE_USAGE.output_type
+#: The rows that train the existing splice heads rather than adding new tracks.
+SPLICE_ROW_TYPES = (SPLICE_OUTPUT_TYPE, USAGE_OUTPUT_TYPE)
+SHEET_OUTPUT_TYPES = (*BIGWIG_OUTPUT_TYPES, *SPLICE_ROW_TYPES)
 
 
 @functools.cache
@@ -92,8 +101,8 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     column = error.path[0] if error.path else None
     if error.validator == "enum" and column == "output_type":
         return (f"output_type {error.instance!r} is not a genome-track output; use one of "
-                f"{', '.join(SHEET_OUTPUT_TYPES)} (splice_junctions: a STAR SJ.out.tab; contact maps and splice-site "
-                "usage cannot be trained from the sheet)")
+                f"{', '.join(SHEET_OUTPUT_TYPES)} (splice_junctions: a STAR SJ.out.tab; splice_site_usage: the raw "
+                "coverage bigWig of a splice_junctions sample; contact maps cannot be trained from the sheet)")
     if error.validator == "enum" and column == "strand":
         return f"strand {error.instance!r} must be +, - (one row per strand of a stranded track) or . (unstranded)"
     if column == "nonzero_mean":
@@ -127,10 +136,15 @@ def read_tracks_sheet(path: str | os.PathLike[str], *, check_files: bool = True,
             raise TrainingDataError(
                 f"tracks sheet {path}, line {line} (track {record['name']!r}): a splice_junctions row is one sample's "
                 "SJ.out.tab, which holds both strands and has no scale; give strand . and leave nonzero_mean empty")
+        if record["output_type"] == USAGE_OUTPUT_TYPE and record["nonzero_mean"] is not None:
+            raise TrainingDataError(
+                f"tracks sheet {path}, line {line} (track {record['name']!r}): a splice_site_usage row is a raw coverage "
+                "bigWig whose reads are compared with the junctions' reads, so it has no scale; leave nonzero_mean empty")
         records.append({**record, "row": line})
     sheet = pd.DataFrame(records, columns=[*COLUMNS, "row"])
     sheet["nonzero_mean"] = sheet["nonzero_mean"].astype(float)
     _check_tracks(sheet, path)
+    _check_usage_samples(sheet, path)
     if check_files:
         _check_files(sheet, path, made_by_run)
     order = {name: i for i, name in enumerate(SHEET_OUTPUT_TYPES)}
@@ -162,6 +176,18 @@ def _check_tracks(sheet: pd.DataFrame, path: Path) -> None:
                 f"tracks sheet {path}, line {group['row'].iloc[0]}: track {name!r} ({output_type}) has a {have} strand "
                 f"file but no {want} strand partner; add a row with the same name and output_type and strand {want}, "
                 "or mark the track unstranded (strand .)")
+
+
+def _check_usage_samples(sheet: pd.DataFrame, path: Path) -> None:
+    """Every splice_site_usage row names a splice_junctions row's sample (its junctions are half of the usage)."""
+    samples = set(sheet.loc[sheet["output_type"] == SPLICE_OUTPUT_TYPE, "name"])
+    for row in sheet[sheet["output_type"] == USAGE_OUTPUT_TYPE].itertuples():
+        if row.name not in samples:
+            have = ", ".join(repr(n) for n in sorted(samples)) or "none"
+            raise TrainingDataError(
+                f"tracks sheet {path}, line {row.row}: splice_site_usage track {row.name!r} has no splice_junctions row "
+                f"of that name (splice samples: {have}); usage needs the sample's junctions: add its SJ.out.tab as a "
+                "splice_junctions row with the same name, or rename the row to its sample")
 
 
 def _check_files(sheet: pd.DataFrame, path: Path, made_by_run: str | os.PathLike[str] | None = None) -> None:

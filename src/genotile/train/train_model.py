@@ -11,10 +11,14 @@ Splice samples (tracks-sheet rows of output type ``splice_junctions``, STAR ``SJ
 ``prepare_targets``) add the splice heads to the loss, with the reference's losses and weights: the
 splice-site classification (cross-entropy on every base, 1.0) and the junction counts (0.2) on the
 samples' junction channels (sample ``c``: channels ``c`` and ``T + c`` of the ``T`` tissues), with the
-junction head run on the targets' site slots (:func:`genotile.train.trainer.target_sites_apply`). In modes
-``heads`` and ``lora`` only the heads the loss reads train (the new genome-track heads and the two splice
-heads). The splice-site usage head is not trained: its targets need the reads that cross a site unspliced,
-which ``SJ.out.tab`` does not hold (:mod:`genotile.train.splice_junctions`).
+junction head run on the targets' site slots (:func:`genotile.train.trainer.target_sites_apply`). Splice
+samples with a raw coverage bigWig (rows of output type ``splice_site_usage``) add the splice-site usage
+loss (sigmoid cross-entropy, weight 1.0) on their usage channels (the junction channel ``c`` of the sample:
+usage channels ``c`` and ``T + c``), with targets from their junctions and coverage
+(:mod:`genotile.train.splice_usage`); the usage head computes only those channels (its weights are sliced,
+:func:`usage_channels`), which is the reference's loss with a track mask on them. In modes ``heads`` and
+``lora`` only the heads the loss reads train (the new genome-track heads, the two splice heads, and the
+usage head when the sheet has usage rows).
 
 The gene-level term (``train.gene_loss_weight`` above 0, the reference's optional ``gene_loss_weight`` of the
 RNA-seq head, :func:`genotile.train.losses.gene_cross_track_loss`): the new ``rna_seq`` head's 1-bp loss gains
@@ -65,7 +69,7 @@ from genotile.model.new_tracks import (
     new_track_target_reindexing,
     new_tracks_from_targets,
 )
-from genotile.outputs import OUTPUT_TYPE_OF_HEAD, RNA_SEQ, SPLICE_JUNCTIONS, SPLICE_SITES
+from genotile.outputs import OUTPUT_TYPE_OF_HEAD, RNA_SEQ, SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 from genotile.runtime.atomic import write_table, write_text
 from genotile.runtime.tables import read_tsv
 from genotile.sequence.fasta import Genome
@@ -85,6 +89,7 @@ from genotile.train.losses import (
     head_loss,
     splice_junctions_loss,
     splice_sites_classification_loss,
+    splice_sites_usage_loss,
     sum_pool,
 )
 from genotile.train.optimizer import OptimizerSettings
@@ -92,7 +97,8 @@ from genotile.train.targets import TargetsStore
 from genotile.train.trainer import Trainer, TrainSettings, target_sites_apply
 from genotile.train.windows_source import WindowsSource, stack_rows, store_targets
 
-__all__ = ["CURVE_COLUMNS", "SPLICE_HEADS", "junction_channels", "resume_refused", "splice_loss", "train_model"]
+__all__ = ["CURVE_COLUMNS", "SPLICE_HEADS", "USAGE_HEAD", "junction_channels", "resume_refused", "splice_loss",
+           "splice_request", "train_model", "usage_channels"]
 
 log = logging.getLogger("genotile")
 
@@ -102,24 +108,37 @@ BEST_DIR = "best_model"
 CURVE_FILE = "learning_curve.tsv"
 
 
-#: The heads a fine-tune on splice samples trains (the usage head is not: module doc).
+#: The heads a fine-tune on splice samples trains (and :data:`USAGE_HEAD` when samples have coverage: module doc).
 SPLICE_HEADS = (SPLICE_SITES.head, SPLICE_JUNCTIONS.head)
+USAGE_HEAD = SPLICE_SITE_USAGE.head
 
 
-def _request(model: LoadedModel, splice: bool = False) -> OutputRequest:
-    """Only the new tracks' channels, at every resolution their heads predict; the splice heads with splice samples."""
+def splice_request(usage: np.ndarray | None = None, heads: tuple[str, ...] = (), resolutions: tuple[int, ...] = (1,),
+                   channels: tuple[tuple[str, tuple[int, ...]], ...] = ()) -> OutputRequest:
+    """``heads`` plus the splice heads, and the usage head on only the ``usage`` channels (:func:`usage_channels`)."""
+    splice = SPLICE_HEADS + ((USAGE_HEAD,) if usage is not None else ())
+    if usage is not None:
+        channels = (*channels, (USAGE_HEAD, tuple(int(c) for c in usage)))
+    return OutputRequest(heads=heads + splice, resolutions=resolutions, channels=channels)
+
+
+def _request(model: LoadedModel, splice: bool = False, usage: np.ndarray | None = None) -> OutputRequest:
+    """Only the new tracks' channels, at every resolution their heads predict; the splice heads with splice samples
+    (the usage head on ``usage``'s channels)."""
     cfg = model.config
     heads = tuple(h for h, _ in cfg.new_tracks)
     channels = tuple((h, tuple(range(cfg.base_tracks(h), cfg.tracks(h)))) for h in heads)
     resolutions = tuple(sorted({r for h in heads for r in GENOME_TRACK_RESOLUTIONS[h]})) or (1,)
-    return OutputRequest(heads=heads + (SPLICE_HEADS if splice else ()), resolutions=resolutions, channels=channels)
+    if splice:
+        return splice_request(usage, heads, resolutions, channels)
+    return OutputRequest(heads=heads, resolutions=resolutions, channels=channels)
 
 
-def _trained_heads(model: LoadedModel, splice: bool) -> tuple[str, ...] | None:
+def _trained_heads(model: LoadedModel, splice: bool, usage: bool = False) -> tuple[str, ...] | None:
     """The head scopes that train in modes heads/lora: None (the default rule) without splice samples."""
     if not splice:
         return None
-    return tuple(new_head_scope(h) for h, _ in model.config.new_tracks) + SPLICE_HEADS
+    return tuple(new_head_scope(h) for h, _ in model.config.new_tracks) + SPLICE_HEADS + ((USAGE_HEAD,) if usage else ())
 
 
 def junction_channels(cfg: Any, samples: int) -> np.ndarray:
@@ -131,11 +150,24 @@ def junction_channels(cfg: Any, samples: int) -> np.ndarray:
     return np.concatenate([np.arange(samples), tissues + np.arange(samples)])
 
 
-def splice_loss(cfg: Any, samples: int):
+def usage_channels(cfg: Any, samples: Any) -> np.ndarray:
+    """The usage head's channels of the usage samples (their junction channels ``c``): every ``c`` (+ strand), then
+    every ``T + c`` (- strand), T tissues: the order of the usage targets' ``[L, 2 m]`` channels."""
+    tissues = cfg.tracks(USAGE_HEAD) // 2
+    samples = np.asarray(samples, np.int64)
+    if len(samples) and samples.max() >= tissues:
+        raise TrainingDataError(f"splice sample channel {int(samples.max())} but the usage head has {tissues} tissue "
+                                f"channels; give at most {tissues} splice_junctions rows")
+    return np.concatenate([samples, tissues + samples])
+
+
+def splice_loss(cfg: Any, samples: int, usage: np.ndarray | None = None):
     """``(predictions, batch) -> {head: loss}`` of the splice heads: the reference's classification and junction
     losses (unweighted; :data:`genotile.train.losses.LOSS_WEIGHTS` weighs them), the junctions on the samples'
-    channels only."""
+    channels only; with ``usage`` (:func:`usage_channels`) also the usage loss on those channels (every one counts:
+    the reference's loss with a track mask that is True on them only)."""
     channels = jnp.asarray(junction_channels(cfg, samples))
+    usage_index = None if usage is None else jnp.asarray(usage)
 
     def loss_fn(predictions, batch):
         classes = splice_sites_classification_loss(predictions[SPLICE_SITES.head]["logits"],
@@ -144,7 +176,15 @@ def splice_loss(cfg: Any, samples: int):
         counts = splice_junctions_loss(junctions["predictions"][..., channels],
                                        junctions["splice_junction_mask"][..., channels],
                                        batch["targets"][SPLICE_JUNCTIONS.head])["loss"]
-        return {SPLICE_SITES.head: classes, SPLICE_JUNCTIONS.head: counts}
+        out = {SPLICE_SITES.head: classes, SPLICE_JUNCTIONS.head: counts}
+        if usage_index is not None:
+            logits = predictions[USAGE_HEAD]["logits"]
+            if logits.shape[-1] != usage_index.shape[0]:  # the whole head (not sliced by the request)
+                logits = logits[..., usage_index]
+            target = batch["targets"][USAGE_HEAD]
+            mask = jnp.ones((target.shape[0], 1, target.shape[-1]), bool)
+            out[USAGE_HEAD] = splice_sites_usage_loss(logits, target, mask)["loss"]
+        return out
 
     return loss_fn
 
@@ -170,9 +210,11 @@ def new_track_strands(model: LoadedModel, head: str) -> np.ndarray:
     return np.tile(strands, (model.config.num_organisms, 1))
 
 
-def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0, gene_loss_weight: float = 0.0):
+def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0, gene_loss_weight: float = 0.0,
+                    usage: np.ndarray | None = None):
     """``loss_fn(predictions, batch)`` of the trainer: the reference's genome-track loss per new head, summed,
-    plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples``.
+    plus the weighted splice losses (:func:`splice_loss`) with ``splice_samples`` (and the usage loss on the
+    ``usage`` channels).
 
     ``gene_loss_weight`` above 0: the new ``rna_seq`` head's loss gains the gene-level term, reading the batch's
     ``gene_mask`` (``[B, S, 2, G]``), and the parts gain the term alone, unweighted (:data:`GENE_LOSS_PART`, not in
@@ -180,7 +222,7 @@ def new_tracks_loss(model: LoadedModel, window_bp: int, splice_samples: int = 0,
     cfg = model.config
     added = new_track_means(cfg, model.new_tracks) if model.new_tracks is not None else {}
     segment = min(SEGMENT_BP, window_bp)
-    splice = splice_loss(cfg, splice_samples) if splice_samples else None
+    splice = splice_loss(cfg, splice_samples, usage) if splice_samples else None
     gene_weight = float(gene_loss_weight)
     gene_kwargs: dict[str, Any] = {}
     if gene_weight > 0:
@@ -317,6 +359,7 @@ _SETTING_SOURCES = (
                     "train.contigs, the held-out contigs and regions)"),
     ("source.tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
     ("source.splice_samples", "the splice samples (the tracks sheet's splice_junctions rows)"),
+    ("source.usage_samples", "the splice samples' coverage (the tracks sheet's splice_site_usage rows)"),
     ("source.gene_annotation", "the gene annotation of the gene-level loss (annotation.gtf)"),
     ("model.config.new_tracks", "the tracks (train/tracks.tsv, from train.tracks_sheet)"),
     ("model.", "the base model (train.base_checkpoint / model.*)"),
@@ -422,12 +465,20 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     for sample in samples.itertuples():
         log.info("train_model: splice sample %s trains junction tissue channel %d (channels %d +, %d -)",
                  sample.name, sample.channel, sample.channel, tissues + sample.channel)
+    usage_samples = store.usage_samples()
+    usage = usage_channels(model.config, usage_samples["channel"]) if len(usage_samples) else None
+    usage_of = {str(name): [int(c), int(c) + model.config.tracks(USAGE_HEAD) // 2]
+                for name, c in zip(usage_samples["name"], usage_samples["channel"])}
+    for name, (plus, minus) in usage_of.items():
+        log.info("train_model: splice sample %s trains splice-site usage channels %d +, %d -", name, plus, minus)
     heads = [h for h, _ in model.config.new_tracks]
     slots = model.config.num_splice_sites if splice else None
     genome = Genome(fasta)
     identity = {"targets": str(targets_path), "tracks": tracks.to_csv(sep="\t", index=False)}
     if splice:
         identity["splice_samples"] = samples.to_csv(sep="\t", index=False)
+    if usage is not None:  # absent without usage rows, as before they existed: older runs still resume
+        identity["usage_samples"] = usage_samples.to_csv(sep="\t", index=False)
     train_windows = _windows(windows_path, "train")
     if train_windows.empty:
         raise TrainingDataError(f"{windows_path}: no training windows; re-run split_windows with fewer held-out regions")
@@ -437,7 +488,7 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
             f"set train.batch_size to at most {len(train_windows)}, or add training windows (more train.contigs, "
             "fewer held-out contigs or regions, a smaller train.stride_bp)")
     validation_windows = _windows(windows_path, "validation")
-    loss_fn = new_tracks_loss(model, settings.window_bp, len(samples), settings.gene_loss_weight)
+    loss_fn = new_tracks_loss(model, settings.window_bp, len(samples), settings.gene_loss_weight, usage)
     gene_masks = None
     if settings.gene_loss_weight > 0:
         gene_masks, identity["gene_annotation"] = _gene_masks(gtf, train_windows, validation_windows,
@@ -448,11 +499,11 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
     validation_source = None if validation_windows.empty else WindowsSource(
         genome, validation_windows, store_targets(store, heads, slots), margin=0, batch_size=1, seed=0,
         organism=organism, gene_masks=gene_masks)
-    request, means = _request(model, splice), _track_means(model)
+    request, means = _request(model, splice, usage), _track_means(model)
     targets = {h: TargetSpec(h, reindexing=new_track_target_reindexing(model.new_tracks, h)) for h in heads}
     if splice:
-        targets.update({h: TargetSpec(h) for h in SPLICE_HEADS})
-    trainer = Trainer(model, loss_fn, _settings(settings, checkpoint_every, _trained_heads(model, splice)),
+        targets.update({h: TargetSpec(h) for h in SPLICE_HEADS + ((USAGE_HEAD,) if usage is not None else ())})
+    trainer = Trainer(model, loss_fn, _settings(settings, checkpoint_every, _trained_heads(model, splice, usage is not None)),
                       targets=targets, request=request, track_means=means, checkpoint_dir=checkpoint_dir,
                       run_config=_run_config(settings, validation_windows, store), junctions_on_target_sites=splice)
     validate = _Validation(model, validation_source, loss_fn, means, request, target_sites=splice)
@@ -512,7 +563,9 @@ def train_model(settings: TrainModelSettings, base: LoadedModel, fasta: str, win
                "best_validation_loss": None if not len(validation) else float(validation["loss"].min()),
                "new_tracks": 0 if model.new_tracks is None else int(len(model.new_tracks)),
                "splice_samples": int(len(samples)),
-               "splice_junction_channels": {str(r.name): int(r.channel) for r in samples.itertuples()}, "devices": len(jax.local_devices()),
+               "splice_junction_channels": {str(r.name): int(r.channel) for r in samples.itertuples()},
+               "splice_site_usage_channels": usage_of,
+               "devices": len(jax.local_devices()),
                "backend": jax.default_backend(), "steps_this_call": trainer.step - first,
                "seconds_this_call": round(seconds, 1), "shuffle_targets": settings.shuffle_targets,
                "gene_loss_weight": settings.gene_loss_weight}

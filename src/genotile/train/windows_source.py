@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genotile.outputs import SPLICE_JUNCTIONS, SPLICE_SITES
+from genotile.outputs import SPLICE_JUNCTIONS, SPLICE_SITE_USAGE, SPLICE_SITES
 from genotile.sequence.encoding import one_hot
 from genotile.sequence.fasta import Genome
 from genotile.train.augment import SITE_POSITIONS
 from genotile.train.batches import Batch
 from genotile.train.gene_masks import GeneMaskFn
 from genotile.train.losses import GENE_MASK_KEY
-from genotile.train.splice_targets import window_splice_targets
+from genotile.train.splice_targets import window_splice_targets, window_usage_targets
 from genotile.train.targets import TargetsStore
 
 __all__ = ["SITE_POSITIONS", "TargetsFn", "WindowsSource", "store_targets"]
@@ -48,14 +48,19 @@ def store_targets(store: TargetsStore, heads: Sequence[str], splice_slots: int |
     ``splice_slots`` (the junction head's K sites per class): also the splice targets of the store's splice
     samples (:func:`genotile.train.splice_targets.window_splice_targets`): ``splice_sites_classification``
     ``[L, 5]``, ``splice_sites_junction`` ``[K, K, 2 n]`` and the site slots (:data:`SITE_POSITIONS`, ``[4, K]``,
-    relative to the window's first base), which the batch carries beside the targets."""
+    relative to the window's first base), which the batch carries beside the targets; with usage samples (the
+    sheet's ``splice_site_usage`` rows) also ``splice_sites_usage`` ``[L, 2 m]``
+    (:func:`genotile.train.splice_targets.window_usage_targets`)."""
     junctions = store.splice_junctions() if splice_slots else None
+    usage = store.site_usage() if splice_slots and len(store.usage_samples()) else None
 
     def read(contig: str, start: int, end: int) -> dict[str, np.ndarray]:
         out = {head: store.read(head, 1, contig, start, end) for head in heads}
         if junctions is not None:
             classes, positions, counts = window_splice_targets(junctions, contig, start, end, int(splice_slots))
             out.update({SPLICE_SITES.head: classes, SPLICE_JUNCTIONS.head: counts, SITE_POSITIONS: positions})
+        if usage is not None:
+            out[SPLICE_SITE_USAGE.head] = window_usage_targets(usage, contig, start, end)
         return out
 
     return read
